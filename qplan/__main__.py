@@ -1,0 +1,3 @@
+from qplan.cli.main import main
+
+main()

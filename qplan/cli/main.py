@@ -1,0 +1,66 @@
+"""Entry point of the ``qplan`` command: the command group and error handling.
+
+No traceback reaches a user: QplanError is printed as its located diagnostics (exit 1),
+usage errors exit 2, Ctrl-C exits 130, and anything else is reported as an internal
+error (exit 70) with its traceback only under ``--debug``.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Sequence
+
+import click
+
+from qplan import __version__
+from qplan.errors import QplanError
+
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="qplan")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+def cli(debug: bool) -> None:
+    """Plan and apply quantum jobs declared in a YAML manifest, exactly once."""
+
+
+def _register() -> None:
+    from qplan.cli import schema, validate
+
+    cli.add_command(validate.validate)
+    cli.add_command(schema.schema)
+
+
+_register()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="qplan", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("qplan: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except QplanError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        else:
+            click.echo(
+                f"qplan: internal error: {type(exc).__name__}: {exc}\n"
+                "This is a bug in qplan; run again with --debug for the traceback and report it.",
+                err=True,
+            )
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(0)

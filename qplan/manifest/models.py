@@ -1,0 +1,370 @@
+"""The manifest's data model: pydantic models of a manifest after templating.
+
+These models are the contract published as ``schemas/manifest.schema.json``. They are
+frozen and reject unknown keys. They check each value on its own; everything that needs
+the whole manifest (references, parameters, formats, cycles) is checked in ``resolve``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from qplan.targets import FORMATS
+
+__all__ = [
+    "UNION_TAGS",
+    "AxisSpec",
+    "AzureProvider",
+    "BraketProvider",
+    "JobSpec",
+    "LocalProvider",
+    "Manifest",
+    "PasqalProvider",
+    "ProgramSpec",
+    "ProviderConfig",
+    "RetrySpec",
+    "SessionSpec",
+    "SweepSpec",
+    "parse_duration",
+]
+
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_STACK_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _check_name(value: str) -> str:
+    if not _NAME_RE.fullmatch(value):
+        raise PydanticCustomError(
+            "qplan_name",
+            "must start with a letter or _ and contain only letters, digits, _ and - "
+            "(at most 64 characters)",
+        )
+    return value
+
+
+def _check_ident(value: str) -> str:
+    if not _IDENT_RE.fullmatch(value):
+        raise PydanticCustomError(
+            "qplan_ident", "must be an identifier: letters, digits and _, not starting with a digit"
+        )
+    return value
+
+
+def _check_stack(value: str) -> str:
+    if not _STACK_RE.fullmatch(value):
+        raise PydanticCustomError(
+            "qplan_stack",
+            "must be 1-100 letters, digits, _, . or -, starting with a letter or digit",
+        )
+    return value
+
+
+def _check_target(value: str) -> str:
+    provider, slash, device = value.partition("/")
+    if not slash or not provider or not device:
+        raise PydanticCustomError(
+            "qplan_target", "must be PROVIDER/DEVICE, e.g. local/braket_sv or aws/sv1"
+        )
+    return value
+
+
+def _check_format(value: str) -> str:
+    if value not in FORMATS:
+        raise PydanticCustomError(
+            "qplan_choice",
+            "unknown program format {value!r}",
+            {"value": value, "choices": sorted(FORMATS)},
+        )
+    return value
+
+
+def parse_duration(value: Any) -> Any:
+    """``"90s"``, ``"10m"``, ``"1h30m"``, ``"500ms"``, ``"2d"`` or a number -> seconds."""
+    if isinstance(value, bool):
+        return value  # left for the float validator to reject
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or value < 0:
+            raise PydanticCustomError("qplan_duration", "must be a non-negative duration")
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        pos, total = 0, 0.0
+        for match in _DURATION_PART.finditer(text):
+            if match.start() != pos:
+                break
+            total += float(match.group(1)) * _UNITS[match.group(2)]
+            pos = match.end()
+        if pos == len(text) and text:
+            return total
+    raise PydanticCustomError(
+        "qplan_duration", "must be a duration like 30s, 10m, 1h30m or 2h (or seconds as a number)"
+    )
+
+
+def _stringify(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return value
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+Name = Annotated[str, AfterValidator(_check_name)]
+Ident = Annotated[str, AfterValidator(_check_ident)]
+Target = Annotated[
+    str,
+    AfterValidator(_check_target),
+    Field(description="PROVIDER/DEVICE, e.g. local/braket_sv, aws/sv1, az/ionq.simulator"),
+]
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    Field(json_schema_extra={"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]}),
+]
+TagValue = Annotated[str, BeforeValidator(_stringify)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
+
+
+# --- providers -----------------------------------------------------------------------------
+
+
+class LocalProvider(_Model):
+    """The embedded simulator provider: no account, no network."""
+
+    type: Literal["local"]
+    workers: int | None = Field(
+        None, gt=0, le=512, description="Size of the process pool; default: number of CPUs."
+    )
+
+
+class BraketProvider(_Model):
+    """Amazon Braket. Credentials come from the standard AWS chain, never the manifest."""
+
+    type: Literal["braket"]
+    region: str = Field(
+        pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", description="AWS region, e.g. us-east-1"
+    )
+    s3_bucket: str = Field(min_length=3, max_length=63, description="Bucket for task results")
+    s3_prefix: str = Field("qplan", min_length=1, description="Key prefix for task results")
+
+
+class AzureProvider(_Model):
+    """Azure Quantum workspace. Credentials come from the Azure identity chain."""
+
+    type: Literal["azure"]
+    resource_id: str = Field(
+        pattern=r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Quantum/"
+        r"[Ww]orkspaces/[^/]+$",
+        description="Workspace resource id: /subscriptions/.../Workspaces/NAME",
+    )
+    location: str = Field(min_length=2, description="Azure region of the workspace, e.g. eastus")
+
+
+class PasqalProvider(_Model):
+    """Pasqal Cloud project. The token comes from the environment, never the manifest."""
+
+    type: Literal["pasqal"]
+    project_id: str = Field(min_length=1, description="Pasqal Cloud project id")
+
+
+def _provider_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        tag = value.get("type")
+        return tag if isinstance(tag, str) else None
+    return getattr(value, "type", None)
+
+
+ProviderConfig = Annotated[
+    Annotated[LocalProvider, Tag("local")]
+    | Annotated[BraketProvider, Tag("braket")]
+    | Annotated[AzureProvider, Tag("azure")]
+    | Annotated[PasqalProvider, Tag("pasqal")],
+    Discriminator(
+        _provider_tag,
+        custom_error_type="qplan_provider_type",
+        custom_error_message="type must be one of local, braket, azure, pasqal",
+    ),
+]
+
+
+# --- programs and sessions -----------------------------------------------------------------
+
+
+class ProgramSpec(_Model):
+    """A quantum program: a file (relative to the manifest) or inline source."""
+
+    format: Annotated[str, AfterValidator(_check_format)] = Field(
+        description="openqasm3, pulser, or a provider-native format such as ionq.circuit.v1"
+    )
+    path: str | None = Field(
+        None, min_length=1, description="Program file, relative to the manifest"
+    )
+    source: str | None = Field(None, description="Inline program text")
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> ProgramSpec:
+        if (self.path is None) == (self.source is None):
+            raise PydanticCustomError("qplan_program_origin", "give exactly one of path or source")
+        return self
+
+
+class SessionSpec(_Model):
+    """Jobs run together on one target under a failure policy (Azure session, Pasqal open batch)."""
+
+    target: Target
+    on_job_failure: Literal["abort", "continue"] = Field(
+        "abort", description="abort: a failed job cancels the rest; continue: the others go on"
+    )
+    idle_timeout: Duration = Field(600.0, description="Close the session after this long idle")
+
+
+# --- sweeps --------------------------------------------------------------------------------
+
+
+class AxisSpec(_Model):
+    """Values of one sweep parameter: exactly one generator."""
+
+    values: list[Any] | None = Field(None, min_length=1, description="Explicit values")
+    linspace: tuple[float, float, Annotated[int, Field(gt=0)]] | None = Field(
+        None, description="[start, stop, count], both ends included"
+    )
+    logspace: tuple[float, float, Annotated[int, Field(gt=0)]] | None = Field(
+        None, description="[start, stop, count]: 10**x for x in linspace(start, stop, count)"
+    )
+    range: list[float] | None = Field(
+        None,
+        min_length=1,
+        max_length=3,
+        description="[stop], [start, stop] or [start, stop, step]; stop excluded",
+    )
+
+    @model_validator(mode="after")
+    def _one_generator(self) -> AxisSpec:
+        given = [
+            k for k in ("values", "linspace", "logspace", "range") if getattr(self, k) is not None
+        ]
+        if len(given) != 1:
+            raise PydanticCustomError(
+                "qplan_axis", "give exactly one of values, linspace, logspace, range"
+            )
+        if self.range is not None and len(self.range) == 3 and self.range[2] == 0:
+            raise PydanticCustomError("qplan_axis", "range step must not be 0")
+        return self
+
+
+def _axis_tag(value: Any) -> str:
+    return "list" if isinstance(value, list) else "generator"
+
+
+Axis = Annotated[
+    Annotated[list[Any], Tag("list"), Field(min_length=1)] | Annotated[AxisSpec, Tag("generator")],
+    Discriminator(_axis_tag),
+]
+
+
+class SweepSpec(_Model):
+    """Parameter sets of a job; each point is one job instance with its own address."""
+
+    grid: dict[Ident, Axis] | None = Field(None, min_length=1, description="Cartesian product")
+    zip: dict[Ident, Axis] | None = Field(None, min_length=1, description="Paired, equal lengths")
+    points: list[dict[Ident, Any]] | None = Field(None, min_length=1, description="Explicit points")
+    points_file: str | None = Field(
+        None, min_length=1, description="CSV (header row = parameter names) or JSON list of points"
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SweepSpec:
+        given = [
+            k for k in ("grid", "zip", "points", "points_file") if getattr(self, k) is not None
+        ]
+        if len(given) != 1:
+            raise PydanticCustomError(
+                "qplan_sweep", "give exactly one of grid, zip, points, points_file"
+            )
+        return self
+
+
+# --- jobs ----------------------------------------------------------------------------------
+
+
+class RetrySpec(_Model):
+    """Resubmission of a failed job, with exponential backoff and jitter."""
+
+    attempts: int = Field(3, ge=1, le=100, description="Total attempts, the first included")
+    backoff: Duration = Field(10.0, description="Delay before the second attempt; doubles after")
+    max_backoff: Duration = Field(600.0, description="Upper bound of the delay")
+
+
+class JobSpec(_Model):
+    """A named request to run a program on a target; a sweep makes one instance per point."""
+
+    target: Target | None = Field(None, description="Defaults to the session's target")
+    program: Name
+    shots: int = Field(gt=0, description="Shots per instance")
+    inputs: dict[Ident, Any] = Field(default_factory=dict, description="Fixed parameter values")
+    sweep: SweepSpec | None = None
+    session: Name | None = None
+    after: Annotated[list[Name], BeforeValidator(_as_list)] = Field(
+        default_factory=list, description="Jobs that must succeed before this one starts"
+    )
+    retry: RetrySpec | None = None
+    timeout: Duration | None = Field(
+        None, description="Cancel and fail an instance after this long"
+    )
+    on_failure: Literal["fail", "continue"] = Field(
+        "fail", description="fail: stop the apply; continue: record the failure and go on"
+    )
+    tags: dict[str, TagValue] = Field(default_factory=dict, description="Free-form labels")
+
+
+# --- the manifest --------------------------------------------------------------------------
+
+
+class Manifest(_Model):
+    """A qplan manifest (version 1): one stack of jobs."""
+
+    model_config = ConfigDict(title="qplan manifest")
+
+    version: Literal[1] = Field(description="Manifest format version")
+    stack: Annotated[str, AfterValidator(_check_stack)] = Field(
+        description="Name of the stack: the unit of state"
+    )
+    vars: dict[Ident, Any] = Field(
+        default_factory=dict,
+        description="Template variables, overridable with --var and --var-file",
+    )
+    providers: dict[Name, ProviderConfig] = Field(
+        default_factory=dict,
+        description="Named provider configurations; `local` (type local) exists unless redefined",
+    )
+    programs: dict[Name, ProgramSpec] = Field(default_factory=dict)
+    sessions: dict[Name, SessionSpec] = Field(default_factory=dict)
+    jobs: dict[Name, JobSpec] = Field(min_length=1)
+
+
+UNION_TAGS = frozenset({"local", "braket", "azure", "pasqal", "list", "generator"})
+"""Discriminator tags pydantic inserts into error locations; not part of the data path."""

@@ -1,0 +1,180 @@
+"""Programs: read once per load, parsed for their declared parameters.
+
+A program file is resolved relative to the manifest's folder. Its content, never its path,
+is what later fingerprints a job. Problems inside a program file are reported at their
+line and column in that file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qplan.manifest.models import ProgramSpec
+from qplan.manifest.params import Parameter
+from qplan.targets import FORMATS, FormatKind
+
+__all__ = ["Program", "ProgramProblem", "load_program"]
+
+_PULSER_KEYS = ("register", "channels", "operations", "variables")
+
+
+@dataclass(frozen=True)
+class Program:
+    """A loaded program. ``text`` is str, or bytes for binary formats (QIR bitcode)."""
+
+    name: str
+    format: str
+    text: str | bytes
+    path: Path | None
+    parameters: Mapping[str, Parameter] = field(default_factory=dict)
+
+
+class ProgramProblem(Exception):
+    """A program cannot be used. ``file`` is None when the problem is in the manifest itself;
+    ``field`` says which key of the program entry the problem belongs to."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: Path | None = None,
+        line: int = 0,
+        column: int = 0,
+        key: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+        self.key = key
+
+
+def load_program(name: str, spec: ProgramSpec, base_dir: Path) -> Program:
+    """Read and parse one program. Raises ProgramProblem."""
+    info = FORMATS[spec.format]
+    path: Path | None = None
+    text: str | bytes
+    if spec.path is not None:
+        path = (base_dir / spec.path).resolve()
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise ProgramProblem(f"file not found: {spec.path}", key="path") from None
+        except OSError as exc:
+            raise ProgramProblem(f"cannot read {spec.path}: {exc.strerror}", key="path") from None
+        if info.kind is FormatKind.BINARY:
+            text = raw
+        else:
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise ProgramProblem(
+                    f"{spec.path} is not UTF-8 text, as format {spec.format} requires", key="path"
+                ) from None
+    else:
+        assert spec.source is not None
+        if info.kind is FormatKind.BINARY:
+            raise ProgramProblem(
+                f"format {spec.format} is binary: give a path to the file, not source", key="source"
+            )
+        text = spec.source
+    if not text.strip() if isinstance(text, str) else not text:
+        raise ProgramProblem("the program is empty", file=path, key="" if path else "source")
+    parameters: dict[str, Parameter] = {}
+    if isinstance(text, str):
+        if info.kind is FormatKind.OPENQASM3:
+            parameters = _openqasm3(text, path)
+        elif info.kind is FormatKind.PULSER:
+            parameters = _pulser(_json(text, path), path)
+        elif info.kind is FormatKind.JSON:
+            _json(text, path)
+    return Program(name, spec.format, text, path, parameters)
+
+
+def _openqasm3(text: str, path: Path | None) -> dict[str, Parameter]:
+    from qplan.manifest.qasm import QasmSyntaxError, read_inputs
+
+    try:
+        return read_inputs(text)
+    except QasmSyntaxError as exc:
+        raise ProgramProblem(
+            exc.message, file=path, line=exc.line, column=exc.column, key="" if path else "source"
+        ) from None
+
+
+def _json(text: str, path: Path | None) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProgramProblem(
+            f"invalid JSON: {exc.msg}",
+            file=path,
+            line=exc.lineno,
+            column=exc.colno,
+            key="" if path else "source",
+        ) from None
+
+
+def _pulser(doc: Any, path: Path | None) -> dict[str, Parameter]:
+    """Declared variables of a Pulser abstract representation, plus ``qubits`` when the
+    register is mappable (its traps are chosen at build time)."""
+    key = "" if path else "source"
+    if not isinstance(doc, dict) or any(k not in doc for k in _PULSER_KEYS):
+        missing = [k for k in _PULSER_KEYS if not isinstance(doc, dict) or k not in doc]
+        raise ProgramProblem(
+            "not a Pulser sequence in abstract representation "
+            f"(missing {', '.join(missing)}); export one with Sequence.to_abstract_repr()",
+            file=path,
+            line=1,
+            column=1,
+            key=key,
+        )
+    params: dict[str, Parameter] = {}
+    variables = doc["variables"]
+    if not isinstance(variables, dict):
+        raise ProgramProblem("'variables' must be a mapping", file=path, line=1, column=1, key=key)
+    for var_name, var in sorted(variables.items()):
+        vtype = var.get("type") if isinstance(var, dict) else None
+        value = var.get("value") if isinstance(var, dict) else None
+        if vtype not in ("float", "int") or not isinstance(value, list) or not value:
+            raise ProgramProblem(
+                f"variable {var_name!r} must have type float or int and a list value",
+                file=path,
+                line=1,
+                column=1,
+                key=key,
+            )
+        size = len(value)
+        params[var_name] = Parameter(var_name, vtype, None if size == 1 else size)
+    register = doc["register"]
+    if (
+        isinstance(register, list)
+        and register
+        and all(isinstance(q, dict) and "qid" in q and "x" not in q for q in register)
+    ):
+        layout = doc.get("layout")
+        coords = layout.get("coordinates") if isinstance(layout, dict) else None
+        if not isinstance(coords, list) or not coords:
+            raise ProgramProblem(
+                "a mappable register needs a layout with coordinates",
+                file=path,
+                line=1,
+                column=1,
+                key=key,
+            )
+        if "qubits" in params:
+            raise ProgramProblem(
+                "a variable named 'qubits' clashes with the mappable register's qubits",
+                file=path,
+                line=1,
+                column=1,
+                key=key,
+            )
+        qids = tuple(str(q["qid"]) for q in register)
+        params["qubits"] = Parameter("qubits", "qubits", len(qids), traps=len(coords), qids=qids)
+    return params

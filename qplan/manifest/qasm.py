@@ -1,0 +1,113 @@
+"""OpenQASM 3: syntax check and ``input`` declarations, with the reference parser.
+
+The program is parsed once per manifest load (never once per sweep point) with the
+``openqasm3`` package, the reference grammar that Braket's simulators use too. A syntax
+error is reported at its line and column in the program file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qplan.manifest.params import Parameter, ParamKind
+
+__all__ = ["QasmSyntaxError", "read_inputs"]
+
+
+class QasmSyntaxError(Exception):
+    """``line`` and ``column`` are 1-based positions in the program text."""
+
+    def __init__(self, line: int, column: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
+        self.message = message
+
+
+def _parse(text: str) -> Any:
+    from antlr4 import CommonTokenStream, InputStream
+    from antlr4.error.ErrorListener import ErrorListener
+    from openqasm3._antlr.qasm3Lexer import qasm3Lexer
+    from openqasm3._antlr.qasm3Parser import qasm3Parser
+    from openqasm3.parser import QASMNodeVisitor
+
+    class Listener(ErrorListener):  # type: ignore[misc]
+        def syntaxError(  # noqa: N802 - antlr's name
+            self, recognizer: object, offending: object, line: int, column: int, msg: str, e: object
+        ) -> None:
+            raise QasmSyntaxError(line, column + 1, f"OpenQASM 3 syntax error: {msg}")
+
+    lexer = qasm3Lexer(InputStream(text))
+    lexer.removeErrorListeners()
+    lexer.addErrorListener(Listener())
+    parser = qasm3Parser(CommonTokenStream(lexer))
+    parser.removeErrorListeners()
+    parser.addErrorListener(Listener())
+    tree = parser.program()
+    try:
+        return QASMNodeVisitor().visitProgram(tree)  # type: ignore[no-untyped-call]
+    except QasmSyntaxError:
+        raise
+    except Exception as exc:
+        raise QasmSyntaxError(0, 0, f"invalid OpenQASM 3: {exc}") from None
+
+
+def read_inputs(text: str) -> dict[str, Parameter]:
+    """The program's ``input`` declarations by name. Raises QasmSyntaxError."""
+    from openqasm3 import ast
+
+    program = _parse(text)
+    params: dict[str, Parameter] = {}
+    for statement in program.statements:
+        if not isinstance(statement, ast.IODeclaration):
+            continue
+        if statement.io_identifier != ast.IOKeyword.input:
+            continue
+        span = statement.span
+        line = span.start_line if span else 0
+        column = span.start_column + 1 if span else 0
+        name = statement.identifier.name
+        kind, size = _kind(statement.type, ast)
+        if kind is None:
+            raise QasmSyntaxError(
+                line,
+                column,
+                f"input {name!r} has type {type(statement.type).__name__}; qplan binds inputs "
+                "of types float, angle, int, uint, bool, bit[n] and 1-D arrays of those",
+            )
+        if name in params:
+            raise QasmSyntaxError(line, column, f"input {name!r} is declared twice")
+        params[name] = Parameter(name, kind, size, line)
+    return params
+
+
+def _size(node: Any, ast: Any) -> int | None:
+    if node is None:
+        return None
+    if isinstance(node, ast.IntegerLiteral):
+        return int(node.value)
+    return -1  # a size given by an expression: not statically known
+
+
+def _kind(qtype: Any, ast: Any) -> tuple[ParamKind | None, int | None]:
+    if isinstance(qtype, ast.FloatType | ast.AngleType):
+        return "float", None
+    if isinstance(qtype, ast.IntType):
+        return "int", None
+    if isinstance(qtype, ast.UintType):
+        return "uint", None
+    if isinstance(qtype, ast.BoolType):
+        return "bool", None
+    if isinstance(qtype, ast.BitType):
+        size = _size(qtype.size, ast)
+        if size is None:
+            return "bit", None
+        return ("bits", size) if size > 0 else (None, None)
+    if isinstance(qtype, ast.ArrayType):
+        if len(qtype.dimensions) != 1:
+            return None, None
+        base, _ = _kind(qtype.base_type, ast)
+        size = _size(qtype.dimensions[0], ast)
+        if base in ("float", "int", "uint", "bool") and size is not None and size > 0:
+            return base, size
+    return None, None

@@ -1,0 +1,338 @@
+"""YAML with positions: parse a file into plain data and map any data path back to line:col.
+
+The document is composed into ruamel.yaml nodes (the C parser when available), then built
+into plain Python data (dict, list, str, int, float, bool, None) by our own walk, which
+reports duplicate keys, unsupported tags and excessive nesting as located diagnostics.
+The node tree is kept so a diagnostic about any path can name its line and column; it is
+only walked when a diagnostic is made, so loading stays linear in the file size.
+
+YAML 1.2 core schema: ``yes``/``no``/``on`` are strings, ``010`` is the integer 10, and
+timestamps stay strings. Merge keys (``<<: *anchor``) are supported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
+
+from qplan.errors import Diagnostic, ManifestError
+
+__all__ = ["PathPart", "YamlDocument", "format_path", "load_yaml", "read_text"]
+
+PathPart = str | int
+MAX_DEPTH = 64
+
+_TAG = "tag:yaml.org,2002:"
+_INT_RE = re.compile(r"[-+]?[0-9][0-9_]*")
+_NULLS = frozenset(("", "~", "null", "Null", "NULL"))
+_TRUE = frozenset(("true", "True", "TRUE"))
+_FALSE = frozenset(("false", "False", "FALSE"))
+
+
+def format_path(path: Sequence[PathPart]) -> str:
+    """``("jobs", "rabi", "sweep", "points", 3)`` -> ``jobs.rabi.sweep.points[3]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def read_text(path: Path, display: str) -> str:
+    """Read a UTF-8 text file; undecodable bytes are a located error, not a traceback."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ManifestError([Diagnostic(display, 0, 0, "", "no such file")]) from None
+    except IsADirectoryError:
+        raise ManifestError([Diagnostic(display, 0, 0, "", "is a directory, not a file")]) from None
+    except OSError as exc:
+        raise ManifestError(
+            [Diagnostic(display, 0, 0, "", f"cannot read: {exc.strerror}")]
+        ) from None
+    return decode_text(raw, display)
+
+
+def decode_text(raw: bytes, display: str) -> str:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ManifestError(
+            [
+                Diagnostic(
+                    display,
+                    line,
+                    column,
+                    "",
+                    f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); is this a binary file?",
+                )
+            ]
+        ) from None
+    if "\x00" in text:
+        offset = text.index("\x00")
+        line = text.count("\n", 0, offset) + 1
+        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        raise ManifestError(
+            [Diagnostic(display, line, column, "", "contains a NUL byte; is this a binary file?")]
+        )
+    return text
+
+
+def _tag(node: Node) -> str:
+    tag = node.tag
+    return tag if isinstance(tag, str) else str(getattr(tag, "value", tag))
+
+
+def _position(node: Node) -> tuple[int, int]:
+    mark = node.start_mark
+    return (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+
+
+@dataclass
+class YamlDocument:
+    """A parsed YAML file: its plain ``data`` and the node tree that locates any path."""
+
+    file: str
+    root: Node | None
+    data: Any
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def position(self, path: Sequence[PathPart], *, key: bool = False) -> tuple[int, int]:
+        """Line and column of ``path``, or of its deepest existing ancestor.
+
+        With ``key=True`` and a mapping entry, the position of the key rather than its value
+        (where an "unknown key" error belongs).
+        """
+        node = self.root
+        if node is None:
+            return (1, 1)
+        for i, part in enumerate(path):
+            last = i == len(path) - 1
+            found = _child(node, part, want_key=key and last)
+            if found is None:
+                break
+            node = found
+        return _position(node)
+
+    def diagnostic(
+        self, path: Sequence[PathPart], message: str, *, key: bool = False
+    ) -> Diagnostic:
+        line, column = self.position(path, key=key)
+        return Diagnostic(self.file, line, column, format_path(path), message)
+
+
+def _child(node: Node, part: PathPart, *, want_key: bool) -> Node | None:
+    if isinstance(node, MappingNode) and isinstance(part, str):
+        for key_node, value_node in node.value:
+            if _tag(key_node) == _TAG + "merge":
+                for merged in _merge_sources(value_node):
+                    hit = _child(merged, part, want_key=want_key)
+                    if hit is not None:
+                        return hit
+            elif isinstance(key_node, ScalarNode) and key_node.value == part:
+                return key_node if want_key else value_node
+        return None
+    if isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+        child: Node = node.value[part]
+        return child
+    return None
+
+
+def _merge_sources(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return [node]
+
+
+class _Builder:
+    """Turns a node tree into plain data, collecting diagnostics instead of stopping."""
+
+    def __init__(self, doc: YamlDocument) -> None:
+        self.doc = doc
+
+    def build(self, node: Node, path: list[PathPart]) -> Any:
+        if len(path) > MAX_DEPTH:
+            self.doc.diagnostics.append(
+                self.doc.diagnostic(path, f"nested deeper than {MAX_DEPTH} levels")
+            )
+            return None
+        if isinstance(node, ScalarNode):
+            return self.scalar(node, path)
+        if isinstance(node, SequenceNode):
+            self.check_tag(node, "seq", path)
+            return [self.build(item, [*path, i]) for i, item in enumerate(node.value)]
+        if isinstance(node, MappingNode):
+            self.check_tag(node, "map", path)
+            return self.mapping(node, path)
+        return None  # pragma: no cover - composer yields only the three node kinds
+
+    def check_tag(self, node: Node, kind: str, path: list[PathPart]) -> None:
+        tag = _tag(node)
+        if tag != _TAG + kind:
+            self.doc.diagnostics.append(self.doc.diagnostic(path, f"unsupported YAML tag {tag}"))
+
+    def mapping(self, node: MappingNode, path: list[PathPart]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        seen: dict[str, int] = {}
+        merged: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if _tag(key_node) == _TAG + "merge":
+                for source in _merge_sources(value_node):
+                    value = self.build(source, path)
+                    if not isinstance(value, dict):
+                        self.doc.diagnostics.append(
+                            self.doc.diagnostic(
+                                path, "a merge key (<<) needs a mapping or a list of mappings"
+                            )
+                        )
+                        continue
+                    for k, v in value.items():
+                        merged.setdefault(k, v)
+                continue
+            if not isinstance(key_node, ScalarNode):
+                line, column = _position(key_node)
+                self.doc.diagnostics.append(
+                    Diagnostic(
+                        self.doc.file,
+                        line,
+                        column,
+                        format_path(path),
+                        "keys must be plain strings, not collections",
+                    )
+                )
+                continue
+            key = str(key_node.value)
+            if key in seen:
+                line, column = _position(key_node)
+                self.doc.diagnostics.append(
+                    Diagnostic(
+                        self.doc.file,
+                        line,
+                        column,
+                        format_path([*path, key]),
+                        f"duplicate key (first defined at line {seen[key]})",
+                    )
+                )
+                continue
+            seen[key] = _position(key_node)[0]
+            out[key] = self.build(value_node, [*path, key])
+        for k, v in merged.items():
+            out.setdefault(k, v)
+        return out
+
+    def scalar(self, node: ScalarNode, path: list[PathPart]) -> Any:
+        value: str = node.value
+        tag = _tag(node)
+        if not tag.startswith(_TAG):
+            self.doc.diagnostics.append(self.doc.diagnostic(path, f"unsupported YAML tag {tag}"))
+            return value
+        kind = tag[len(_TAG) :]
+        try:
+            if kind in {"str", "timestamp"}:
+                return value
+            if kind == "int":
+                return _to_int(value)
+            if kind == "float":
+                return _to_float(value)
+            if kind == "bool":
+                if value in _TRUE:
+                    return True
+                if value in _FALSE:
+                    return False
+                raise ValueError(value)
+            if kind == "null":
+                if value in _NULLS:
+                    return None
+                raise ValueError(value)
+        except ValueError:
+            self.doc.diagnostics.append(
+                self.doc.diagnostic(path, f"{value!r} is not a valid !!{kind}")
+            )
+            return value
+        self.doc.diagnostics.append(self.doc.diagnostic(path, f"unsupported YAML tag !!{kind}"))
+        return value
+
+
+def _to_int(text: str) -> int:
+    if _INT_RE.fullmatch(text):
+        return int(text.replace("_", ""), 10)
+    sign = -1 if text.startswith("-") else 1
+    body = text.lstrip("+-").replace("_", "").lower()
+    for prefix, base in (("0x", 16), ("0o", 8), ("0b", 2)):
+        if body.startswith(prefix):
+            return sign * int(body[2:], base)
+    if body.startswith("0") and body.isdigit():
+        return sign * int(body, 8)
+    raise ValueError(text)
+
+
+def _to_float(text: str) -> float:
+    lowered = text.lower().lstrip("+")
+    if lowered in (".inf", "-.inf"):
+        return float(lowered.replace(".", ""))
+    if lowered == ".nan":
+        return float("nan")
+    return float(text.replace("_", ""))
+
+
+def _new_yaml() -> YAML:
+    try:
+        return YAML(typ="safe", pure=False)
+    except Exception:  # pragma: no cover - the C extension is an optional speed-up
+        return YAML(typ="safe", pure=True)
+
+
+def load_yaml(text: str, file: str) -> YamlDocument:
+    """Parse ``text`` (the contents of ``file``). Raises ManifestError on invalid YAML.
+
+    Diagnostics about the content (duplicate keys, tags) are collected in
+    ``YamlDocument.diagnostics`` so that callers can report them with everything else.
+    """
+    try:
+        root = _new_yaml().compose(text)
+    except MarkedYAMLError as exc:
+        raise ManifestError([_yaml_error_diagnostic(exc, file)]) from None
+    except ReaderError as exc:
+        offset = int(exc.position)
+        line = text.count("\n", 0, offset) + 1
+        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        char = (
+            exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or " ")
+        )
+        message = f"invalid YAML: control character U+{char:04X} is not allowed"
+        raise ManifestError([Diagnostic(file, line, column, "", message)]) from None
+    except YAMLError as exc:
+        raise ManifestError([Diagnostic(file, 0, 0, "", f"invalid YAML: {exc}")]) from None
+    except RecursionError:
+        raise ManifestError(
+            [Diagnostic(file, 0, 0, "", "invalid YAML: nested too deeply")]
+        ) from None
+    doc = YamlDocument(file, root, None)
+    if root is not None:
+        doc.data = _Builder(doc).build(root, [])
+    return doc
+
+
+def _yaml_error_diagnostic(exc: MarkedYAMLError, file: str) -> Diagnostic:
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+    problem = (exc.problem or "").strip()
+    context = (exc.context or "").strip()
+    if "\t" in problem or "tab" in problem:
+        problem, context = "found a tab character; YAML indentation must use spaces", ""
+    message = "invalid YAML: " + (
+        f"{problem} ({context})" if context and problem else problem or context
+    )
+    return Diagnostic(file, line, column, "", message)

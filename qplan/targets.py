@@ -1,0 +1,161 @@
+"""What each provider type can run: its devices and the program formats each device accepts.
+
+Pure data, no SDK imports: the manifest checks a job's format against it at ``validate``
+time, and the provider modules read their devices from it. A device name that a provider
+type does not know is an error unless the type accepts open-ended device names (Azure
+target ids by vendor prefix, Braket device ARNs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = [
+    "FORMATS",
+    "PROVIDER_TYPES",
+    "DeviceInfo",
+    "FormatInfo",
+    "FormatKind",
+    "ProviderType",
+    "device_info",
+]
+
+
+class FormatKind(StrEnum):
+    """How a program's text is read: parsed for parameters, JSON passed through, or bytes."""
+
+    OPENQASM3 = "openqasm3"
+    PULSER = "pulser"
+    JSON = "json"
+    TEXT = "text"
+    BINARY = "binary"
+
+
+@dataclass(frozen=True, slots=True)
+class FormatInfo:
+    name: str
+    kind: FormatKind
+    description: str
+
+    @property
+    def declares_parameters(self) -> bool:
+        """Whether qplan reads declared parameters from programs of this format."""
+        return self.kind in (FormatKind.OPENQASM3, FormatKind.PULSER)
+
+
+FORMATS: dict[str, FormatInfo] = {
+    f.name: f
+    for f in (
+        FormatInfo("openqasm3", FormatKind.OPENQASM3, "OpenQASM 3 with `input` parameters"),
+        FormatInfo("pulser", FormatKind.PULSER, "Pulser abstract representation (JSON)"),
+        FormatInfo("ionq.circuit.v1", FormatKind.JSON, "IonQ JSON circuit (Azure Quantum)"),
+        FormatInfo("honeywell.openqasm.v1", FormatKind.TEXT, "OpenQASM 2 for Quantinuum (Azure)"),
+        FormatInfo("rigetti.quil.v1", FormatKind.TEXT, "Quil for Rigetti (Azure Quantum)"),
+        FormatInfo("qir.v1", FormatKind.BINARY, "QIR bitcode (Azure Quantum)"),
+        FormatInfo("braket.ir.ahs", FormatKind.JSON, "Analog Hamiltonian Simulation program"),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """One device of a provider type. ``paid`` is False for free simulators and emulators."""
+
+    name: str
+    formats: tuple[str, ...]
+    paid: bool
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderType:
+    name: str
+    devices: dict[str, DeviceInfo]
+    open_ended_hint: str = ""
+
+    def lookup(self, device: str) -> DeviceInfo | None:
+        known = self.devices.get(device) or self.devices.get(device.lower())
+        if known is not None:
+            return known
+        return _open_ended(self.name, device)
+
+
+def _devices(*infos: DeviceInfo) -> dict[str, DeviceInfo]:
+    return {d.name: d for d in infos}
+
+
+_QASM = ("openqasm3",)
+
+PROVIDER_TYPES: dict[str, ProviderType] = {
+    "local": ProviderType(
+        "local",
+        _devices(
+            DeviceInfo("braket_sv", _QASM, False, "Braket local state-vector simulator"),
+            DeviceInfo("braket_dm", _QASM, False, "Braket local density-matrix simulator"),
+            DeviceInfo("qutip", ("pulser",), False, "pulser-simulation (QuTiP) emulator"),
+        ),
+    ),
+    "braket": ProviderType(
+        "braket",
+        _devices(
+            DeviceInfo("sv1", _QASM, True, "state-vector simulator"),
+            DeviceInfo("dm1", _QASM, True, "density-matrix simulator"),
+            DeviceInfo("tn1", _QASM, True, "tensor-network simulator"),
+            DeviceInfo("ionq/aria-1", _QASM, True),
+            DeviceInfo("ionq/forte-1", _QASM, True),
+            DeviceInfo("ionq/forte-enterprise-1", _QASM, True),
+            DeviceInfo("iqm/garnet", _QASM, True),
+            DeviceInfo("iqm/emerald", _QASM, True),
+            DeviceInfo("rigetti/ankaa-3", _QASM, True),
+            DeviceInfo("quera/aquila", ("braket.ir.ahs",), True),
+        ),
+        "a short name or a device ARN (arn:aws:braket:...)",
+    ),
+    "azure": ProviderType(
+        "azure",
+        {},
+        "an Azure Quantum target id starting with ionq., quantinuum., rigetti. or pasqal.",
+    ),
+    "pasqal": ProviderType(
+        "pasqal",
+        _devices(
+            DeviceInfo("EMU_FREE", ("pulser",), False, "free emulator"),
+            DeviceInfo("EMU_MPS", ("pulser",), True),
+            DeviceInfo("EMU_SV", ("pulser",), True),
+            DeviceInfo("EMU_FRESNEL", ("pulser",), True),
+            DeviceInfo("FRESNEL", ("pulser",), True),
+            DeviceInfo("FRESNEL_CAN1", ("pulser",), True),
+        ),
+    ),
+}
+
+_AZURE_VENDORS: dict[str, tuple[str, ...]] = {
+    "ionq": ("ionq.circuit.v1", "qir.v1"),
+    "quantinuum": ("honeywell.openqasm.v1", "qir.v1"),
+    "rigetti": ("rigetti.quil.v1", "qir.v1"),
+    "pasqal": ("pulser",),
+}
+
+
+def _open_ended(provider_type: str, device: str) -> DeviceInfo | None:
+    if provider_type == "azure":
+        vendor, dot, rest = device.partition(".")
+        formats = _AZURE_VENDORS.get(vendor)
+        if formats is None or not dot or not rest:
+            return None
+        free = ".sim" in device or device.endswith(".simulator")
+        return DeviceInfo(device, formats, not free)
+    if provider_type == "braket" and device.startswith("arn:aws:braket:"):
+        _, _, path = device.partition("::device/")
+        if not path:
+            return None
+        formats = ("braket.ir.ahs",) if "/quera/" in f"/{path}/" else _QASM
+        return DeviceInfo(device, formats, True)
+    return None
+
+
+def device_info(provider_type: str, device: str) -> DeviceInfo | None:
+    """The device named ``device`` of ``provider_type``, or None when it does not exist."""
+    ptype = PROVIDER_TYPES.get(provider_type)
+    return None if ptype is None else ptype.lookup(device)
