@@ -19,6 +19,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -137,10 +138,19 @@ Target = Annotated[
     AfterValidator(_check_target),
     Field(description="PROVIDER/DEVICE, e.g. local/braket_sv, aws/sv1, az/ionq.simulator"),
 ]
+DURATION_PATTERN = r"^(\d+(\.\d+)?(ms|s|m|h|d))+$"
 Duration = Annotated[
     float,
     BeforeValidator(parse_duration),
-    Field(json_schema_extra={"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]}),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": DURATION_PATTERN},
+            ],
+            "description": "A duration: 30s, 10m, 1h30m, 2h, 500ms, 1d, or seconds",
+        }
+    ),
 ]
 TagValue = Annotated[str, BeforeValidator(_stringify)]
 

@@ -14,13 +14,14 @@ from qplan.manifest.models import Manifest
 
 __all__ = ["SCHEMA_ID", "manifest_json_schema", "manifest_json_schema_text"]
 
-SCHEMA_ID = "https://qplan.dev/schemas/manifest.schema.json"
+SCHEMA_ID = "urn:qplan:schema:manifest:v1"
 _TEMPLATE = {
     "type": "string",
     "pattern": r"\{\{.*\}\}|\{%.*%\}",
     "description": "A Jinja2 template",
 }
 _WRAPPED = ("integer", "number", "boolean", "array")
+_CONSTRAINED = ("pattern", "enum", "const")
 
 
 def _allow_templates(schema: Any, *, inside_value: bool) -> Any:
@@ -38,9 +39,15 @@ def _allow_templates(schema: Any, *, inside_value: bool) -> Any:
             out[key] = _allow_templates(value, inside_value=True)
         else:
             out[key] = value
-    if inside_value and out.get("type") in _WRAPPED:
-        return {"anyOf": [out, {"$ref": "#/$defs/Template"}]}
+    if inside_value and (out.get("type") in _WRAPPED or any(k in out for k in _CONSTRAINED)):
+        if not _accepts_template(out):
+            return {"anyOf": [out, {"$ref": "#/$defs/Template"}]}
     return out
+
+
+def _accepts_template(schema: dict[str, Any]) -> bool:
+    options = schema.get("anyOf", [])
+    return any(isinstance(o, dict) and o.get("$ref") == "#/$defs/Template" for o in options)
 
 
 def manifest_json_schema() -> dict[str, Any]:

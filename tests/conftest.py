@@ -1,0 +1,44 @@
+"""Shared test helpers: repository paths and a writer of small manifests."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+
+CLOUD_ENV = {
+    "QPLAN_S3_BUCKET": "qplan-test-results",
+    "AZURE_QUANTUM_RESOURCE_ID": "/subscriptions/00000000-0000-0000-0000-000000000000"
+    "/resourceGroups/rg/providers/Microsoft.Quantum/Workspaces/ws",
+    "PASQAL_PROJECT_ID": "00000000-0000-0000-0000-00000000cafe",
+}
+
+RY = """\
+OPENQASM 3.0;
+input float theta;
+qubit q;
+bit c;
+ry(theta) q;
+c = measure q;
+"""
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[..., Path]:
+    """write(text, name="qplan.yaml", **files) -> path of the manifest, dedented."""
+
+    def _write(text: str, name: str = "qplan.yaml", **files: str) -> Path:
+        for fname, content in files.items():
+            target = tmp_path / fname.replace("__", "/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    return _write

@@ -1,0 +1,131 @@
+"""`qplan validate` and `qplan schema` through the command line, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CLOUD_ENV, EXAMPLES, REPO
+
+
+def qplan(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **CLOUD_ENV, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "qplan", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=full_env,
+        check=False,
+    )
+
+
+EXPECTED_SUMMARIES = {
+    "quickstart": "stack quickstart: 2 jobs, 6 instances (5 sweep points), 0 sessions, "
+    "1 provider (local)",
+    "pasqal-batch": "stack afm-scan: 1 job, 3 instances (3 sweep points), 0 sessions, "
+    "1 provider (pq)",
+    "azure-session": "stack ionq-session: 3 jobs, 3 instances (0 sweep points), 1 session, "
+    "1 provider (az)",
+    "braket-sweep": "stack rabi-study: 2 jobs, 33 instances (32 sweep points), 0 sessions, "
+    "1 provider (aws)",
+}
+
+
+@pytest.mark.parametrize("example", sorted(EXPECTED_SUMMARIES))
+def test_every_example_validates(example: str) -> None:
+    manifest = f"examples/{example}/qplan.yaml"
+    result = qplan("validate", manifest)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{manifest}: valid; {EXPECTED_SUMMARIES[example]}\n"
+    assert result.stderr == ""
+
+
+def test_every_example_directory_is_covered() -> None:
+    assert {p.name for p in EXAMPLES.iterdir() if p.is_dir()} == set(EXPECTED_SUMMARIES)
+
+
+def test_overrides_change_the_result() -> None:
+    result = qplan(
+        "validate", "examples/pasqal-batch/qplan.yaml", "--var", "target=local/qutip", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "valid": True,
+        "stack": "afm-scan",
+        "jobs": 1,
+        "instances": 3,
+        "sweep_points": 3,
+        "sessions": 0,
+        "providers": ["local"],
+    }
+
+
+def test_missing_environment_is_a_located_error() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "QPLAN_S3_BUCKET"}
+    result = subprocess.run(
+        [sys.executable, "-m", "qplan", "validate", "examples/braket-sweep/qplan.yaml"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "examples/braket-sweep/qplan.yaml:14:16: providers.aws.s3_bucket: "
+        "environment variable QPLAN_S3_BUCKET is not set\n1 error\n"
+    )
+
+
+def test_errors_as_json(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text("version: 1\nstack: s\njobs:\n  a: {target: local/braket_sv, program: p}\n")
+    result = qplan("validate", str(path), "--json")
+    assert result.returncode == 1
+    diagnostics = json.loads(result.stdout)["diagnostics"]
+    assert [(d["line"], d["column"], d["path"], d["message"]) for d in diagnostics] == [
+        (4, 6, "jobs.a.shots", "is required"),
+    ]
+
+
+def test_secret_never_reaches_output(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        "version: 1\nstack: s\nproviders:\n  aws:\n    type: braket\n"
+        "    region: \"{{ env('QPLAN_SECRET') }}\"\n    s3_bucket: bucket\n"
+        "jobs:\n  a: {target: aws/sv1, program: p, shots: 1}\n"
+        "programs:\n  p: {format: openqasm3, source: 'OPENQASM 3.0; qubit q;'}\n"
+    )
+    secret = "AKIA-very-secret-key"
+    result = qplan("validate", str(path), env={"QPLAN_SECRET": secret})
+    assert result.returncode == 1
+    assert secret not in result.stdout + result.stderr
+    assert (
+        "providers.aws.region: must be an AWS region like us-east-1, got a value read from "
+        "the environment" in result.stderr
+    )
+
+
+def test_usage_errors_exit_2_and_missing_files_exit_1() -> None:
+    result = qplan("validate")
+    assert result.returncode == 2
+    assert "Missing argument 'MANIFEST'" in result.stderr
+    result = qplan("validate", "nope.yaml")
+    assert (result.returncode, result.stderr) == (1, "nope.yaml: no such file\n1 error\n")
+    result = qplan("validate", "examples/quickstart/qplan.yaml", "--var", "shots")
+    assert result.returncode == 1
+    assert "expected NAME=VALUE" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_lists_the_commands() -> None:
+    result = qplan("--help")
+    assert result.returncode == 0
+    assert "validate" in result.stdout
+    assert "schema" in result.stdout

@@ -1,0 +1,78 @@
+"""YAML reading: positions, duplicate keys, merge keys, YAML 1.2 scalars, bad bytes."""
+
+from __future__ import annotations
+
+import pytest
+
+from qplan.errors import ManifestError
+from qplan.manifest.yamlsource import decode_text, load_yaml
+
+
+def test_positions_of_values_and_keys() -> None:
+    doc = load_yaml("a:\n  b: [1, 2]\n  c: {d: x}\n", "f.yaml")
+    assert doc.position(["a", "b", 1]) == (2, 10)
+    assert doc.position(["a", "c", "d"]) == (3, 10)
+    assert doc.position(["a", "c"], key=True) == (3, 3)
+    assert doc.position(["a", "missing", "deeper"]) == (2, 3)  # nearest existing node
+
+
+def test_yaml_1_2_scalars() -> None:
+    doc = load_yaml("a: yes\nb: on\nc: 010\nd: 0x1f\ne: 1_000\nf: .inf\ng: ~\nh: 2024-01-01\n", "f")
+    assert doc.data == {
+        "a": "yes",
+        "b": "on",
+        "c": 10,
+        "d": 31,
+        "e": 1000,
+        "f": float("inf"),
+        "g": None,
+        "h": "2024-01-01",
+    }
+
+
+def test_duplicate_keys_are_located() -> None:
+    doc = load_yaml("jobs:\n  a: 1\n  b: 2\n  a: 3\n", "f.yaml")
+    (diag,) = doc.diagnostics
+    assert (diag.line, diag.column, diag.path) == (4, 3, "jobs.a")
+    assert "duplicate key (first defined at line 2)" in diag.message
+    assert doc.data == {"jobs": {"a": 1, "b": 2}}
+
+
+def test_merge_keys_and_anchors() -> None:
+    text = "base: &b {shots: 10, target: local/braket_sv}\njob:\n  <<: *b\n  shots: 20\n"
+    doc = load_yaml(text, "f")
+    assert doc.data["job"] == {"shots": 20, "target": "local/braket_sv"}
+    assert doc.position(["job", "target"]) == (1, 30)  # located where the merged value is
+
+
+def test_unknown_tags_are_reported() -> None:
+    doc = load_yaml("a: !secret x\nb: !!binary aGk=\n", "f")
+    assert [d.message for d in doc.diagnostics] == [
+        "unsupported YAML tag !secret",
+        "unsupported YAML tag !!binary",
+    ]
+
+
+def test_syntax_errors_and_tabs_are_located() -> None:
+    with pytest.raises(ManifestError) as info:
+        load_yaml("a: [1, 2\nb: 3\n", "f.yaml")
+    assert info.value.diagnostics[0].line == 2
+    with pytest.raises(ManifestError, match=r"f\.yaml:2:1: invalid YAML: found a tab"):
+        load_yaml("a: 1\n\tb: 2\n", "f.yaml")
+
+
+def test_undecodable_bytes_are_located() -> None:
+    with pytest.raises(ManifestError, match=r"f:2:4: not UTF-8 text \(byte 0xff\)"):
+        decode_text(b"a: 1\nb: \xff\n", "f")
+    with pytest.raises(ManifestError, match="f:1:3: contains a NUL byte"):
+        decode_text(b"a:\x00", "f")
+    assert decode_text("\ufeffa: 1".encode(), "f") == "a: 1"  # a BOM is fine
+
+
+def test_deep_nesting_is_an_error_not_a_crash() -> None:
+    deep = "[" * 500 + "]" * 500
+    try:
+        doc = load_yaml(deep, "f")
+    except ManifestError:
+        return
+    assert any("nested deeper" in d.message for d in doc.diagnostics)
