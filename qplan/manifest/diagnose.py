@@ -199,6 +199,9 @@ def validation_diagnostics(
     for err in errors:
         rel, is_key = _data_path(err["loc"], _get(data, base))
         path = [*base, *rel]
+        given = err.get("input")
+        if err["type"] == "qplan_provider_type" and isinstance(given, dict) and "type" in given:
+            path.append("type")  # the offending value, not the whole provider
         secret = redact(path)
         if is_key:
             message = f"invalid name {describe(path[-1])}: {err['msg']}"

@@ -73,6 +73,7 @@ class _Loader:
         self.diagnostics: list[Diagnostic] = list(doc.diagnostics)
         self.templater = Templater(environ)
         self.failed: set[tuple[PathPart, ...]] = set()
+        self.template_diagnostics: list[Diagnostic] = []
 
     def report(self, path: Sequence[PathPart], message: str, *, key: bool = False) -> None:
         self.diagnostics.append(self.doc.diagnostic(path, message, key=key))
@@ -80,16 +81,19 @@ class _Loader:
     def validation_errors(
         self, errors: Sequence[Any], base: Sequence[PathPart], data: dict[str, Any]
     ) -> None:
-        """Report pydantic errors, except those caused by a template that already failed."""
-        for diagnostic in validation_diagnostics(
-            errors, self.doc, base, data, self.templater.is_secret
-        ):
-            parts = diagnostic.path
-            if not any(
-                parts == format_path(f) or parts.startswith(format_path(f) + ".")
-                for f in self.failed
-            ):
-                self.diagnostics.append(diagnostic)
+        self.diagnostics.extend(
+            validation_diagnostics(errors, self.doc, base, data, self.templater.is_secret)
+        )
+
+    def without_knock_on_errors(self) -> list[Diagnostic]:
+        """The diagnostics, less those at or under a value whose template failed: that value
+        is missing, and the template's own error already says why."""
+        failed = [format_path(f) for f in self.failed]
+
+        def knock_on(d: Diagnostic) -> bool:
+            return any(d.path == f or d.path.startswith((f + ".", f + "[")) for f in failed)
+
+        return [d for d in self.diagnostics if d in self.template_diagnostics or not knock_on(d)]
 
     def describe(self, path: Sequence[PathPart], value: Any) -> str:
         return describe(value, self.templater.is_secret(path))
@@ -99,7 +103,9 @@ class _Loader:
             try:
                 return self.templater.render(value, path)
             except TemplateFailure as exc:
-                self.report(path, str(exc))
+                if not exc.silent:
+                    self.report(path, str(exc))
+                    self.template_diagnostics.append(self.diagnostics[-1])
                 self.failed.add(tuple(path))
                 return None
         if isinstance(value, dict):
@@ -116,6 +122,8 @@ class _Loader:
         rendered: dict[str, Any] = {}
         for name, value in declared.items():
             rendered[name] = self.render(value, ["vars", name])
+            if ("vars", name) in self.failed:
+                self.templater.failed_vars.add(name)
             if self.templater.is_secret(["vars", name]):
                 self.templater.tainted_vars.add(name)
         for var_file in var_files:
@@ -139,6 +147,7 @@ class _Loader:
                     continue
                 rendered[name] = value
                 self.templater.tainted_vars.discard(name)
+                self.templater.failed_vars.discard(name)
         for text in overrides:
             name, value = parse_var(text)
             if name not in declared:
@@ -155,6 +164,7 @@ class _Loader:
                 continue
             rendered[name] = value
             self.templater.tainted_vars.discard(name)
+            self.templater.failed_vars.discard(name)
         self.templater.set_vars(rendered)
         return rendered
 
@@ -289,7 +299,8 @@ def load(
         describe=loader.describe,
     )
     if loader.diagnostics or stack is None:
-        if not loader.diagnostics:  # pragma: no cover - resolve reports whenever it fails
-            loader.diagnostics.append(Diagnostic(display, 0, 0, "", "invalid manifest"))
-        raise ManifestError(loader.diagnostics)
+        diagnostics = loader.without_knock_on_errors()
+        if not diagnostics:  # pragma: no cover - resolve reports whenever it fails
+            diagnostics.append(Diagnostic(display, 0, 0, "", "invalid manifest"))
+        raise ManifestError(diagnostics)
     return stack

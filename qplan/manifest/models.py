@@ -90,8 +90,8 @@ def _check_format(value: str) -> str:
     if value not in FORMATS:
         raise PydanticCustomError(
             "qplan_choice",
-            "unknown program format {value!r}",
-            {"value": value, "choices": sorted(FORMATS)},
+            "unknown program format {value}",
+            {"value": repr(value), "choices": sorted(FORMATS)},
         )
     return value
 

@@ -39,9 +39,9 @@ def _allow_templates(schema: Any, *, inside_value: bool) -> Any:
             out[key] = _allow_templates(value, inside_value=True)
         else:
             out[key] = value
-    if inside_value and (out.get("type") in _WRAPPED or any(k in out for k in _CONSTRAINED)):
-        if not _accepts_template(out):
-            return {"anyOf": [out, {"$ref": "#/$defs/Template"}]}
+    constrained = out.get("type") in _WRAPPED or any(k in out for k in _CONSTRAINED)
+    if inside_value and constrained and not _accepts_template(out):
+        return {"anyOf": [out, {"$ref": "#/$defs/Template"}]}
     return out
 
 

@@ -35,7 +35,16 @@ _SINGLE = re.compile(r"\s*\{\{(.*)\}\}\s*", re.DOTALL)
 
 
 class TemplateFailure(Exception):
-    """A template could not be rendered; the message is ready for a user."""
+    """A template could not be rendered; the message is ready for a user. ``silent`` when
+    the cause was already reported (the template reads a var whose own template failed)."""
+
+    def __init__(self, message: str, *, silent: bool = False) -> None:
+        super().__init__(message)
+        self.silent = silent
+
+
+class _FailedVar(Exception):
+    pass
 
 
 class _Vars(dict[str, Any]):
@@ -46,6 +55,8 @@ class _Vars(dict[str, Any]):
         self._templater = templater
 
     def __getitem__(self, key: str) -> Any:
+        if key in self._templater.failed_vars:
+            raise _FailedVar(key)
         value = super().__getitem__(key)
         if key in self._templater.tainted_vars:
             self._templater.touched_env = True
@@ -79,6 +90,7 @@ class Templater:
         self.context: dict[str, Any] = {"vars": _Vars({}, self)}
         self.tainted: set[tuple[PathPart, ...]] = set()
         self.tainted_vars: set[str] = set()
+        self.failed_vars: set[str] = set()
         self.touched_env = False
         self._cache: dict[str, Any] = {}
 
@@ -110,6 +122,8 @@ class Templater:
             value = self._render(text)
         except TemplateFailure:
             raise
+        except _FailedVar as exc:
+            raise TemplateFailure(f"uses vars.{exc} which failed", silent=True) from None
         except UndefinedError as exc:
             raise TemplateFailure(f"template error: {exc.message}") from None
         except TemplateSyntaxError as exc:

@@ -13,7 +13,7 @@ timestamps stay strings. Merge keys (``<<: *anchor``) are supported.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
+from ruamel.yaml.resolver import VersionedResolver
+from ruamel.yaml.tag import Tag
 
 from qplan.errors import Diagnostic, ManifestError
 
@@ -91,8 +93,63 @@ def decode_text(raw: bytes, display: str) -> str:
 
 
 def _tag(node: Node) -> str:
-    tag = node.tag
-    return tag if isinstance(tag, str) else str(getattr(tag, "value", tag))
+    ctag = getattr(node, "ctag", None)
+    if ctag is None:  # pragma: no cover - older ruamel.yaml keeps a plain string
+        return str(node.tag)
+    return str(ctag.trval)
+
+
+_SHARED_TAGS: dict[str, Tag] = {}
+
+
+def _shared(tag: Any) -> Tag:
+    text = tag if isinstance(tag, str) else str(tag)
+    shared = _SHARED_TAGS.get(text)
+    if shared is None:
+        shared = _SHARED_TAGS[text] = tag if isinstance(tag, Tag) else Tag(suffix=text)
+    return shared
+
+
+_Matchers = dict[str, list[tuple[Tag, Callable[[str], Any]]]]
+
+
+class _FastResolver(VersionedResolver):
+    """ruamel's YAML implicit resolution, made fast for large documents with the same
+    results: the version's rules are looked up once per document (not once per scalar),
+    turned into plain compiled ``match`` methods (ruamel wraps them in lazy proxies), and
+    each tag is one shared Tag object, which decodes its URI once."""
+
+    def _matchers(self) -> _Matchers:
+        table: _Matchers | None = self.__dict__.get("_qplan_matchers")
+        if table is None:
+            rules = self.versioned_resolver
+            fallback = list(rules.get(None, ()))
+            table = {
+                first: [
+                    (_shared(tag), re.compile(rx.pattern, rx.flags).match)
+                    for tag, rx in [*lst, *fallback]
+                ]
+                for first, lst in rules.items()
+                if first is not None
+            }
+            table[""] = table.get("", [])
+            self.__dict__["_qplan_matchers"] = table
+            self.__dict__["_qplan_fallback"] = [
+                (_shared(tag), re.compile(rx.pattern, rx.flags).match) for tag, rx in fallback
+            ]
+        return table
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is ScalarNode and implicit[0]:
+            table = self._matchers()
+            rules = table.get(value[:1])
+            if rules is None:
+                rules = self.__dict__["_qplan_fallback"]
+            for tag, match in rules:
+                if match(value):
+                    return tag
+            return _shared(self.DEFAULT_SCALAR_TAG)
+        return _shared(super().resolve(kind, value, implicit))
 
 
 def _position(node: Node) -> tuple[int, int]:
@@ -289,9 +346,11 @@ def _to_float(text: str) -> float:
 
 def _new_yaml() -> YAML:
     try:
-        return YAML(typ="safe", pure=False)
+        yaml = YAML(typ="safe", pure=False)
     except Exception:  # pragma: no cover - the C extension is an optional speed-up
-        return YAML(typ="safe", pure=True)
+        yaml = YAML(typ="safe", pure=True)
+    yaml.Resolver = _FastResolver
+    return yaml
 
 
 def load_yaml(text: str, file: str) -> YamlDocument:
