@@ -46,17 +46,25 @@ def validate(
         ]
         click.echo(json.dumps({"valid": False, "diagnostics": diagnostics}, indent=2))
         raise SystemExit(1) from None
+    counts = {
+        "jobs": len(stack.jobs),
+        "instances": stack.instance_count,
+        "sweep_points": stack.sweep_point_count,
+        "sessions": len(stack.sessions),
+    }
+    providers = stack.providers_used
     if as_json:
-        sweep_points = sum(len(j) for j in stack.jobs.values() if j.sweep is not None)
-        result = {
-            "valid": True,
-            "stack": stack.name,
-            "jobs": len(stack.jobs),
-            "instances": stack.instance_count,
-            "sweep_points": sweep_points,
-            "sessions": len(stack.sessions),
-            "providers": sorted({j.target.provider for j in stack.jobs.values()}),
-        }
+        result = {"valid": True, "stack": stack.name, **counts, "providers": providers}
         click.echo(json.dumps(result, indent=2))
         return
-    click.echo(f"{manifest}: valid; {stack.summary()}")
+    click.echo(
+        f"{manifest}: valid; stack {stack.name}: {_count(counts['jobs'], 'job')}, "
+        f"{_count(counts['instances'], 'instance')} "
+        f"({_count(counts['sweep_points'], 'sweep point')}), "
+        f"{_count(counts['sessions'], 'session')}, "
+        f"{_count(len(providers), 'provider')} ({', '.join(providers)})"
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -98,19 +98,14 @@ class Stack:
     def instance_count(self) -> int:
         return sum(len(job) for job in self.jobs.values())
 
-    def summary(self) -> str:
-        jobs = len(self.jobs)
-        points = sum(len(j) for j in self.jobs.values() if j.sweep is not None)
-        used = sorted({j.target.provider for j in self.jobs.values()})
-        plural = "s" if len(used) != 1 else ""
-        sessions = len(self.sessions)
-        return (
-            f"stack {self.name}: {jobs} job{'s' if jobs != 1 else ''}, "
-            f"{self.instance_count} instance{'s' if self.instance_count != 1 else ''} "
-            f"({points} sweep point{'s' if points != 1 else ''}), "
-            f"{sessions} session{'s' if sessions != 1 else ''}, "
-            f"{len(used)} provider{plural} ({', '.join(used)})"
-        )
+    @property
+    def sweep_point_count(self) -> int:
+        return sum(len(job) for job in self.jobs.values() if job.sweep is not None)
+
+    @property
+    def providers_used(self) -> list[str]:
+        """Names of the providers that some job targets, sorted."""
+        return sorted({job.target.provider for job in self.jobs.values()})
 
 
 class _Resolver:
