@@ -28,10 +28,18 @@ def cli(debug: bool) -> None:
 
 
 def _register() -> None:
-    from qplan.cli import schema, validate
+    from qplan.cli import force_unlock, graph, plan, schema, show, status, validate
 
-    cli.add_command(validate.validate)
-    cli.add_command(schema.schema)
+    for command in (
+        validate.validate,
+        plan.plan,
+        show.show,
+        graph.graph,
+        status.status,
+        force_unlock.force_unlock,
+        schema.schema,
+    ):
+        cli.add_command(command)
 
 
 _register()
@@ -47,7 +55,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except (click.Abort, KeyboardInterrupt):
+    except click.Abort:
+        click.echo("qplan: aborted", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
         click.echo("qplan: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except QplanError as exc:

@@ -39,3 +39,22 @@ def load_options(func: F) -> F:
         help="Set a variable declared in vars (VALUE is read as YAML); wins over --var-file.",
     )(func)
     return func
+
+
+def state_option(func: F) -> F:
+    """--state: where the state lives (default: .qplan/state.db next to the manifest)."""
+    return click.option(
+        "--state",
+        metavar="URL",
+        envvar="QPLAN_STATE",
+        help="State location: a SQLite path or sqlite:///PATH (env QPLAN_STATE); "
+        "default .qplan/state.db next to the manifest.",
+    )(func)
+
+
+def build_options(
+    var_files: tuple[str, ...], overrides: tuple[str, ...], max_sweep_points: int, state: str | None
+) -> Any:
+    from qplan.operations import LoadOptions
+
+    return LoadOptions(var_files, overrides, max_sweep_points, state)

@@ -7,6 +7,7 @@ line and column in that file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,13 +25,22 @@ _PULSER_KEYS = ("register", "channels", "operations", "variables")
 
 @dataclass(frozen=True)
 class Program:
-    """A loaded program. ``text`` is str, or bytes for binary formats (QIR bitcode)."""
+    """A loaded program. ``text`` is str, or bytes for binary formats (QIR bitcode).
+
+    ``digest`` identifies what the program means, not how it is written: it hashes a
+    canonical form, so edits that cannot change a result do not change it. OpenQASM 3: the
+    token sequence (comments, indentation and line breaks do not count). Pulser and JSON
+    formats: the parsed JSON with sorted keys (whitespace and key order do not count).
+    Other text formats: line endings, trailing spaces and blank edges do not count. Binary:
+    the bytes.
+    """
 
     name: str
     format: str
     text: str | bytes
     path: Path | None
     parameters: Mapping[str, Parameter] = field(default_factory=dict)
+    digest: str = ""
 
 
 class ProgramProblem(Exception):
@@ -86,21 +96,29 @@ def load_program(name: str, spec: ProgramSpec, base_dir: Path) -> Program:
     if not text.strip() if isinstance(text, str) else not text:
         raise ProgramProblem("the program is empty", file=path, key="" if path else "source")
     parameters: dict[str, Parameter] = {}
-    if isinstance(text, str):
-        if info.kind is FormatKind.OPENQASM3:
-            parameters = _openqasm3(text, path)
-        elif info.kind is FormatKind.PULSER:
-            parameters = _pulser(_json(text, path), path)
-        elif info.kind is FormatKind.JSON:
-            _json(text, path)
-    return Program(name, spec.format, text, path, parameters)
+    canonical: str | bytes
+    if isinstance(text, bytes):
+        canonical = text
+    elif info.kind is FormatKind.OPENQASM3:
+        parameters, canonical = _openqasm3(text, path)
+    elif info.kind in (FormatKind.PULSER, FormatKind.JSON):
+        doc = _json(text, path)
+        if info.kind is FormatKind.PULSER:
+            parameters = _pulser(doc, path)
+        canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    else:
+        lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
+        canonical = "\n".join(lines).strip("\n")
+    data = canonical if isinstance(canonical, bytes) else canonical.encode()
+    digest = hashlib.blake2b(spec.format.encode() + b"\0" + data, digest_size=16).hexdigest()
+    return Program(name, spec.format, text, path, parameters, digest)
 
 
-def _openqasm3(text: str, path: Path | None) -> dict[str, Parameter]:
-    from qplan.manifest.qasm import QasmSyntaxError, read_inputs
+def _openqasm3(text: str, path: Path | None) -> tuple[dict[str, Parameter], str]:
+    from qplan.manifest.qasm import QasmSyntaxError, read_program
 
     try:
-        return read_inputs(text)
+        return read_program(text)
     except QasmSyntaxError as exc:
         raise ProgramProblem(
             exc.message, file=path, line=exc.line, column=exc.column, key="" if path else "source"

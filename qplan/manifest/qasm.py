@@ -11,7 +11,7 @@ from typing import Any
 
 from qplan.manifest.params import Parameter, ParamKind
 
-__all__ = ["QasmSyntaxError", "read_inputs"]
+__all__ = ["QasmSyntaxError", "read_program"]
 
 
 class QasmSyntaxError(Exception):
@@ -24,8 +24,10 @@ class QasmSyntaxError(Exception):
         self.message = message
 
 
-def _parse(text: str) -> Any:
-    from antlr4 import CommonTokenStream, InputStream
+def _parse(text: str) -> tuple[Any, str]:
+    """The AST and the canonical text: the program's tokens joined by single spaces, so
+    comments, indentation and line breaks do not count."""
+    from antlr4 import CommonTokenStream, InputStream, Token
     from antlr4.error.ErrorListener import ErrorListener
     from openqasm3._antlr.qasm3Lexer import qasm3Lexer
     from openqasm3._antlr.qasm3Parser import qasm3Parser
@@ -40,23 +42,30 @@ def _parse(text: str) -> Any:
     lexer = qasm3Lexer(InputStream(text))
     lexer.removeErrorListeners()
     lexer.addErrorListener(Listener())
-    parser = qasm3Parser(CommonTokenStream(lexer))
+    stream = CommonTokenStream(lexer)
+    parser = qasm3Parser(stream)
     parser.removeErrorListeners()
     parser.addErrorListener(Listener())
     tree = parser.program()
+    canonical = " ".join(
+        tok.text
+        for tok in stream.tokens
+        if tok.channel == Token.DEFAULT_CHANNEL and tok.type != Token.EOF
+    )
     try:
-        return QASMNodeVisitor().visitProgram(tree)  # type: ignore[no-untyped-call]
+        return QASMNodeVisitor().visitProgram(tree), canonical  # type: ignore[no-untyped-call]
     except QasmSyntaxError:
         raise
     except Exception as exc:
         raise QasmSyntaxError(0, 0, f"invalid OpenQASM 3: {exc}") from None
 
 
-def read_inputs(text: str) -> dict[str, Parameter]:
-    """The program's ``input`` declarations by name. Raises QasmSyntaxError."""
+def read_program(text: str) -> tuple[dict[str, Parameter], str]:
+    """The program's ``input`` declarations by name, and its canonical text.
+    Raises QasmSyntaxError."""
     from openqasm3 import ast
 
-    program = _parse(text)
+    program, canonical = _parse(text)
     params: dict[str, Parameter] = {}
     for statement in program.statements:
         if not isinstance(statement, ast.IODeclaration):
@@ -78,7 +87,7 @@ def read_inputs(text: str) -> dict[str, Parameter]:
         if name in params:
             raise QasmSyntaxError(line, column, f"input {name!r} is declared twice")
         params[name] = Parameter(name, kind, size, line)
-    return params
+    return params, canonical
 
 
 def _size(node: Any, ast: Any) -> int | None:

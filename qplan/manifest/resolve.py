@@ -68,6 +68,13 @@ class Job:
     def __len__(self) -> int:
         return 1 if self.sweep is None else len(self.sweep)
 
+    def addresses(self) -> Iterator[str]:
+        """Addresses of the instances, in expansion order, without building them."""
+        if self.sweep is None:
+            yield self.name
+        else:
+            yield from self.sweep.addresses(self.name)
+
     def instances(self) -> Iterator[Instance]:
         if self.sweep is None:
             yield Instance(self.name, self, {})

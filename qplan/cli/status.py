@@ -1,0 +1,62 @@
+"""``qplan status``: the stack's resources as the state records them."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from qplan.cli.options import MANIFEST, build_options, load_options, state_option
+
+
+@click.command()
+@MANIFEST
+@load_options
+@state_option
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+def status(
+    manifest: str,
+    var_files: tuple[str, ...],
+    overrides: tuple[str, ...],
+    max_sweep_points: int,
+    state: str | None,
+    as_json: bool,
+) -> None:
+    """Show every resource of the stack: status, provider job id, attempts, last change.
+
+    Reads the state only; no provider is called.
+    """
+    from qplan import operations
+    from qplan.cli.views.status import render_table
+
+    options = build_options(var_files, overrides, max_sweep_points, state)
+    stack, rows, lock = operations.status(manifest, options)
+    if as_json:
+        out = {
+            "stack": stack.name,
+            "locked": None if lock is None else lock.describe(),
+            "resources": [
+                {
+                    "address": r.address,
+                    "kind": r.kind,
+                    "job": r.job,
+                    "status": str(r.status),
+                    "attempt": r.attempt,
+                    "target": r.target,
+                    "provider_job_id": r.provider_job_id,
+                    "fingerprint": r.fingerprint,
+                    "result_hash": r.result_hash,
+                    "error": r.error,
+                    "updated_at": r.updated_at,
+                }
+                for r in rows
+            ],
+        }
+        click.echo(json.dumps(out, indent=2))
+        return
+    if lock is not None:
+        click.echo(lock.describe(), err=True)
+    if not rows:
+        click.echo(f"Stack {stack.name} has no resources in its state yet.")
+        return
+    render_table(rows)

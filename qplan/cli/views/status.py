@@ -1,0 +1,46 @@
+"""Rendering the state of a stack as a table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Sequence
+
+import click
+
+from qplan.state import Row
+
+COLUMNS = ("ADDRESS", "STATUS", "ATTEMPT", "PROVIDER JOB ID", "LAST CHANGE", "ERROR")
+RICH_LIMIT = 2000  # above this, plain aligned text: rich lays tables out in memory first
+
+
+def when(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def cells(row: Row) -> tuple[str, ...]:
+    error = (row.error or "").replace("\n", " ")
+    return (
+        row.address,
+        str(row.status),
+        str(row.attempt),
+        row.provider_job_id or "-",
+        when(row.updated_at),
+        error[:60] + ("…" if len(error) > 60 else ""),
+    )
+
+
+def render_table(rows: Sequence[Row]) -> None:
+    table = [cells(row) for row in rows]
+    if len(table) <= RICH_LIMIT and sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        rich_table = Table(*COLUMNS, box=None, header_style="bold")
+        for line in table:
+            rich_table.add_row(*line)
+        Console().print(rich_table)
+        return
+    widths = [max([len(c), *(len(line[i]) for line in table)]) for i, c in enumerate(COLUMNS)]
+    for line in (COLUMNS, *table):
+        click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip())

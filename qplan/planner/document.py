@@ -1,0 +1,153 @@
+"""Plans as documents: the ``--json`` output and the saved plan file are one format.
+
+The format is published as ``schemas/plan.schema.json`` (generated from these models).
+A saved plan holds no secret: no provider settings and no variable values, only
+addresses, actions, the state serial it was made at and a digest of the manifest as
+resolved. Applying it reloads the manifest and refuses the plan if either moved.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from qplan.errors import QplanError
+from qplan.planner.actions import Action
+from qplan.planner.plan import Plan
+
+__all__ = [
+    "PLAN_FORMAT",
+    "InstanceAction",
+    "PlanDocument",
+    "PlanError",
+    "ResourceDocument",
+    "StalePlan",
+    "check_current",
+    "load_plan",
+    "save_plan",
+    "to_document",
+]
+
+PLAN_FORMAT = 1
+
+
+class PlanError(QplanError):
+    """A saved plan cannot be read or used."""
+
+
+class StalePlan(PlanError):
+    """The state or the manifest moved since the plan was made."""
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InstanceAction(_Doc):
+    address: str = Field(description="Stable address of the resource, e.g. rabi[theta=0.5]")
+    action: Action
+    reason: str = Field("", description="Why, when not obvious from the action")
+
+
+class ResourceDocument(_Doc):
+    name: str = Field(description="Job or session name")
+    kind: Literal["job", "session", "gone"] = Field(
+        description="gone: rows of a job or session no longer in the manifest"
+    )
+    target: str = Field(description="PROVIDER/DEVICE; empty for gone resources")
+    counts: dict[Action, int] = Field(description="Number of instances per action")
+    instances: list[InstanceAction] | None = Field(
+        None, description="Every instance and its action (omitted in summaries)"
+    )
+
+
+class PlanDocument(_Doc):
+    """A qplan plan: what `qplan apply` would do to make the state match the manifest."""
+
+    model_config = ConfigDict(title="qplan plan")
+
+    format_version: Literal[1] = Field(description="Version of this document format")
+    stack: str
+    manifest: str = Field(description="Path of the manifest the plan was made from")
+    state_serial: int = Field(description="Serial of the state the plan was made from")
+    manifest_digest: str = Field(description="Digest of the manifest as resolved")
+    created_at: float = Field(description="Seconds since the epoch")
+    has_changes: bool
+    counts: dict[Action, int] = Field(description="Number of resources per action")
+    resources: list[ResourceDocument]
+
+
+def to_document(plan: Plan, *, detailed: bool = True) -> PlanDocument:
+    resources = []
+    for resource in plan.resources:
+        counts = resource.counts
+        instances = None
+        if detailed:
+            instances = [
+                InstanceAction(address=address, action=action, reason=reason)
+                for address, action, reason in resource.items()
+            ]
+        resources.append(
+            ResourceDocument(
+                name=resource.name,
+                kind=resource.kind,
+                target=resource.target,
+                counts={a: counts[a] for a in Action if counts[a]},
+                instances=instances,
+            )
+        )
+    counts = plan.counts
+    return PlanDocument(
+        format_version=PLAN_FORMAT,
+        stack=plan.stack,
+        manifest=plan.manifest,
+        state_serial=plan.serial,
+        manifest_digest=plan.digest,
+        created_at=plan.created_at,
+        has_changes=plan.has_changes,
+        counts={a: counts[a] for a in Action if counts[a]},
+        resources=resources,
+    )
+
+
+def save_plan(plan: Plan, path: Path) -> None:
+    """Write the plan (gzip-compressed when the name ends in .gz), atomically."""
+    text = to_document(plan).model_dump_json(indent=None)
+    data = gzip.compress(text.encode()) if path.suffix == ".gz" else text.encode()
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def load_plan(path: Path) -> PlanDocument:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PlanError(f"{path}: cannot read the plan: {exc.strerror}") from None
+    try:
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        return PlanDocument.model_validate(json.loads(raw))
+    except (OSError, ValueError, ValidationError):
+        raise PlanError(f"{path}: not a qplan plan file") from None
+
+
+def check_current(saved: PlanDocument, current: Plan, path: Path) -> None:
+    """Raise StalePlan unless ``current`` (planned now) is what ``saved`` planned."""
+    if saved.stack != current.stack:
+        raise StalePlan(f"{path}: the plan is for stack {saved.stack}, not {current.stack}")
+    if saved.state_serial != current.serial:
+        raise StalePlan(
+            f"{path}: saved plan is stale: the state of stack {current.stack} changed since the "
+            f"plan was made (serial {saved.state_serial}, now {current.serial}); "
+            "run `qplan plan` again"
+        )
+    if saved.manifest_digest != current.digest:
+        raise StalePlan(
+            f"{path}: saved plan is stale: the manifest, its programs or its variables changed "
+            "since the plan was made; run `qplan plan` again"
+        )

@@ -1,0 +1,55 @@
+"""Fingerprints and idempotency keys.
+
+The fingerprint of an instance hashes what determines its result and nothing else: the
+program's canonical digest (see ``Program.digest``), its format, the target and its
+provider type, the shots, and every bound input in canonical form. Retry, timeout,
+on_failure, tags, ``after`` and the session do not count: changing them never reruns a job.
+
+Canonical inputs are the ones of addresses: parameters sorted by name, values coerced to
+the declared kind and printed in shortest round-trip form, so ``theta: 1`` and
+``theta: 1.0`` and any key order give the same fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from qplan.manifest import Job, format_value
+
+__all__ = ["FINGERPRINT_VERSION", "JobFingerprinter", "idempotency_key"]
+
+FINGERPRINT_VERSION = 1
+
+
+class JobFingerprinter:
+    """Fingerprints of one job's instances: the job-wide part is hashed once."""
+
+    def __init__(self, job: Job) -> None:
+        fixed = ",".join(f"{k}={format_value(job.inputs[k])}" for k in sorted(job.inputs))
+        head = json.dumps(
+            {
+                "v": FINGERPRINT_VERSION,
+                "program": job.program.digest,
+                "format": job.program.format,
+                "target": str(job.target),
+                "provider_type": job.target.provider_type,
+                "shots": job.spec.shots,
+                "inputs": fixed,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        self._prefix = hashlib.blake2b(head.encode(), digest_size=16).digest()
+        self._skip = len(job.name)
+
+    def __call__(self, address: str) -> str:
+        """The fingerprint of the instance at ``address`` (whose bracket holds its point)."""
+        point = address[self._skip :].encode()
+        return hashlib.blake2b(self._prefix + point, digest_size=16).hexdigest()
+
+
+def idempotency_key(stack: str, address: str, fingerprint: str, attempt: int) -> str:
+    """Deterministic key of one submission: the same inputs give the same key, forever."""
+    text = f"qplan/1\0{stack}\0{address}\0{fingerprint}\0{attempt}"
+    return hashlib.sha256(text.encode()).hexdigest()[:48]

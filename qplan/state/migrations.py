@@ -1,0 +1,83 @@
+"""The state schema, one forward migration per version.
+
+``PRAGMA user_version`` holds the version a database is at. Opening a database applies
+the missing steps in order, each in its own transaction; a database at a higher version
+than this qplan knows is refused rather than misread. Never edit a released step: add one.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+
+_V1 = """
+CREATE TABLE stacks (
+    name        TEXT PRIMARY KEY,
+    serial      INTEGER NOT NULL DEFAULT 0,   -- bumped by every change to the stack's rows
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL
+);
+
+-- One row per resource: a job instance or a session. Never one document per stack.
+CREATE TABLE resources (
+    stack            TEXT NOT NULL,
+    address          TEXT NOT NULL,           -- rabi[theta=0.5], bell, session.scan
+    kind             TEXT NOT NULL,           -- job | session
+    job              TEXT NOT NULL,           -- the job (or session) name
+    status           TEXT NOT NULL,           -- qplan.status.JobStatus
+    fingerprint      TEXT NOT NULL,           -- what determines the result
+    attempt          INTEGER NOT NULL,        -- attempts made for this fingerprint
+    idempotency_key  TEXT,                    -- key of the current attempt's submission
+    provider         TEXT NOT NULL,
+    target           TEXT NOT NULL,
+    provider_job_id  TEXT,
+    result_hash      TEXT,                    -- results.hash of the current result
+    error            TEXT,
+    created_at       REAL NOT NULL,
+    updated_at       REAL NOT NULL,
+    PRIMARY KEY (stack, address)
+) WITHOUT ROWID;
+
+-- Append-only log of every transition; it also keeps results of replaced and forgotten rows.
+CREATE TABLE events (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    stack            TEXT NOT NULL,
+    address          TEXT NOT NULL,
+    at               REAL NOT NULL,
+    serial           INTEGER NOT NULL,
+    old_status       TEXT,
+    new_status       TEXT,                    -- NULL when the row is forgotten
+    fingerprint      TEXT,
+    attempt          INTEGER,
+    provider_job_id  TEXT,
+    result_hash      TEXT,
+    detail           TEXT
+);
+CREATE INDEX events_by_address ON events (stack, address, id);
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+
+-- Results stored once, by content hash; never deleted.
+CREATE TABLE results (
+    hash        TEXT PRIMARY KEY,
+    size        INTEGER NOT NULL,
+    data        BLOB NOT NULL,
+    created_at  REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER results_no_delete BEFORE DELETE ON results
+    BEGIN SELECT RAISE(ABORT, 'results are never deleted'); END;
+
+CREATE TABLE locks (
+    stack         TEXT PRIMARY KEY,
+    owner         TEXT NOT NULL,
+    host          TEXT NOT NULL,
+    pid           INTEGER NOT NULL,
+    operation     TEXT NOT NULL,
+    acquired_at   REAL NOT NULL,
+    heartbeat_at  REAL NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1,)
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,104 @@
+"""Plain records of the state: rows, transitions, snapshots, locks. Frozen and typed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from qplan.status import JobStatus
+
+__all__ = ["LockInfo", "Row", "RowState", "Snapshot", "Transition"]
+
+
+class RowState(NamedTuple):
+    """What the planner needs of a row: small, so that a million of them fit in memory."""
+
+    status: JobStatus
+    fingerprint: str
+    attempt: int
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """All rows of one stack at one ``serial``, loaded in one query."""
+
+    stack: str
+    serial: int
+    rows: Mapping[str, RowState]
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A resource row as stored. Times are seconds since the epoch."""
+
+    stack: str
+    address: str
+    kind: str
+    job: str
+    status: JobStatus
+    fingerprint: str
+    attempt: int
+    idempotency_key: str | None
+    provider: str
+    target: str
+    provider_job_id: str | None
+    result_hash: str | None
+    error: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A change of one row to ``status``. Fields left None keep their stored value; a new
+    row needs ``kind``, ``job``, ``fingerprint``, ``attempt``, ``provider`` and ``target``.
+    ``clear`` names fields to reset to NULL (for a new attempt: provider_job_id, error)."""
+
+    address: str
+    status: JobStatus
+    kind: str | None = None
+    job: str | None = None
+    fingerprint: str | None = None
+    attempt: int | None = None
+    idempotency_key: str | None = None
+    provider: str | None = None
+    target: str | None = None
+    provider_job_id: str | None = None
+    result_hash: str | None = None
+    error: str | None = None
+    detail: str | None = None
+    clear: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LockInfo:
+    """Who holds a stack's lock, and whether it looks abandoned."""
+
+    stack: str
+    owner: str
+    host: str
+    pid: int
+    operation: str
+    acquired_at: float
+    heartbeat_at: float
+    stale: bool
+
+    def describe(self) -> str:
+        import datetime as dt
+
+        since = dt.datetime.fromtimestamp(self.acquired_at, dt.UTC).strftime(
+            "%Y-%m-%d %H:%M:%S UTC"
+        )
+        beat = dt.datetime.fromtimestamp(self.heartbeat_at, dt.UTC).strftime("%H:%M:%S UTC")
+        text = (
+            f"stack {self.stack} is locked by {self.owner}@{self.host} (pid {self.pid}, "
+            f"{self.operation}) since {since}, last heartbeat {beat}"
+        )
+        if self.stale:
+            text += (
+                "; the lock looks abandoned: if no qplan runs there, "
+                "break it with `qplan force-unlock`"
+            )
+        return text

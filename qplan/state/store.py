@@ -1,0 +1,115 @@
+"""The state store interface. SQLite implements it; PostgreSQL will, with the same schema.
+
+Invariants every implementation keeps:
+
+- one row per resource (job instance or session), keyed by (stack, address);
+- every change is one atomic transaction that also appends to the event log and bumps the
+  stack's ``serial`` (a saved plan remembers the serial it was made at);
+- a transition is checked against ``qplan.status.TRANSITIONS`` inside that transaction;
+- results are stored once by content hash and never deleted, even when their row is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from types import TracebackType
+from typing import Any
+
+from qplan.errors import QplanError
+from qplan.state.model import LockInfo, Row, Snapshot, Transition
+
+__all__ = ["Lock", "StackLocked", "StateError", "StateStore", "content_hash"]
+
+
+class StateError(QplanError):
+    """The state cannot be read or written as asked."""
+
+
+class StackLocked(StateError):
+    """Another qplan holds the stack's lock. ``info`` says who, where and since when."""
+
+    def __init__(self, info: LockInfo) -> None:
+        super().__init__(info.describe())
+        self.info = info
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Lock(ABC):
+    """A held stack lock; a context manager that releases it on exit."""
+
+    @abstractmethod
+    def heartbeat(self) -> bool:
+        """Refresh the heartbeat; False if the lock was broken meanwhile."""
+
+    @abstractmethod
+    def start_heartbeat(self, interval: float = 15.0) -> None:
+        """Refresh the heartbeat every ``interval`` seconds until released."""
+
+    @abstractmethod
+    def release(self) -> None: ...
+
+    def __enter__(self) -> Lock:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+
+class StateStore(ABC):
+    @property
+    @abstractmethod
+    def location(self) -> str:
+        """Where the state lives, for messages (never with credentials)."""
+
+    @abstractmethod
+    def serial(self, stack: str) -> int: ...
+
+    @abstractmethod
+    def snapshot(self, stack: str) -> Snapshot:
+        """Every row of ``stack`` and the serial they are at, read in bulk."""
+
+    @abstractmethod
+    def rows(self, stack: str) -> Iterator[Row]: ...
+
+    @abstractmethod
+    def row(self, stack: str, address: str) -> Row | None: ...
+
+    @abstractmethod
+    def events(self, stack: str, address: str | None = None) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def result(self, digest: str) -> bytes | None: ...
+
+    @abstractmethod
+    def put_result(self, data: bytes) -> str:
+        """Store ``data`` once; returns its content hash."""
+
+    @abstractmethod
+    def apply(self, stack: str, transitions: Sequence[Transition]) -> int:
+        """Apply all transitions atomically; returns the new serial. Raises
+        InvalidTransition (nothing written) when one is not allowed."""
+
+    @abstractmethod
+    def forget(self, stack: str, addresses: Sequence[str], detail: str = "forgotten") -> int:
+        """Delete rows; their last state (and result hash) stays in the event log."""
+
+    @abstractmethod
+    def lock_info(self, stack: str) -> LockInfo | None: ...
+
+    @abstractmethod
+    def acquire(self, stack: str, operation: str, owner: str) -> Lock:
+        """Take the stack's lock at once or raise StackLocked; never waits."""
+
+    @abstractmethod
+    def force_unlock(self, stack: str) -> LockInfo | None:
+        """Break the lock; returns what it was."""
+
+    @abstractmethod
+    def close(self) -> None: ...
