@@ -1,4 +1,4 @@
-"""``qplan schema``: print the manifest's JSON Schema."""
+"""``qplan schema``: print the JSON Schema of manifests or of plans."""
 
 from __future__ import annotations
 
@@ -6,8 +6,14 @@ import click
 
 
 @click.command()
-def schema() -> None:
-    """Print the JSON Schema of manifests (committed as schemas/manifest.schema.json)."""
-    from qplan.manifest.schema import manifest_json_schema_text
+@click.argument("kind", type=click.Choice(["manifest", "plan"]), default="manifest")
+def schema(kind: str) -> None:
+    """Print the JSON Schema of manifests (default) or of plans, as committed under schemas/."""
+    if kind == "manifest":
+        from qplan.manifest.schema import manifest_json_schema_text
 
-    click.echo(manifest_json_schema_text(), nl=False)
+        click.echo(manifest_json_schema_text(), nl=False)
+        return
+    from qplan.planner.document import plan_json_schema_text
+
+    click.echo(plan_json_schema_text(), nl=False)

@@ -28,6 +28,7 @@ __all__ = [
     "StalePlan",
     "check_current",
     "load_plan",
+    "plan_json_schema_text",
     "save_plan",
     "to_document",
 ]
@@ -79,6 +80,16 @@ class PlanDocument(_Doc):
     has_changes: bool
     counts: dict[Action, int] = Field(description="Number of resources per action")
     resources: list[ResourceDocument]
+
+
+def plan_json_schema_text() -> str:
+    schema = PlanDocument.model_json_schema()
+    full = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "urn:qplan:schema:plan:v1",
+        **schema,
+    }
+    return json.dumps(full, indent=2) + "\n"
 
 
 def to_document(plan: Plan, *, detailed: bool = True) -> PlanDocument:

@@ -22,6 +22,15 @@ def test_committed_schema_matches_the_models() -> None:
     )
 
 
+def test_committed_plan_schema_matches_the_models() -> None:
+    from qplan.planner.document import plan_json_schema_text
+
+    committed = (REPO / "schemas" / "plan.schema.json").read_text()
+    assert committed == plan_json_schema_text(), (
+        "schemas/plan.schema.json is stale: run `qplan schema plan > schemas/plan.schema.json`"
+    )
+
+
 def test_schema_command_prints_it() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "qplan", "schema"], capture_output=True, text=True, check=True

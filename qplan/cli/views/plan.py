@@ -65,8 +65,8 @@ def render_plan(doc: PlanDocument, *, verbose: bool, state_location: str) -> Ite
         yield click.style(line, fg=color) if color else line
         if verbose and resource.instances:
             for item in resource.instances:
-                if item.action is Action.NOOP and not item.reason and len(resource.instances) > 1:
-                    continue
+                if item.action is Action.NOOP and not item.reason:
+                    continue  # unchanged: counted on the job's line
                 sym, col = _SYMBOL[item.action]
                 text = f"        {sym:>3} {item.address}"
                 if item.reason:

@@ -1,0 +1,206 @@
+"""`qplan plan`, `show`, `graph`, `status` and `force-unlock` through the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+import qplan
+from qplan.planner import JobFingerprinter
+from qplan.state import SqliteStore, Transition
+from qplan.status import JobStatus
+from tests.conftest import CLOUD_ENV, EXAMPLES, REPO
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "qplan", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **CLOUD_ENV},
+        check=False,
+    )
+
+
+@pytest.fixture
+def quickstart(tmp_path: Path) -> Path:
+    """A copy of the quickstart example, so that its state lands in a temporary folder."""
+    target = tmp_path / "quickstart"
+    shutil.copytree(EXAMPLES / "quickstart", target)
+    return target
+
+
+def complete(folder: Path, addresses: list[str]) -> None:
+    """Record ``addresses`` as succeeded, as apply would."""
+    stack = qplan.load(folder / "qplan.yaml")
+    store = SqliteStore(folder / ".qplan" / "state.db")
+    for job in stack.jobs.values():
+        fp = JobFingerprinter(job)
+        for address in job.addresses():
+            if address not in addresses:
+                continue
+            first = Transition(
+                address,
+                JobStatus.SUBMITTING,
+                kind="job",
+                job=job.name,
+                fingerprint=fp(address),
+                attempt=1,
+                provider="local",
+                target=str(job.target),
+            )
+            store.apply(stack.name, [first])
+            store.apply(
+                stack.name, [Transition(address, JobStatus.SUCCEEDED, provider_job_id="local-1")]
+            )
+    store.close()
+
+
+def test_plan_of_a_new_stack(quickstart: Path) -> None:
+    result = run("plan", "qplan.yaml", cwd=quickstart)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Stack quickstart: state serial 0 in ")
+    assert "+ job     bell      local/braket_sv  1 to create" in result.stdout
+    assert "+ job     rotation  local/braket_sv  5 to create" in result.stdout
+    assert lines[-1] == (
+        "Plan: 6 to create, 0 to retry, 0 to replace, 0 to cancel, 0 to forget; "
+        "0 unchanged, 0 in flight."
+    )
+    assert not (quickstart / ".qplan").exists()  # planning writes no state
+
+
+def test_detailed_exitcode(quickstart: Path) -> None:
+    assert run("plan", "qplan.yaml", "--detailed-exitcode", cwd=quickstart).returncode == 2
+    complete(
+        quickstart,
+        [
+            "bell",
+            *[
+                f"rotation[theta={t}]"
+                for t in (
+                    "0.0",
+                    "0.785398163397448",
+                    "1.5707963267949",
+                    "2.35619449019234",
+                    "3.14159265358979",
+                )
+            ],
+        ],
+    )
+    result = run("plan", "qplan.yaml", "--detailed-exitcode", cwd=quickstart)
+    assert result.returncode == 0, result.stdout
+    assert (
+        result.stdout.splitlines()[-1]
+        == "No changes: the state matches the manifest (6 resources)."
+    )
+    (quickstart / "qplan.yaml").write_text("not: [valid")
+    assert run("plan", "qplan.yaml", "--detailed-exitcode", cwd=quickstart).returncode == 1
+
+
+def test_verbose_lists_changed_instances(quickstart: Path) -> None:
+    complete(quickstart, ["bell"])
+    result = run("plan", "qplan.yaml", "-v", cwd=quickstart)
+    assert "+ rotation[theta=0.785398163397448]" in result.stdout
+    assert "  = bell" not in result.stdout.replace("= job", "")  # unchanged ones are not listed
+    assert "1 unchanged" in result.stdout
+
+
+def test_json_follows_the_published_schema(quickstart: Path) -> None:
+    complete(quickstart, ["bell"])
+    result = run("plan", "qplan.yaml", "--json", cwd=quickstart)
+    doc = json.loads(result.stdout)
+    schema = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(doc)
+    assert doc["counts"] == {"create": 5, "noop": 1}
+    assert doc["state_serial"] == 2
+    rotation = next(r for r in doc["resources"] if r["name"] == "rotation")
+    assert [i["action"] for i in rotation["instances"]] == ["create"] * 5
+
+
+def test_saved_plan_show_and_staleness(quickstart: Path) -> None:
+    assert run("plan", "qplan.yaml", "--out", "plan.json", cwd=quickstart).returncode == 0
+    current = run("show", "plan.json", cwd=quickstart)
+    assert current.returncode == 0, current.stderr
+    assert current.stdout.splitlines()[-1] == (
+        "plan.json is current: `qplan apply plan.json` would do exactly this."
+    )
+    complete(quickstart, ["bell"])
+    stale = run("show", "plan.json", cwd=quickstart)
+    assert stale.returncode == 1
+    assert "saved plan is stale: the state of stack quickstart changed" in stale.stderr
+    assert "(serial 0, now 2)" in stale.stderr
+    saved = json.loads((quickstart / "plan.json").read_text())
+    assert "QPLAN" not in json.dumps(saved)  # nothing from the environment
+
+
+def test_graph_formats(quickstart: Path) -> None:
+    dot = run("graph", "qplan.yaml", cwd=quickstart)
+    assert dot.returncode == 0
+    assert '"bell" -> "rotation";' in dot.stdout
+    import pydot
+
+    (graph,) = pydot.graph_from_dot_data(dot.stdout)
+    assert {n.get_name().strip('"') for n in graph.get_nodes()} >= {"bell", "rotation"}
+    expanded = run("graph", "qplan.yaml", "--expand", cwd=quickstart)
+    (graph,) = pydot.graph_from_dot_data(expanded.stdout)
+    assert len(graph.get_subgraphs()) == 2
+    mermaid = run("graph", "qplan.yaml", "--format", "mermaid", cwd=quickstart)
+    assert mermaid.stdout.splitlines() == [
+        "flowchart LR",
+        '  n0["bell<br/>local/braket_sv<br/>1 instance"]',
+        '  n1["rotation<br/>local/braket_sv<br/>5 instances"]',
+        "  n0 --> n1",
+    ]
+
+
+def test_graph_of_a_session(tmp_path: Path) -> None:
+    result = run(
+        "graph", str(EXAMPLES / "azure-session" / "qplan.yaml"), "--format", "mermaid", cwd=tmp_path
+    )
+    assert (
+        '  n0(["session scan<br/>az/ionq.simulator<br/>on_job_failure: continue"])' in result.stdout
+    )
+    assert result.stdout.count("-.->") == 3
+
+
+def test_status_and_force_unlock(quickstart: Path) -> None:
+    empty = run("status", "qplan.yaml", cwd=quickstart)
+    assert empty.stdout == "Stack quickstart has no resources in its state yet.\n"
+    complete(quickstart, ["bell"])
+    table = run("status", "qplan.yaml", cwd=quickstart)
+    header, row = table.stdout.splitlines()
+    assert header.split() == [
+        "ADDRESS",
+        "STATUS",
+        "ATTEMPT",
+        "PROVIDER",
+        "JOB",
+        "ID",
+        "LAST",
+        "CHANGE",
+        "ERROR",
+    ]
+    assert row.split()[:4] == ["bell", "succeeded", "1", "local-1"]
+    data = json.loads(run("status", "qplan.yaml", "--json", cwd=quickstart).stdout)
+    assert [(r["address"], r["status"]) for r in data["resources"]] == [("bell", "succeeded")]
+    store = SqliteStore(quickstart / ".qplan" / "state.db")
+    store.acquire("quickstart", "apply", "someone")
+    locked = run("status", "qplan.yaml", cwd=quickstart)
+    assert "stack quickstart is locked by someone@" in locked.stderr
+    broken = run("force-unlock", "qplan.yaml", "--yes", cwd=quickstart)
+    assert broken.returncode == 0
+    assert broken.stdout.startswith("Broke the lock: stack quickstart is locked by someone@")
+    assert store.lock_info("quickstart") is None
+    assert (
+        run("force-unlock", "qplan.yaml", "--yes", cwd=quickstart).stdout
+        == "The stack was not locked.\n"
+    )

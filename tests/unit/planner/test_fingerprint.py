@@ -1,0 +1,94 @@
+"""Fingerprints change with what determines a result, and with nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import qplan
+from qplan.planner import JobFingerprinter, idempotency_key
+
+BASE = """\
+version: 1
+stack: fp
+programs:
+  p:
+    format: openqasm3
+    source: |
+{program}
+jobs:
+  j:
+    target: {target}
+    program: p
+    shots: {shots}
+    inputs: {inputs}
+{extra}
+"""
+PROGRAM = "OPENQASM 3.0;\ninput float theta;\ninput int n;\nqubit q;\nry(theta) q;\n"
+
+
+def fingerprint(
+    write: Callable[..., Path],
+    *,
+    program: str = PROGRAM,
+    target: str = "local/braket_sv",
+    shots: int = 100,
+    inputs: str = "{theta: 0.5, n: 2}",
+    extra: str = "",
+) -> str:
+    body = "\n".join("      " + line for line in program.splitlines())
+    text = BASE.format(program=body, target=target, shots=shots, inputs=inputs, extra=extra)
+    job = qplan.load(write(text)).jobs["j"]
+    return JobFingerprinter(job)(job.name)
+
+
+def test_canonical_inputs(write: Callable[..., Path]) -> None:
+    base = fingerprint(write)
+    assert fingerprint(write, inputs="{n: 2, theta: 0.5}") == base  # key order
+    assert fingerprint(write, inputs="{theta: 5e-1, n: 2.0}") == base  # number spelling
+    assert fingerprint(write, inputs="{theta: 0.5000000001, n: 2}") != base
+
+
+def test_program_meaning_not_layout(write: Callable[..., Path]) -> None:
+    base = fingerprint(write)
+    reformatted = (
+        "// a comment\nOPENQASM 3.0;\n\n  input float theta; /* block */\ninput int n;\n"
+        "qubit   q;\nry( theta )   q;   // trailing\n"
+    )
+    assert fingerprint(write, program=reformatted) == base
+    assert fingerprint(write, program=PROGRAM.replace("ry(", "rx(")) != base
+
+
+def test_what_determines_the_result(write: Callable[..., Path]) -> None:
+    base = fingerprint(write)
+    assert fingerprint(write, shots=101) != base
+    assert fingerprint(write, target="local/braket_dm") != base
+
+
+def test_policies_do_not_count(write: Callable[..., Path]) -> None:
+    base = fingerprint(write)
+    policy = (
+        "    retry: {attempts: 5, backoff: 1m}\n    timeout: 2h\n    on_failure: continue\n"
+        "    tags: {owner: me}"
+    )
+    assert fingerprint(write, extra=policy) == base
+
+
+def test_fingerprint_scheme_is_stable_across_releases(write: Callable[..., Path]) -> None:
+    # A change of this value would make every stored job look changed after an upgrade,
+    # and `apply` would rerun (and pay for) all of them. Change FINGERPRINT_VERSION and
+    # plan a migration instead.
+    assert fingerprint(write) == "3d8f45339394c4302d0ee65ddb4042c5"
+
+
+def test_idempotency_keys_are_deterministic_and_distinct() -> None:
+    key = idempotency_key("s", "a[x=1]", "fp", 1)
+    assert key == idempotency_key("s", "a[x=1]", "fp", 1)
+    others = {
+        idempotency_key("s", "a[x=1]", "fp", 2),
+        idempotency_key("s", "a[x=2]", "fp", 1),
+        idempotency_key("t", "a[x=1]", "fp", 1),
+        idempotency_key("s", "a[x=1]", "fq", 1),
+    }
+    assert key not in others and len(others) == 4
+    assert len(key) <= 64  # Braket's clientToken limit

@@ -1,0 +1,154 @@
+"""The SQLite state store, on real files."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from qplan.state import SqliteStore, StateError, Transition, open_store
+from qplan.state.migrations import SCHEMA_VERSION
+from qplan.status import InvalidTransition, JobStatus
+
+S = JobStatus
+
+
+def new(address: str, status: JobStatus = S.SUBMITTING, **fields: object) -> Transition:
+    base: dict[str, object] = dict(
+        kind="job",
+        job=address.split("[", maxsplit=1)[0],
+        fingerprint="fp1",
+        attempt=1,
+        provider="local",
+        target="local/braket_sv",
+        idempotency_key=f"key-{address}",
+    )
+    base.update(fields)
+    return Transition(address, status, **base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteStore:
+    return SqliteStore(tmp_path / ".qplan" / "state.db")
+
+
+def test_files_are_private_and_in_wal_mode(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / ".qplan" / "state.db")
+    store.apply("s", [new("a")])
+    folder = tmp_path / ".qplan"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    for file in folder.iterdir():  # the database, its WAL and its shared memory
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600, file.name
+    assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_each_change_bumps_the_serial_and_logs_an_event(store: SqliteStore) -> None:
+    assert store.serial("s") == 0
+    assert store.apply("s", [new("a"), new("b")]) == 1
+    assert store.apply("s", [Transition("a", S.QUEUED, provider_job_id="job-1")]) == 2
+    assert store.serial("s") == 2
+    assert store.serial("other") == 0
+    events = store.events("s", "a")
+    assert [(e["old_status"], e["new_status"], e["serial"]) for e in events] == [
+        (None, "submitting", 1),
+        ("submitting", "queued", 2),
+    ]
+    row = store.row("s", "a")
+    assert row is not None
+    assert (row.status, row.provider_job_id, row.idempotency_key) == (S.QUEUED, "job-1", "key-a")
+
+
+def test_a_bad_transition_writes_nothing(store: SqliteStore) -> None:
+    store.apply("s", [new("a")])
+    with pytest.raises(InvalidTransition):
+        store.apply("s", [Transition("a", S.QUEUED), Transition("a", S.SUBMITTING)])
+    assert store.row("s", "a").status is S.SUBMITTING  # type: ignore[union-attr]
+    assert store.serial("s") == 1
+    with pytest.raises(StateError, match="a new row needs"):
+        store.apply("s", [Transition("b", S.SUBMITTING)])
+
+
+def test_events_are_append_only_and_results_never_deleted(store: SqliteStore) -> None:
+    store.apply("s", [new("a")])
+    digest = store.put_result(b'{"00": 10}')
+    for statement in (
+        "UPDATE events SET detail = 'x'",
+        "DELETE FROM events",
+        "DELETE FROM results",
+    ):
+        with pytest.raises(sqlite3.IntegrityError):
+            store._conn.execute(statement)
+    assert store.result(digest) == b'{"00": 10}'
+
+
+def test_results_are_stored_once_by_content(store: SqliteStore) -> None:
+    first = store.put_result(b"same")
+    second = store.put_result(b"same")
+    assert first == second
+    assert store._conn.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 1
+
+
+def test_forget_keeps_the_history(store: SqliteStore) -> None:
+    digest = store.put_result(b"counts")
+    store.apply("s", [new("a")])
+    store.apply("s", [Transition("a", S.SUCCEEDED, result_hash=digest)])
+    store.forget("s", ["a"])
+    assert store.row("s", "a") is None
+    last = store.events("s", "a")[-1]
+    assert (last["old_status"], last["new_status"], last["result_hash"]) == (
+        "succeeded",
+        None,
+        digest,
+    )
+    assert store.result(digest) == b"counts"
+
+
+def test_snapshot_reads_every_row_with_its_serial(store: SqliteStore) -> None:
+    store.apply("s", [new(f"a[i={i}]") for i in range(100)])
+    store.apply("t", [new("other")])
+    snap = store.snapshot("s")
+    assert snap.serial == 1
+    assert len(snap.rows) == 100
+    assert snap.rows["a[i=7]"].status is S.SUBMITTING
+
+
+def test_migrations_run_once_and_newer_schemas_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    SqliteStore(path).close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    SqliteStore(path).close()  # reopening migrates nothing and loses nothing
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StateError, match="written by a newer qplan"):
+        SqliteStore(path)
+
+
+def test_garbage_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StateError, match="not a usable qplan state database"):
+        SqliteStore(path)
+
+
+def test_read_only_open_creates_no_file(tmp_path: Path) -> None:
+    manifest = tmp_path / "qplan.yaml"
+    store = open_store(None, manifest, create=False)
+    assert store.snapshot("s").rows == {}
+    store.close()
+    assert not (tmp_path / ".qplan").exists()
+
+
+def test_state_urls(tmp_path: Path) -> None:
+    for url in (f"sqlite:///{tmp_path}/a.db", str(tmp_path / "b.db")):
+        open_store(url, tmp_path / "m.yaml").close()
+    assert (tmp_path / "a.db").exists() and (tmp_path / "b.db").exists()
+    from qplan.errors import UsageError
+
+    with pytest.raises(UsageError, match="PostgreSQL"):
+        open_store("postgresql://u@h/db", tmp_path / "m.yaml")
+    assert os.path.exists(tmp_path / "a.db")
