@@ -53,10 +53,18 @@ def plan(
     if as_json:
         click.echo(doc.model_dump_json(indent=2))
     else:
-        location = str(state_path(state, Path(manifest)))
+        location = _shown(state_path(state, Path(manifest)))
         for line in render_plan(doc, verbose=verbose, state_location=location):
             click.echo(line)
         if out is not None:
             click.echo(f"Saved the plan to {out}; apply it with `qplan apply {out}`.")
     if detailed_exitcode and result.has_changes:
         sys.exit(EXIT_CHANGES)
+
+
+def _shown(path: Path) -> str:
+    """The state's path as a user would type it: relative when below the current folder."""
+    import os
+
+    relative = os.path.relpath(path)
+    return path.as_posix() if relative.startswith("..") else relative

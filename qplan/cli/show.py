@@ -35,7 +35,7 @@ def show(
     if as_json:
         click.echo(saved.model_dump_json(indent=2))
     else:
-        location = str(state_path(state, Path(saved.manifest)))
+        location = _shown(state_path(state, Path(saved.manifest)))
         for line in render_plan(saved, verbose=verbose, state_location=location):
             click.echo(line)
     if stale:
@@ -43,3 +43,11 @@ def show(
         sys.exit(1)
     if not as_json:
         click.echo(f"{planfile} is current: `qplan apply {planfile}` would do exactly this.")
+
+
+def _shown(path: Path) -> str:
+    """The state's path as a user would type it: relative when below the current folder."""
+    import os
+
+    relative = os.path.relpath(path)
+    return path.as_posix() if relative.startswith("..") else relative
