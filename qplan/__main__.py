@@ -1,3 +1,4 @@
 from qplan.cli.main import main
 
-main()
+if __name__ == "__main__":  # worker processes re-import the main module: run nothing then
+    main()

@@ -28,11 +28,26 @@ def cli(debug: bool) -> None:
 
 
 def _register() -> None:
-    from qplan.cli import force_unlock, graph, plan, schema, show, status, validate
+    from qplan.cli import (
+        apply,
+        cancel,
+        force_unlock,
+        graph,
+        plan,
+        results,
+        schema,
+        show,
+        status,
+        validate,
+    )
 
     for command in (
         validate.validate,
         plan.plan,
+        apply.apply,
+        results.results,
+        cancel.cancel,
+        cancel.destroy,
         show.show,
         graph.graph,
         status.status,

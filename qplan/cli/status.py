@@ -14,6 +14,7 @@ from qplan.cli.options import MANIFEST, build_options, load_options, state_optio
 @load_options
 @state_option
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.option("--refresh", is_flag=True, help="First ask the providers about in-flight jobs.")
 def status(
     manifest: str,
     var_files: tuple[str, ...],
@@ -21,15 +22,19 @@ def status(
     max_sweep_points: int,
     state: str | None,
     as_json: bool,
+    refresh: bool,
 ) -> None:
     """Show every resource of the stack: status, provider job id, attempts, last change.
 
-    Reads the state only; no provider is called.
+    Reads the state only, unless --refresh: then in-flight jobs are observed at their
+    providers (in bulk) and what changed is recorded, results included.
     """
     from qplan import operations
     from qplan.cli.views.status import render_table
 
     options = build_options(var_files, overrides, max_sweep_points, state)
+    if refresh:
+        operations.refresh(manifest, options)
     stack, rows, lock = operations.status(manifest, options)
     if as_json:
         out = {

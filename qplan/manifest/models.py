@@ -31,6 +31,7 @@ __all__ = [
     "AxisSpec",
     "AzureProvider",
     "BraketProvider",
+    "FaultSpec",
     "JobSpec",
     "LocalProvider",
     "Manifest",
@@ -162,12 +163,36 @@ class _Model(BaseModel):
 # --- providers -----------------------------------------------------------------------------
 
 
+class FaultSpec(_Model):
+    """A failure the local provider injects, to rehearse failure policies without a cloud."""
+
+    match: str = Field(
+        "*", min_length=1, description="Address, or a shell-style pattern: scan[*], *"
+    )
+    mode: Literal["fail", "hang"] = Field(
+        description="fail: the run fails at once; hang: it runs until cancelled (timeouts)"
+    )
+    attempts: list[Annotated[int, Field(gt=0)]] | None = Field(
+        None, description="Only these attempts (1 = the first); default: every attempt"
+    )
+    rate: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="Fraction of the matching runs affected, chosen by a hash of the run's "
+        "idempotency key: the same runs every time",
+    )
+
+
 class LocalProvider(_Model):
     """The embedded simulator provider: no account, no network."""
 
     type: Literal["local"]
     workers: int | None = Field(
         None, gt=0, le=512, description="Size of the process pool; default: number of CPUs."
+    )
+    faults: list[FaultSpec] = Field(
+        default_factory=list, description="Injected failures, for rehearsing failure policies"
     )
 
 

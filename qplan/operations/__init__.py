@@ -13,13 +13,31 @@ from qplan.operations.planning import (
     show_saved_plan,
     status,
 )
+from qplan.operations.running import (
+    ResultRecord,
+    apply,
+    cancel,
+    destroy,
+    is_plan_file,
+    refresh,
+    results,
+    spends_money,
+)
 
 __all__ = [
     "LoadOptions",
+    "ResultRecord",
     "Workspace",
+    "apply",
+    "cancel",
+    "destroy",
     "force_unlock",
+    "is_plan_file",
     "open_workspace",
     "plan",
+    "refresh",
+    "results",
     "show_saved_plan",
+    "spends_money",
     "status",
 ]

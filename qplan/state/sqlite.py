@@ -185,11 +185,19 @@ class SqliteStore(StateStore):
             )
         return digest
 
-    def apply(self, stack: str, transitions: Sequence[Transition]) -> int:
-        if not transitions:
+    def apply(
+        self, stack: str, transitions: Sequence[Transition], results: Sequence[bytes] = ()
+    ) -> int:
+        if not transitions and not results:
             return self.serial(stack)
         now = self.clock()
         with self._write() as conn:
+            for data in results:
+                conn.execute(
+                    "INSERT OR IGNORE INTO results (hash, size, data, created_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (content_hash(data), len(data), data, now),
+                )
             serial = self._bump(conn, stack, now)
             for t in transitions:
                 self._transition(conn, stack, t, now, serial)

@@ -92,9 +92,12 @@ class StateStore(ABC):
         """Store ``data`` once; returns its content hash."""
 
     @abstractmethod
-    def apply(self, stack: str, transitions: Sequence[Transition]) -> int:
-        """Apply all transitions atomically; returns the new serial. Raises
-        InvalidTransition (nothing written) when one is not allowed."""
+    def apply(
+        self, stack: str, transitions: Sequence[Transition], results: Sequence[bytes] = ()
+    ) -> int:
+        """Store ``results`` and apply all transitions in one transaction; returns the new
+        serial. Raises InvalidTransition (nothing written) when one is not allowed. A
+        transition's ``result_hash`` may name a result stored by the same call."""
 
     @abstractmethod
     def forget(self, stack: str, addresses: Sequence[str], detail: str = "forgotten") -> int:

@@ -1,0 +1,135 @@
+"""``qplan apply``: make the providers match the manifest, exactly once, resumably."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from qplan.cli.options import build_options, load_options, state_option
+
+EXIT_INTERRUPTED = 130
+
+
+class _Deferred:
+    """Forwards events to the display made once the plan is known."""
+
+    def __init__(self) -> None:
+        self.target: Any = None
+
+    def emit(self, event: Any) -> None:
+        if self.target is not None:
+            self.target.emit(event)
+
+
+@click.command()
+@click.argument("target", metavar="MANIFEST|PLANFILE", type=click.Path(dir_okay=False))
+@load_options
+@state_option
+@click.option(
+    "--yes", "-y", is_flag=True, help="Do not ask before spending money on a paid target."
+)
+@click.option(
+    "--parallelism",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Instances in flight at once.",
+)
+@click.option("--no-wait", is_flag=True, help="Submit what is ready and return; collect later.")
+@click.option(
+    "--fail-fast", is_flag=True, help="Stop at the first failure, without waiting for running jobs."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per event.")
+def apply(
+    target: str,
+    var_files: tuple[str, ...],
+    overrides: tuple[str, ...],
+    max_sweep_points: int,
+    state: str | None,
+    yes: bool,
+    parallelism: int,
+    no_wait: bool,
+    fail_fast: bool,
+    as_json: bool,
+) -> None:
+    """Run what the plan of MANIFEST (or a saved PLANFILE) says, and record every result.
+
+    Safe to run again at any time: finished jobs are never rerun, running ones are
+    adopted. A saved plan is refused if the state or the manifest changed since.
+    """
+    from qplan import operations
+    from qplan.cli.views.plan import render_plan
+    from qplan.cli.views.progress import make_sink
+    from qplan.executor import Options
+    from qplan.planner import to_document
+
+    options = build_options(var_files, overrides, max_sweep_points, state)
+    tty = sys.stdout.isatty()
+    sink = _Deferred()
+
+    def on_plan(plan: Any) -> None:
+        if not as_json:
+            for line in render_plan(
+                to_document(plan, detailed=False),
+                verbose=False,
+                state_location=_where(state, plan.manifest),
+            ):
+                click.echo(line)
+        sink.target = make_sink(plan, as_json=as_json, tty=tty)
+
+    def confirm(plan: Any, stack: Any) -> bool:
+        if yes or not tty or not operations.spends_money(plan, stack):
+            return True
+        return click.confirm("This plan submits jobs to paid targets. Apply it?", default=False)
+
+    run = Options(parallelism=parallelism, no_wait=no_wait, fail_fast=fail_fast)
+    plan, report = operations.apply(
+        target, options, run, sink=sink, confirm=confirm, on_plan=on_plan
+    )
+    if report is None:
+        click.echo("Apply cancelled; nothing was submitted.")
+        sys.exit(1)
+    if as_json:
+        code = 0 if report.ok else (EXIT_INTERRUPTED if report.interrupted else 1)
+        sys.exit(code)
+    counts = report.counts
+    click.echo("")
+    for address, error in report.failures.items():
+        click.echo(click.style(f"failed  {address}: {error}", fg="red"), err=True)
+    for address, reason in list(report.skipped.items())[:20]:
+        click.echo(f"skipped {address}: {reason}", err=True)
+    if len(report.skipped) > 20:
+        click.echo(f"... and {len(report.skipped) - 20} more skipped", err=True)
+    summary = ", ".join(
+        f"{counts[k]} {k}"
+        for k in ("submitted", "succeeded", "retried", "failed", "skipped", "forgotten")
+        if counts[k]
+    )
+    if report.interrupted:
+        click.echo(
+            f"Interrupted ({summary or 'nothing done'}): run `qplan apply` again to resume.",
+            err=True,
+        )
+        sys.exit(EXIT_INTERRUPTED)
+    if report.halted:
+        click.echo(f"Apply failed ({summary}): {report.halted}", err=True)
+        sys.exit(1)
+    if no_wait and report.pending:
+        click.echo(
+            f"Submitted ({summary or 'nothing new'}); {report.pending} instance(s) not finished: "
+            "run `qplan apply` again or `qplan status --refresh` to collect them."
+        )
+        return
+    if not summary and not plan.has_changes:
+        return  # the plan above already said "No changes"
+    click.echo(f"Apply complete: {summary or 'nothing to do'}.")
+
+
+def _where(state: str | None, manifest: str) -> str:
+    from qplan.cli.plan import _shown
+    from qplan.state import state_path
+
+    return _shown(state_path(state, Path(manifest)))

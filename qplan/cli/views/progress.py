@@ -1,0 +1,155 @@
+"""Progress of an apply: a rich display on a terminal, plain timestamped lines in CI logs,
+or one JSON object per event (``--json``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter, defaultdict
+from typing import Any
+
+import click
+
+from qplan.executor import Event
+from qplan.planner import Action, Plan
+
+__all__ = ["JsonSink", "PlainSink", "RichSink", "make_sink"]
+
+_DETAILED_UP_TO = 10  # instances per job below which every step is printed in plain mode
+_ALWAYS = frozenset({"failed", "retrying", "timeout", "skipped", "adopted", "forgotten"})
+
+
+def _stamp(at: float) -> str:
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class JsonSink:
+    def emit(self, event: Event) -> None:
+        record: dict[str, Any] = {"event": event.kind, "at": _stamp(event.at)}
+        for name in ("job", "address", "detail"):
+            value = getattr(event, name)
+            if value:
+                record[name] = value
+        if event.counts:
+            record["counts"] = event.counts
+        click.echo(json.dumps(record))
+
+
+class _Tally:
+    """Per job: how many instances this apply looks after, and where they are."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.total: Counter[str] = Counter()
+        for resource in plan.resources:
+            if resource.kind == "job":
+                counts = resource.counts
+                self.total[resource.name] = sum(counts[a] for a in Action if a is not Action.NOOP)
+        self.state: dict[str, Counter[str]] = defaultdict(Counter)
+
+    def update(self, event: Event) -> None:
+        if not event.job or event.job not in self.total:
+            return
+        c = self.state[event.job]
+        if event.kind in {"submitted", "adopted"}:
+            c["queued"] += 1
+        elif event.kind == "running":
+            c["queued"] -= 1
+            c["running"] += 1
+        elif event.kind in ("succeeded", "failed"):
+            c["running" if c["running"] else "queued"] -= 1
+            c["done" if event.kind == "succeeded" else "failed"] += 1
+        elif event.kind == "skipped":
+            c["skipped"] += 1
+        elif event.kind == "retrying" and "failed" in event.detail:
+            c["running" if c["running"] else "queued"] -= 1
+
+    def finished(self, job: str) -> bool:
+        c = self.state[job]
+        return c["done"] + c["failed"] + c["skipped"] >= self.total[job] > 0
+
+    def describe(self, job: str) -> str:
+        c = self.state[job]
+        parts = [
+            f"{max(c[k], 0)} {k}"
+            for k in ("queued", "running", "done", "failed", "skipped")
+            if c[k]
+        ]
+        return ", ".join(parts) or "waiting"
+
+
+class PlainSink:
+    """Timestamped lines, for logs. Small jobs get a line per step; large ones only their
+    problems and a line when they finish."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.tally = _Tally(plan)
+        self.reported: set[str] = set()
+
+    def emit(self, event: Event) -> None:
+        self.tally.update(event)
+        stamp = _stamp(event.at)
+        if event.kind == "finished":
+            return
+        small = self.tally.total.get(event.job, 0) <= _DETAILED_UP_TO
+        if event.address and (small or event.kind in _ALWAYS) and event.kind != "running":
+            detail = f" ({event.detail})" if event.detail else ""
+            click.echo(f"{stamp} {event.kind:<14} {event.address}{detail}")
+        elif not event.address and event.kind != "finished":
+            click.echo(f"{stamp} {event.kind}: {event.detail}")
+        job = event.job
+        if job and job not in self.reported and self.tally.finished(job):
+            self.reported.add(job)
+            click.echo(f"{stamp} job {job}: {self.tally.describe(job)}")
+
+
+class RichSink:
+    """One progress bar per job, with its counts and the elapsed time."""
+
+    def __init__(self, plan: Plan) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.tally = _Tally(plan)
+        self.progress = Progress(
+            TextColumn("{task.fields[job]:<16}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[state]}"),
+            TimeElapsedColumn(),
+            transient=False,
+        )
+        self.tasks = {
+            job: self.progress.add_task("", total=total, job=job, state="waiting")
+            for job, total in self.tally.total.items()
+            if total
+        }
+        self.progress.start()
+
+    def emit(self, event: Event) -> None:
+        self.tally.update(event)
+        if event.kind in ("failed", "retrying", "timeout", "skipped", "interrupted"):
+            where = event.address or "apply"
+            self.progress.console.print(f"[yellow]{event.kind}[/] {where}: {event.detail}")
+        task = self.tasks.get(event.job)
+        if task is not None:
+            c = self.tally.state[event.job]
+            self.progress.update(
+                task,
+                completed=c["done"] + c["failed"] + c["skipped"],
+                state=self.tally.describe(event.job),
+            )
+        if event.kind == "finished":
+            self.progress.stop()
+
+
+def make_sink(plan: Plan, *, as_json: bool, tty: bool) -> JsonSink | PlainSink | RichSink:
+    if as_json:
+        return JsonSink()
+    if tty:
+        return RichSink(plan)
+    return PlainSink(plan)

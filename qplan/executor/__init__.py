@@ -1,0 +1,18 @@
+"""The executor: runs a plan against the providers, exactly once, resumably."""
+
+from qplan.executor.clock import Clock, FakeClock, SystemClock
+from qplan.executor.engine import ApplyReport, Executor, Options
+from qplan.executor.events import Event, EventSink, NullSink, RecordingSink
+
+__all__ = [
+    "ApplyReport",
+    "Clock",
+    "Event",
+    "EventSink",
+    "Executor",
+    "FakeClock",
+    "NullSink",
+    "Options",
+    "RecordingSink",
+    "SystemClock",
+]

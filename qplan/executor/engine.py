@@ -1,0 +1,806 @@
+"""The executor: a level-triggered reconcile loop that makes the providers match the plan.
+
+Each pass reads what is pending, decides, acts, and commits every transition before the
+next step. The exactly-once protocol:
+
+1. an intent (``submitting``, with a deterministic idempotency key) is committed before
+   any provider call;
+2. the provider is called with that key;
+3. the provider's job id is committed.
+
+On start, every ``submitting`` row is looked up at its provider by key: found, it is
+adopted; absent, it is submitted again with the same key. An ambiguous error leaves the
+intent ``submitting`` to be looked up, never resent blindly. A job whose result was
+recorded is never submitted again for the same fingerprint.
+
+Failures follow the policy: retry with exponential backoff and jitter while attempts are
+left; then ``on_failure`` (fail: nothing new is started; continue: go on), session
+abort/continue, ``fail_fast``; dependents of a failed job are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from qplan.executor.clock import Clock, SystemClock
+from qplan.executor.events import Event, EventSink, NullSink
+from qplan.executor.ratelimit import TokenBucket
+from qplan.manifest import Job, Stack
+from qplan.planner import Action, JobFingerprinter, Plan, idempotency_key
+from qplan.planner.plan import session_address, session_fingerprint
+from qplan.providers import (
+    AmbiguousError,
+    PermanentError,
+    Provider,
+    ProviderError,
+    Submission,
+    TransientError,
+)
+from qplan.state import Row, StateStore, Transition, content_hash
+from qplan.status import JobStatus
+
+__all__ = ["ApplyReport", "Executor", "Options"]
+
+S = JobStatus
+_SUBMIT_ACTIONS = frozenset({Action.CREATE, Action.RETRY, Action.REPLACE})
+
+
+@dataclass(frozen=True)
+class Options:
+    """``parallelism``: instances in flight at once, over all providers. ``poll_interval``:
+    seconds between observations of in-flight jobs (default: the providers' own).
+    ``no_wait``: submit what is ready and
+    return. ``fail_fast``: stop at the first failure without waiting for in-flight jobs."""
+
+    parallelism: int = 64
+    poll_interval: float | None = None
+    no_wait: bool = False
+    fail_fast: bool = False
+    seed: int | None = None
+    handle_sigint: bool = True
+
+
+@dataclass
+class ApplyReport:
+    counts: Counter[str] = field(default_factory=Counter)
+    failures: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    interrupted: bool = False
+    halted: str = ""
+    pending: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and not self.halted
+
+
+@dataclass
+class _Work:
+    """One job instance this apply looks after."""
+
+    address: str
+    job: Job
+    point: Mapping[str, Any]
+    fingerprint: str
+    action: Action
+    row: Row | None
+    attempt: int = 0
+    key: str = ""
+    job_id: str | None = None
+    status: JobStatus | None = None
+    since: float = 0.0
+    not_before: float = 0.0
+    needs_submit: bool = False
+    needs_lookup: bool = False
+    timed_out: bool = False
+    failed: bool = False
+    skipped: str = ""
+
+    @property
+    def final(self) -> bool:
+        return self.failed or bool(self.skipped) or self.status is S.SUCCEEDED
+
+    @property
+    def in_flight(self) -> bool:
+        return self.job_id is not None and self.status is not None and self.status.in_flight
+
+
+@dataclass
+class _Session:
+    name: str
+    target: str
+    abort: bool
+    idle_timeout: float
+    provider: str
+    device: str
+    row: Row | None
+    fingerprint: str
+    attempt: int = 0
+    session_id: str | None = None
+    opened: bool = False
+    closed: bool = False
+    last_used: float = 0.0
+    failures: int = 0
+    aborted: bool = False
+
+
+class Executor:
+    def __init__(
+        self,
+        stack: Stack,
+        store: StateStore,
+        providers: Mapping[str, Provider],
+        plan: Plan,
+        options: Options | None = None,
+        *,
+        clock: Clock | None = None,
+        sink: EventSink | None = None,
+    ) -> None:
+        self.stack = stack
+        self.store = store
+        self.providers = providers
+        self.plan = plan
+        self.options = options or Options()
+        self.clock = clock or SystemClock()
+        self.sink = sink or NullSink()
+        self.rng = random.Random(self.options.seed)
+        self.report = ApplyReport()
+        self.buckets = {
+            name: TokenBucket(p.capabilities.submit_rate, p.capabilities.submit_burst, self.clock)
+            for name, p in providers.items()
+        }
+        self.halt = ""
+        self._interrupt = threading.Event()
+        intervals = [p.capabilities.poll_interval for p in providers.values()] or [1.0]
+        self.poll = self.options.poll_interval or min(intervals)
+
+    # --- setup ------------------------------------------------------------------------------
+
+    def _emit(self, kind: str, job: str = "", address: str = "", detail: str = "") -> None:
+        self.sink.emit(Event(kind, self.clock.now(), job, address, detail))
+
+    def _build(self) -> tuple[list[_Work], list[Row], dict[str, _Session]]:
+        rows = {row.address: row for row in self.store.rows(self.stack.name)}
+        actions: dict[str, Action] = {}
+        gone: list[Row] = []
+        for resource in self.plan.resources:
+            for address, action, _ in resource.items():
+                actions[address] = action
+                if resource.kind == "gone" and address in rows:
+                    gone.append(rows[address])
+        works: list[_Work] = []
+        for job in self.stack.jobs.values():
+            fingerprint = JobFingerprinter(job)
+            for instance in job.instances():
+                action = actions.get(instance.address, Action.CREATE)
+                row = rows.get(instance.address)
+                work = _Work(
+                    instance.address,
+                    job,
+                    instance.point,
+                    fingerprint(instance.address),
+                    action,
+                    row,
+                )
+                if row is not None:
+                    work.attempt, work.key, work.job_id = (
+                        row.attempt,
+                        row.idempotency_key or "",
+                        row.provider_job_id,
+                    )
+                    work.status = row.status
+                    work.since = row.updated_at
+                if action in _SUBMIT_ACTIONS:
+                    work.needs_submit = True
+                    work.status = None if action is not Action.REPLACE else work.status
+                elif action is Action.WAIT and row is not None and row.status is S.SUBMITTING:
+                    work.needs_lookup = True
+                elif action is Action.NOOP and row is not None and row.status is S.FAILED:
+                    work.failed = True
+                works.append(work)
+        sessions: dict[str, _Session] = {}
+        for name, spec in self.stack.sessions.items():
+            provider, _, device = spec.target.partition("/")
+            address = session_address(name)
+            sessions[name] = _Session(
+                name,
+                spec.target,
+                spec.on_job_failure == "abort",
+                spec.idle_timeout,
+                provider,
+                device,
+                rows.get(address),
+                session_fingerprint(spec.target, spec.on_job_failure),
+            )
+        return works, gone, sessions
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> ApplyReport:
+        works, gone, sessions = self._build()
+        self.works = works
+        self.sessions = sessions
+        by_job: dict[str, list[_Work]] = defaultdict(list)
+        for work in works:
+            by_job[work.job.name].append(work)
+        self.by_job = by_job
+        with self._sigint():
+            try:
+                self._recover(works)
+                self._retire(gone)
+                self._replace_in_flight(works)
+                self._loop(works)
+            except KeyboardInterrupt:
+                self._interrupt.set()
+            if self._interrupt.is_set():
+                self.report.interrupted = True
+                self._emit("interrupted", detail="run `qplan apply` again to resume")
+        self._finish(works)
+        return self.report
+
+    @contextmanager
+    def _sigint(self) -> Iterator[None]:
+        """The first Ctrl-C stops submitting at the next safe point; a second one aborts."""
+        if (
+            not self.options.handle_sigint
+            or threading.current_thread() is not threading.main_thread()
+        ):
+            yield
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            if self._interrupt.is_set():
+                raise KeyboardInterrupt
+            self._interrupt.set()
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _loop(self, works: list[_Work]) -> None:
+        while not self._interrupt.is_set():
+            self._check_timeouts(works)
+            self._submit_ready(works)
+            if self._interrupt.is_set():
+                return
+            in_flight = [w for w in works if w.in_flight or w.needs_lookup]
+            if in_flight and not (self.options.no_wait and not self._submittable(works)):
+                self._observe(in_flight)
+            self._close_sessions()
+            if self.halt and self.options.fail_fast:
+                return
+            if self.options.no_wait and not self._submittable(works):
+                self.report.pending = sum(1 for w in works if not w.final)
+                return
+            if all(
+                w.final or (self.halt and not w.in_flight and not w.needs_lookup) for w in works
+            ):
+                return
+            self.clock.sleep(self._next_wake(works))
+
+    def _next_wake(self, works: list[_Work]) -> float:
+        now = self.clock.now()
+        wake = self.poll
+        for work in works:
+            if work.needs_submit and work.not_before > now:
+                wake = min(wake, work.not_before - now)
+        return max(wake, 0.001)
+
+    # --- recovery and retirement ----------------------------------------------------------
+
+    def _recover(self, works: list[_Work]) -> None:
+        """Pending intents from an earlier run: adopt what the provider has, else resend
+        with the same key. Runs of a provider whose jobs died with their process are
+        recorded as cancelled and run again as a new attempt."""
+        lost = [
+            w
+            for w in works
+            if w.row is not None
+            and w.row.status in (S.QUEUED, S.RUNNING, S.CANCELLING)
+            and w.action is Action.WAIT
+            and not self.providers[w.job.target.provider].capabilities.durable_jobs
+        ]
+        if lost:
+            self.store.apply(
+                self.stack.name,
+                [
+                    Transition(
+                        w.address, S.CANCELLED, detail="lost: the qplan process running it ended"
+                    )
+                    for w in lost
+                ],
+            )
+            for work in lost:
+                work.status, work.job_id, work.needs_submit, work.action = (
+                    S.CANCELLED,
+                    None,
+                    True,
+                    Action.RETRY,
+                )
+        pending = [
+            w
+            for w in works
+            if w.row is not None and w.row.status is S.SUBMITTING and w.action is not Action.REPLACE
+        ]
+        for provider_name, group in _group(pending, lambda w: w.job.target.provider).items():
+            provider = self.providers[provider_name]
+            found = self._lookup(provider, [w.key for w in group])
+            adopted: list[Transition] = []
+            for work in group:
+                job_id = found.get(work.key)
+                work.needs_lookup = False
+                if job_id is not None:
+                    work.job_id, work.status, work.needs_submit = job_id, S.QUEUED, False
+                    adopted.append(
+                        Transition(
+                            work.address, S.QUEUED, provider_job_id=job_id, detail="adopted by key"
+                        )
+                    )
+                    self._emit("adopted", work.job.name, work.address, job_id)
+                else:
+                    work.needs_submit, work.status = True, S.SUBMITTING
+                    work.action = Action.RETRY if work.action is Action.WAIT else work.action
+            self.store.apply(self.stack.name, adopted)
+
+    def _lookup(self, provider: Provider, keys: list[str]) -> dict[str, str]:
+        while True:
+            try:
+                return provider.lookup(keys)
+            except TransientError:
+                self.clock.sleep(self.poll)
+
+    def _retire(self, gone: list[Row]) -> None:
+        """Rows gone from the manifest: cancel what runs, forget what is final."""
+        to_forget: list[str] = []
+        for provider_name, rows in _group(gone, lambda r: r.provider).items():
+            provider = self.providers.get(provider_name)
+            running = [r for r in rows if r.status.in_flight]
+            if running and provider is not None:
+                ids = [r.provider_job_id for r in running if r.provider_job_id]
+                if ids:
+                    self._cancel(provider, ids)
+                self.store.apply(
+                    self.stack.name,
+                    [
+                        Transition(r.address, S.CANCELLED, detail="no longer in the manifest")
+                        for r in running
+                    ],
+                )
+            to_forget.extend(r.address for r in rows)
+            for row in rows:
+                self._emit("forgotten", row.job, row.address, str(row.status))
+        if to_forget:
+            self.store.forget(self.stack.name, to_forget, "no longer in the manifest")
+            self.report.counts["forgotten"] += len(to_forget)
+
+    def _replace_in_flight(self, works: list[_Work]) -> None:
+        """An instance whose fingerprint changed while in flight: cancel the old run first."""
+        old = [
+            w
+            for w in works
+            if w.action is Action.REPLACE and w.row is not None and w.row.status.in_flight
+        ]
+        for provider_name, group in _group(old, lambda w: w.job.target.provider).items():
+            ids = [
+                w.row.provider_job_id for w in group if w.row is not None and w.row.provider_job_id
+            ]
+            if ids:
+                self._cancel(self.providers[provider_name], ids)
+            self.store.apply(
+                self.stack.name,
+                [
+                    Transition(w.address, S.CANCELLED, detail="replaced: its fingerprint changed")
+                    for w in group
+                ],
+            )
+
+    def _cancel(self, provider: Provider, ids: list[str]) -> None:
+        try:
+            provider.cancel(ids)
+        except ProviderError as exc:
+            self._emit("failed", detail=f"cancel at {provider.name}: {exc}")
+
+    # --- submission ---------------------------------------------------------------------------
+
+    def _submittable(self, works: list[_Work]) -> bool:
+        return any(
+            w.needs_submit and not w.final and self._deps_state(w.job) == "ready" for w in works
+        )
+
+    def _deps_state(self, job: Job) -> str:
+        """ready, waiting (a dependency still runs) or failed (a dependency failed)."""
+        state = "ready"
+        for dep in job.after:
+            for work in self.by_job.get(dep, ()):
+                if work.failed or work.skipped:
+                    return "failed"
+                if work.status is not S.SUCCEEDED:
+                    state = "waiting"
+        return state
+
+    def _submit_ready(self, works: list[_Work]) -> None:
+        if self.halt:
+            return
+        now = self.clock.now()
+        in_flight = sum(1 for w in works if w.in_flight)
+        budget = self.options.parallelism - in_flight
+        batch: list[_Work] = []
+        deps_of: dict[str, str] = {}
+        for work in works:
+            if budget <= 0 or self._interrupt.is_set():
+                break
+            if not work.needs_submit or work.final or work.not_before > now:
+                continue
+            deps = deps_of.get(work.job.name)
+            if deps is None:
+                deps = deps_of[work.job.name] = self._deps_state(work.job)
+            if deps == "failed":
+                self._skip(
+                    work, f"skipped: a job it runs after ({', '.join(work.job.after)}) failed"
+                )
+                continue
+            if deps == "waiting":
+                continue
+            session = self.sessions.get(work.job.session) if work.job.session else None
+            if session is not None and session.aborted:
+                self._skip(work, f"skipped: session {session.name} was aborted by a failure")
+                continue
+            if not self.buckets[work.job.target.provider].try_take():
+                continue
+            batch.append(work)
+            budget -= 1
+        if batch:
+            self._submit(batch)
+
+    def _submit(self, batch: list[_Work]) -> None:
+        for name in {w.job.session for w in batch if w.job.session}:
+            self._open_session(self.sessions[name])
+        intents = []
+        for work in batch:
+            if work.status is not S.SUBMITTING or not work.key:  # a new attempt
+                work.attempt = (
+                    1 if work.action in (Action.CREATE, Action.REPLACE) else work.attempt + 1
+                )
+                work.key = idempotency_key(
+                    self.stack.name, work.address, work.fingerprint, work.attempt
+                )
+                work.action = Action.RETRY
+            intents.append(
+                Transition(
+                    work.address,
+                    S.SUBMITTING,
+                    kind="job",
+                    job=work.job.name,
+                    fingerprint=work.fingerprint,
+                    attempt=work.attempt,
+                    idempotency_key=work.key,
+                    provider=work.job.target.provider,
+                    target=str(work.job.target),
+                    clear=("provider_job_id", "result_hash", "error"),
+                )
+            )
+        # 1. intents committed before any provider call
+        self.store.apply(
+            self.stack.name,
+            [t for t, w in zip(intents, batch, strict=True) if w.status is not S.SUBMITTING],
+        )
+        now = self.clock.now()
+        accepted: list[Transition] = []
+        for work in batch:
+            work.status, work.since, work.timed_out = S.SUBMITTING, now, False
+            provider = self.providers[work.job.target.provider]
+            session = self.sessions.get(work.job.session) if work.job.session else None
+            try:
+                job_id = provider.submit(self._submission(work, session))  # 2. with the key
+            except TransientError as exc:
+                work.not_before = now + self._backoff(work, 1)
+                self._emit("retrying", work.job.name, work.address, f"provider busy: {exc}")
+                continue
+            except AmbiguousError as exc:
+                work.needs_submit, work.needs_lookup = False, True
+                self._emit(
+                    "retrying", work.job.name, work.address, f"outcome unknown, will look up: {exc}"
+                )
+                continue
+            except PermanentError as exc:
+                work.needs_submit = False
+                self._failed(work, str(exc))
+                continue
+            work.needs_submit, work.job_id, work.status = False, job_id, S.QUEUED
+            if session is not None:
+                session.last_used = now
+            accepted.append(Transition(work.address, S.QUEUED, provider_job_id=job_id))
+            self.report.counts["submitted"] += 1
+            self._emit("submitted", work.job.name, work.address, job_id)
+        self.store.apply(self.stack.name, accepted)  # 3. provider ids committed
+
+    def _submission(self, work: _Work, session: _Session | None) -> Submission:
+        job = work.job
+        return Submission(
+            key=work.key,
+            stack=self.stack.name,
+            address=work.address,
+            fingerprint=work.fingerprint,
+            attempt=work.attempt,
+            device=job.target.device,
+            format=job.program.format,
+            program=job.program.text,
+            shots=job.spec.shots,
+            inputs={**job.inputs, **work.point},
+            session=session.session_id if session is not None else None,
+            tags={**job.spec.tags, "qplan-stack": self.stack.name, "qplan-address": work.address},
+        )
+
+    def _backoff(self, work: _Work, attempt: int) -> float:
+        retry = work.job.spec.retry
+        base = retry.backoff if retry else 1.0
+        cap = retry.max_backoff if retry else 60.0
+        delay: float = min(cap, base * 2 ** max(0, attempt - 1))
+        return delay * (0.5 + self.rng.random() / 2)  # "equal jitter": between half and all
+
+    # --- observation ----------------------------------------------------------------------
+
+    def _observe(self, works: list[_Work]) -> None:
+        lookups = [w for w in works if w.needs_lookup]
+        for provider_name, group in _group(lookups, lambda w: w.job.target.provider).items():
+            found = self._lookup(self.providers[provider_name], [w.key for w in group])
+            adopted = []
+            for work in group:
+                work.needs_lookup = False
+                if work.key in found:
+                    work.job_id, work.status = found[work.key], S.QUEUED
+                    adopted.append(Transition(work.address, S.QUEUED, provider_job_id=work.job_id))
+                    self._emit("adopted", work.job.name, work.address, work.job_id)
+                else:
+                    work.needs_submit = True  # truly absent: resend, same key
+            self.store.apply(self.stack.name, adopted)
+        watched = [w for w in works if w.in_flight]
+        for provider_name, group in _group(watched, lambda w: w.job.target.provider).items():
+            provider = self.providers[provider_name]
+            size = provider.capabilities.max_batch
+            for start in range(0, len(group), size):
+                chunk = group[start : start + size]
+                try:
+                    seen = provider.observe([w.job_id for w in chunk if w.job_id])
+                except TransientError:
+                    continue
+                self._record(provider, chunk, seen)
+
+    def _record(self, provider: Provider, chunk: list[_Work], seen: Mapping[str, Any]) -> None:
+        transitions: list[Transition] = []
+        results: list[bytes] = []
+        for work in chunk:
+            observation = seen.get(work.job_id or "")
+            if observation is None or observation.status is work.status:
+                continue
+            status = observation.status
+            if status is S.SUCCEEDED:
+                try:
+                    data = _canonical(provider.result(observation.job_id))
+                except ProviderError as exc:
+                    self._emit(
+                        "retrying", work.job.name, work.address, f"result not readable yet: {exc}"
+                    )
+                    continue
+                results.append(data)
+                transitions.append(
+                    Transition(work.address, S.SUCCEEDED, result_hash=content_hash(data))
+                )
+                work.status = S.SUCCEEDED
+                self.report.counts["succeeded"] += 1
+                self._emit("succeeded", work.job.name, work.address, observation.job_id)
+            elif status is S.FAILED or status is S.CANCELLED:
+                if work.timed_out:
+                    error = f"timed out after {_seconds(work.job.spec.timeout or 0)}"
+                elif status is S.CANCELLED:
+                    error = "cancelled at the provider"
+                else:
+                    error = observation.error or "failed"
+                self._failed(work, error, transitions)
+            else:
+                transitions.append(Transition(work.address, status))
+                work.status = status
+                if status is S.RUNNING:
+                    self._emit("running", work.job.name, work.address, observation.job_id)
+        self.store.apply(self.stack.name, transitions, results)
+
+    def _check_timeouts(self, works: list[_Work]) -> None:
+        now = self.clock.now()
+        late: dict[str, list[_Work]] = defaultdict(list)
+        for work in works:
+            timeout = work.job.spec.timeout
+            if timeout and work.in_flight and not work.timed_out and now - work.since > timeout:
+                work.timed_out = True
+                late[work.job.target.provider].append(work)
+        for provider_name, group in late.items():
+            self._cancel(self.providers[provider_name], [w.job_id for w in group if w.job_id])
+            self.store.apply(
+                self.stack.name,
+                [
+                    Transition(w.address, S.CANCELLING, detail="timeout")
+                    for w in group
+                    if w.status is not S.CANCELLING
+                ],
+            )
+            for work in group:
+                work.status = S.CANCELLING
+                self._emit(
+                    "timeout", work.job.name, work.address, _seconds(work.job.spec.timeout or 0)
+                )
+
+    # --- failure policy -------------------------------------------------------------------
+
+    def _failed(self, work: _Work, error: str, transitions: list[Transition] | None = None) -> None:
+        """Record a failed attempt (into ``transitions`` if given, else at once) and apply
+        the failure policy."""
+        record = Transition(work.address, S.FAILED, error=error)
+        if transitions is None:
+            self.store.apply(self.stack.name, [record])
+        else:
+            transitions.append(record)
+        work.status, work.job_id = S.FAILED, None
+        attempts = work.job.spec.retry.attempts if work.job.spec.retry else 1
+        session = self.sessions.get(work.job.session) if work.job.session else None
+        if (
+            work.attempt < attempts
+            and not (session is not None and session.aborted)
+            and not self.halt
+        ):
+            work.needs_submit = True
+            work.not_before = self.clock.now() + self._backoff(work, work.attempt)
+            self.report.counts["retried"] += 1
+            self._emit(
+                "retrying", work.job.name, work.address, f"attempt {work.attempt} failed: {error}"
+            )
+            return
+        work.failed = True
+        self.report.counts["failed"] += 1
+        self.report.failures[work.address] = error
+        self._emit("failed", work.job.name, work.address, error)
+        if session is not None:
+            session.failures += 1
+            if session.abort and not session.aborted:
+                self._abort_session(session)
+        if work.job.spec.on_failure == "fail" and not self.halt:
+            self.halt = f"{work.address} failed: {error}"
+            self.report.halted = self.halt
+        if self.options.fail_fast and not self.halt:
+            self.halt = f"{work.address} failed (--fail-fast): {error}"
+            self.report.halted = self.halt
+
+    def _skip(self, work: _Work, reason: str) -> None:
+        work.skipped = reason
+        work.needs_submit = False
+        self.report.skipped[work.address] = reason
+        self.report.counts["skipped"] += 1
+        self._emit("skipped", work.job.name, work.address, reason)
+
+    # --- sessions -------------------------------------------------------------------------
+
+    def _open_session(self, session: _Session) -> None:
+        now = self.clock.now()
+        row = session.row
+        if not session.opened and row is not None and row.status.in_flight:
+            session.row = None
+            session.attempt = row.attempt
+            if self.providers[session.provider].capabilities.durable_jobs and row.provider_job_id:
+                session.session_id, session.opened, session.last_used = (
+                    row.provider_job_id,
+                    True,
+                    row.updated_at,
+                )
+            else:
+                lost = Transition(
+                    session_address(session.name), S.CANCELLED, detail="lost with its process"
+                )
+                self.store.apply(self.stack.name, [lost])
+                session.opened, session.closed = True, True
+        if session.opened and not session.closed:
+            if now - session.last_used <= session.idle_timeout:
+                return
+            self._close_session(session, failed="timed out: idle longer than idle_timeout")
+        provider = self.providers[session.provider]
+        session.attempt = (session.row.attempt if session.row else session.attempt) + 1
+        session.row = None  # later openings in this run count from here
+        key = idempotency_key(
+            self.stack.name, session_address(session.name), session.fingerprint, session.attempt
+        )
+        address = session_address(session.name)
+        intent = Transition(
+            address,
+            S.SUBMITTING,
+            kind="session",
+            job=session.name,
+            fingerprint=session.fingerprint,
+            attempt=session.attempt,
+            idempotency_key=key,
+            provider=session.provider,
+            target=session.target,
+            clear=("provider_job_id", "error"),
+        )
+        self.store.apply(self.stack.name, [intent])
+        session.session_id = provider.open_session(key, session.name, session.device, session.abort)
+        session.opened, session.closed, session.last_used, session.failures = True, False, now, 0
+        self.store.apply(
+            self.stack.name, [Transition(address, S.QUEUED, provider_job_id=session.session_id)]
+        )
+        self._emit("session-opened", session.name, address, session.session_id)
+
+    def _abort_session(self, session: _Session) -> None:
+        session.aborted = True
+        members = [w for w in self.works if w.job.session == session.name and not w.final]
+        running = [w for w in members if w.in_flight]
+        if running:
+            self._cancel(self.providers[session.provider], [w.job_id for w in running if w.job_id])
+            self.store.apply(
+                self.stack.name,
+                [
+                    Transition(w.address, S.CANCELLING, detail="session aborted")
+                    for w in running
+                    if w.status is not S.CANCELLING
+                ],
+            )
+            for work in running:
+                work.status = S.CANCELLING
+        for work in members:
+            if not work.in_flight:
+                self._skip(work, f"skipped: session {session.name} was aborted by a failure")
+
+    def _close_sessions(self) -> None:
+        for session in self.sessions.values():
+            if not session.opened or session.closed:
+                continue
+            members = [w for w in self.works if w.job.session == session.name]
+            if all(w.final for w in members):
+                failed = f"{session.failures} member(s) failed" if session.failures else ""
+                self._close_session(session, failed=failed)
+
+    def _close_session(self, session: _Session, failed: str = "") -> None:
+        if session.session_id is not None:
+            try:
+                self.providers[session.provider].close_session(session.session_id)
+            except ProviderError as exc:
+                failed = failed or f"close failed: {exc}"
+        status = S.FAILED if failed or session.aborted else S.SUCCEEDED
+        error = failed or ("aborted by a member's failure" if session.aborted else None)
+        self.store.apply(
+            self.stack.name, [Transition(session_address(session.name), status, error=error)]
+        )
+        session.closed = True
+        self._emit("session-closed", session.name, session_address(session.name), error or "")
+
+    # --- the end ----------------------------------------------------------------------------
+
+    def _finish(self, works: list[_Work]) -> None:
+        if not self.report.interrupted and not self.options.no_wait and not self.halt:
+            for session in self.sessions.values():
+                if session.opened and not session.closed:
+                    self._close_session(session)
+        self.report.pending = sum(1 for w in works if not w.final)
+        counts = Counter({k: v for k, v in self.report.counts.items() if v})
+        self.sink.emit(Event("finished", self.clock.now(), detail=self.halt, counts=dict(counts)))
+
+
+def _group(items: Sequence[Any], key: Callable[[Any], str]) -> dict[str, list[Any]]:
+    groups: dict[str, list[Any]] = defaultdict(list)
+    for item in items:
+        groups[key(item)].append(item)
+    return groups
+
+
+def _canonical(result: Mapping[str, Any]) -> bytes:
+    return json.dumps(result, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s"

@@ -1,0 +1,273 @@
+"""Running operations: apply, refresh, results, cancel, destroy. Each takes the stack lock
+when it writes, so two of them never act on one stack at once."""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qplan.errors import UsageError
+from qplan.executor import ApplyReport, EventSink, Executor, Options
+from qplan.manifest import Stack
+from qplan.operations.planning import LoadOptions, Workspace, open_workspace
+from qplan.planner import (
+    JobFingerprinter,
+    Plan,
+    PlanDocument,
+    ResourcePlan,
+    check_current,
+    load_plan,
+    make_plan,
+)
+from qplan.planner.actions import Action
+from qplan.providers import Provider, ProviderError, make_provider
+from qplan.state import Row, Transition
+from qplan.status import JobStatus
+
+__all__ = [
+    "ResultRecord",
+    "apply",
+    "cancel",
+    "destroy",
+    "is_plan_file",
+    "refresh",
+    "results",
+    "spends_money",
+]
+
+Confirm = Callable[[Plan, Stack], bool]
+
+
+def is_plan_file(path: str) -> bool:
+    """A saved plan (JSON or gzip) rather than a YAML manifest."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(2)
+    except OSError:
+        return False
+    return head == b"\x1f\x8b" or head[:1] == b"{"
+
+
+@contextmanager
+def _locked(ws: Workspace, operation: str) -> Iterator[None]:
+    lock = ws.store.acquire(ws.stack.name, operation, getpass.getuser())
+    lock.start_heartbeat()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextmanager
+def _providers(stack: Stack, names: set[str]) -> Iterator[dict[str, Provider]]:
+    made: dict[str, Provider] = {}
+    try:
+        for name in sorted(names):
+            config = stack.providers.get(name)
+            if config is not None:
+                made[name] = make_provider(name, config)
+        yield made
+    finally:
+        for provider in made.values():
+            provider.close()
+
+
+def _used(stack: Stack, plan: Plan, rows: Sequence[Row] = ()) -> set[str]:
+    """Providers the plan needs: targets of jobs and sessions with work, and of rows."""
+    names: set[str] = set()
+    targets = {job.name: job.target.provider for job in stack.jobs.values()}
+    for resource in plan.resources:
+        counts = resource.counts
+        if resource.kind == "job" and any(counts[a] for a in Action if a is not Action.NOOP):
+            names.add(targets[resource.name])
+        elif resource.kind == "session":
+            names.add(resource.target.partition("/")[0])
+    names.update(row.provider for row in rows if row.status.in_flight)
+    return names
+
+
+def apply(
+    target: str,
+    options: LoadOptions,
+    run: Options,
+    *,
+    sink: EventSink | None = None,
+    confirm: Confirm | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
+) -> tuple[Plan, ApplyReport | None]:
+    """Apply a manifest, or a saved plan (refused if stale). Returns the plan and the report
+    (None when ``confirm`` declined)."""
+    saved: PlanDocument | None = None
+    manifest = target
+    if is_plan_file(target):
+        saved = load_plan(Path(target))
+        manifest = saved.manifest
+    with open_workspace(manifest, options, write=True) as ws, _locked(ws, "apply"):
+        plan = dataclasses.replace(
+            make_plan(ws.stack, ws.store.snapshot(ws.stack.name)), manifest=manifest
+        )
+        if saved is not None:
+            check_current(saved, plan, Path(target))
+        if on_plan is not None:
+            on_plan(plan)
+        if confirm is not None and not confirm(plan, ws.stack):
+            return plan, None
+        rows = list(ws.store.rows(ws.stack.name))
+        with _providers(ws.stack, _used(ws.stack, plan, rows)) as providers:
+            executor = Executor(ws.stack, ws.store, providers, plan, run, sink=sink)
+            return plan, executor.run()
+
+
+def spends_money(plan: Plan, stack: Stack) -> bool:
+    """Whether applying submits anything to a paid target."""
+    for resource in plan.resources:
+        if resource.kind != "job":
+            continue
+        counts = resource.counts
+        submits = any(counts[a] for a in (Action.CREATE, Action.RETRY, Action.REPLACE))
+        if submits and stack.jobs[resource.name].target.paid:
+            return True
+    return False
+
+
+def refresh(manifest: str, options: LoadOptions, *, sink: EventSink | None = None) -> list[Row]:
+    """Observe in-flight jobs at their providers and record what changed (results too)."""
+    with open_workspace(manifest, options, write=True) as ws, _locked(ws, "refresh"):
+        snapshot = ws.store.snapshot(ws.stack.name)
+        plan = make_plan(ws.stack, snapshot)
+        rows = list(ws.store.rows(ws.stack.name))
+        in_flight = [r for r in rows if r.status.in_flight]
+        if in_flight:
+            names = {r.provider for r in in_flight}
+            with _providers(ws.stack, names) as providers:
+                observe_only = Options(no_wait=True, handle_sigint=False)
+                Executor(
+                    ws.stack, ws.store, providers, _waiting(plan), observe_only, sink=sink
+                ).run()
+        return list(ws.store.rows(ws.stack.name))
+
+
+def _waiting(plan: Plan) -> Plan:
+    """The plan with nothing to submit: only in-flight instances are looked after."""
+    resources = []
+    for resource in plan.resources:
+        if resource.kind == "gone":
+            continue
+        kept = ResourcePlan(resource.name, resource.kind, resource.target)
+        for address, action, reason in resource.items():
+            kept.add(address, action if action is Action.WAIT else Action.NOOP, reason)
+        resources.append(kept)
+    return dataclasses.replace(plan, resources=resources)
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """The result of one succeeded instance: counts and the point it ran at."""
+
+    address: str
+    job: str
+    point: Mapping[str, Any]
+    shots: int
+    counts: Mapping[str, int]
+    provider_job_id: str | None
+    target: str
+
+    @property
+    def probabilities(self) -> dict[str, float]:
+        total = sum(self.counts.values()) or 1
+        return {k: v / total for k, v in self.counts.items()}
+
+
+def results(
+    manifest: str, options: LoadOptions, addresses: Sequence[str] = ()
+) -> list[ResultRecord]:
+    """Results of the manifest's instances that succeeded with their current fingerprint,
+    in manifest order. ``addresses`` selects instances (or whole jobs by name)."""
+    wanted = set(addresses)
+    out: list[ResultRecord] = []
+    with open_workspace(manifest, options) as ws:
+        rows = {r.address: r for r in ws.store.rows(ws.stack.name)}
+        unknown = wanted - {i.address for i in ws.stack.instances()} - set(ws.stack.jobs)
+        if unknown:
+            raise UsageError(f"no instance or job named {', '.join(sorted(unknown))} in {manifest}")
+        for job in ws.stack.jobs.values():
+            fingerprint = JobFingerprinter(job)
+            for instance in job.instances():
+                if wanted and instance.address not in wanted and job.name not in wanted:
+                    continue
+                row = rows.get(instance.address)
+                if row is None or row.status is not JobStatus.SUCCEEDED or row.result_hash is None:
+                    continue
+                if row.fingerprint != fingerprint(instance.address):
+                    continue
+                data = ws.store.result(row.result_hash)
+                if data is None:
+                    continue
+                payload = json.loads(data)
+                out.append(
+                    ResultRecord(
+                        instance.address,
+                        job.name,
+                        dict(instance.point),
+                        job.spec.shots,
+                        payload.get("counts", {}),
+                        row.provider_job_id,
+                        str(job.target),
+                    )
+                )
+    return out
+
+
+def _cancel_rows(ws: Workspace, rows: Sequence[Row], detail: str) -> int:
+    in_flight = [r for r in rows if r.status.in_flight]
+    if not in_flight:
+        return 0
+    by_provider: dict[str, list[Row]] = {}
+    for row in in_flight:
+        by_provider.setdefault(row.provider, []).append(row)
+    with _providers(ws.stack, set(by_provider)) as providers:
+        transitions = []
+        for name, group in by_provider.items():
+            provider = providers.get(name)
+            durable = provider is not None and provider.capabilities.durable_jobs
+            ids = [r.provider_job_id for r in group if r.provider_job_id]
+            if provider is not None and durable and ids:
+                try:
+                    provider.cancel(ids)
+                except ProviderError as exc:
+                    raise UsageError(f"cancel at {name} failed: {exc}") from None
+            # a job of a non-durable provider ended with its process: it is cancelled now
+            status = JobStatus.CANCELLING if durable else JobStatus.CANCELLED
+            transitions += [
+                Transition(r.address, status, detail=detail)
+                for r in group
+                if r.status is not status
+            ]
+        ws.store.apply(ws.stack.name, transitions)
+    return len(in_flight)
+
+
+def cancel(manifest: str, options: LoadOptions, addresses: Sequence[str] = ()) -> int:
+    """Cancel in-flight instances (all, or the given addresses or job names)."""
+    with open_workspace(manifest, options, write=True) as ws, _locked(ws, "cancel"):
+        rows = list(ws.store.rows(ws.stack.name))
+        if addresses:
+            wanted = set(addresses)
+            rows = [r for r in rows if r.address in wanted or r.job in wanted]
+        return _cancel_rows(ws, rows, "cancelled by qplan cancel")
+
+
+def destroy(manifest: str, options: LoadOptions) -> tuple[int, int, str]:
+    """Cancel what runs and forget every resource of the stack; results stay in the
+    state's history. Returns (cancelled, forgotten, where the history is)."""
+    with open_workspace(manifest, options, write=True) as ws, _locked(ws, "destroy"):
+        rows = list(ws.store.rows(ws.stack.name))
+        cancelled = _cancel_rows(ws, rows, "cancelled by qplan destroy")
+        ws.store.forget(ws.stack.name, [r.address for r in rows], "destroyed")
+        return cancelled, len(rows), ws.store.location

@@ -1,0 +1,44 @@
+"""Providers: one module per backend, each behind the protocol of ``base``.
+
+SDKs are imported lazily, when a provider is first made, so ``qplan --help`` and the
+manifest commands never import braket, pulser or azure.
+"""
+
+from __future__ import annotations
+
+from qplan.errors import UsageError
+from qplan.manifest.models import ProviderConfig
+from qplan.providers.base import (
+    AmbiguousError,
+    Capabilities,
+    Observation,
+    PermanentError,
+    Provider,
+    ProviderError,
+    Submission,
+    TransientError,
+)
+
+__all__ = [
+    "AmbiguousError",
+    "Capabilities",
+    "Observation",
+    "PermanentError",
+    "Provider",
+    "ProviderError",
+    "Submission",
+    "TransientError",
+    "make_provider",
+]
+
+
+def make_provider(name: str, config: ProviderConfig) -> Provider:
+    """The provider configured as ``name``. Cloud types are not available yet."""
+    if config.type == "local":
+        from qplan.providers.local import LocalSimulatorProvider
+
+        return LocalSimulatorProvider(name, config)
+    raise UsageError(
+        f"provider {name} ({config.type}): applying on {config.type} is not available in this "
+        "release; `validate`, `plan` and `graph` work, and the local provider runs everything"
+    )

@@ -1,0 +1,73 @@
+"""Runs one program on a local simulator, in a worker process of the local provider.
+
+Results are plain dicts, safe to send between processes:
+``{"counts": {bitstring: n}, "raw": {...}}``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+_SIMULATORS: dict[str, Any] = {}
+HANG_LIMIT = 3600.0
+
+
+def _openqasm3(device: str, text: str, shots: int, inputs: dict[str, Any]) -> dict[str, Any]:
+    from braket.devices import LocalSimulator
+    from braket.ir.openqasm import Program
+
+    simulator = _SIMULATORS.get(device)
+    if simulator is None:
+        simulator = _SIMULATORS[device] = LocalSimulator(device)
+    task = simulator.run(Program(source=text, inputs=inputs or None), shots=shots)
+    result = task.result()
+    return {
+        "counts": dict(sorted(result.measurement_counts.items())),
+        "raw": {"measured_qubits": list(result.measured_qubits)},
+    }
+
+
+def _pulser(text: str, shots: int, inputs: dict[str, Any]) -> dict[str, Any]:
+    import warnings
+
+    from pulser import Sequence
+    from pulser.backend import BitStrings
+    from pulser_simulation import QutipBackendV2, QutipConfig
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sequence = Sequence.from_abstract_repr(text)
+        built = sequence.build(**inputs) if inputs else sequence
+        results = QutipBackendV2(
+            built, config=QutipConfig(observables=[BitStrings(num_shots=shots)])
+        ).run()
+    counts = {str(k): int(v) for k, v in sorted(results.final_bitstrings.items())}
+    return {"counts": counts, "raw": {"atom_order": list(built.register.qubit_ids)}}
+
+
+def run(
+    device: str,
+    fmt: str,
+    text: str,
+    shots: int,
+    inputs: dict[str, Any],
+    fault: str | None,
+    cancel_marker: str,
+) -> dict[str, Any]:
+    """Run one job; raises on failure (the message becomes the job's error)."""
+    if fault == "fail":
+        raise RuntimeError("injected failure (local provider faults)")
+    if fault == "hang":
+        deadline = time.monotonic() + HANG_LIMIT
+        while time.monotonic() < deadline:
+            if os.path.exists(cancel_marker):
+                raise RuntimeError("cancelled while hanging (local provider faults)")
+            time.sleep(0.02)
+        raise RuntimeError("hung for an hour (local provider faults)")
+    if fmt == "openqasm3":
+        return _openqasm3(device, text, shots, inputs)
+    if fmt == "pulser":
+        return _pulser(text, shots, inputs)
+    raise ValueError(f"the local provider cannot run {fmt}")
