@@ -7,6 +7,10 @@ pending intent is resubmitted, which is free and safe here (nothing was recorded
 
 Fault injection (``faults:`` in the provider's settings) fails or hangs chosen runs,
 deterministically, so that retries, timeouts and session policies can be rehearsed.
+
+Run journal: with ``QPLAN_LOCAL_JOURNAL=FILE`` every worker appends a JSON line when a run
+starts and when it ends (address, idempotency key, time, pid): an independent record of
+what really ran, for audits and for the crash tests.
 """
 
 from __future__ import annotations
@@ -122,6 +126,8 @@ class LocalSimulatorProvider(Provider):
                 dict(submission.inputs),
                 fault_for(self.config.faults, submission),
                 str(marker),
+                submission.address,
+                submission.key,
             )
             future = self._executor().submit(local_worker.run, *args)
             self._jobs[job_id] = _Job(job_id, future, marker, args)

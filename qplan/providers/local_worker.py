@@ -6,6 +6,7 @@ Results are plain dicts, safe to send between processes:
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any
@@ -47,6 +48,23 @@ def _pulser(text: str, shots: int, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"counts": counts, "raw": {"atom_order": list(built.register.qubit_ids)}}
 
 
+JOURNAL_ENV = "QPLAN_LOCAL_JOURNAL"
+
+
+def _journal(event: str, address: str, key: str) -> None:
+    """Append one line to the run journal, if ``QPLAN_LOCAL_JOURNAL`` names a file.
+    Lines are short single writes in append mode, so concurrent workers do not mix them."""
+    path = os.environ.get(JOURNAL_ENV)
+    if not path:
+        return
+    line = json.dumps({"event": event, "address": address, "key": key, "at": time.time(), "pid": os.getpid()})
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+
+
 def run(
     device: str,
     fmt: str,
@@ -55,8 +73,25 @@ def run(
     inputs: dict[str, Any],
     fault: str | None,
     cancel_marker: str,
+    address: str = "",
+    key: str = "",
 ) -> dict[str, Any]:
     """Run one job; raises on failure (the message becomes the job's error)."""
+    _journal("start", address, key)
+    result = _run(device, fmt, text, shots, inputs, fault, cancel_marker)
+    _journal("end", address, key)
+    return result
+
+
+def _run(
+    device: str,
+    fmt: str,
+    text: str,
+    shots: int,
+    inputs: dict[str, Any],
+    fault: str | None,
+    cancel_marker: str,
+) -> dict[str, Any]:
     if fault == "fail":
         raise RuntimeError("injected failure (local provider faults)")
     if fault == "hang":
