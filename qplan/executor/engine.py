@@ -101,6 +101,7 @@ class _Work:
     needs_submit: bool = False
     needs_lookup: bool = False
     timed_out: bool = False
+    cancel_reason: str = ""
     failed: bool = False
     skipped: str = ""
 
@@ -199,8 +200,9 @@ class Executor:
                     work.status = row.status
                     work.since = row.updated_at
                 if action in _SUBMIT_ACTIONS:
-                    work.needs_submit = True
-                    work.status = None if action is not Action.REPLACE else work.status
+                    # a new attempt: what the row says is history (a replaced row's old run
+                    # is cancelled first if in flight; see _replace_in_flight)
+                    work.needs_submit, work.status, work.job_id = True, None, None
                 elif action is Action.WAIT and row is not None and row.status is S.SUBMITTING:
                     work.needs_lookup = True
                 elif action is Action.NOOP and row is not None and row.status is S.FAILED:
@@ -274,12 +276,17 @@ class Executor:
             if self._interrupt.is_set():
                 return
             in_flight = [w for w in works if w.in_flight or w.needs_lookup]
-            if in_flight and not (self.options.no_wait and not self._submittable(works)):
+            leaving = (
+                self.options.no_wait
+                and not self._submittable(works)
+                and self._all_durable(in_flight)
+            )
+            if in_flight and not leaving:
                 self._observe(in_flight)
             self._close_sessions()
             if self.halt and self.options.fail_fast:
                 return
-            if self.options.no_wait and not self._submittable(works):
+            if leaving:
                 self.report.pending = sum(1 for w in works if not w.final)
                 return
             if all(
@@ -287,6 +294,11 @@ class Executor:
             ):
                 return
             self.clock.sleep(self._next_wake(works))
+
+    def _all_durable(self, works: list[_Work]) -> bool:
+        """Whether every job in ``works`` outlives this process (``--no-wait`` cannot leave
+        local runs behind: they would die with it, so it waits for them)."""
+        return all(self.providers[w.job.target.provider].capabilities.durable_jobs for w in works)
 
     def _next_wake(self, works: list[_Work]) -> float:
         now = self.clock.now()
@@ -579,6 +591,7 @@ class Executor:
     def _record(self, provider: Provider, chunk: list[_Work], seen: Mapping[str, Any]) -> None:
         transitions: list[Transition] = []
         results: list[bytes] = []
+        failures: list[tuple[_Work, str]] = []
         for work in chunk:
             observation = seen.get(work.job_id or "")
             if observation is None or observation.status is work.status:
@@ -599,6 +612,10 @@ class Executor:
                 work.status = S.SUCCEEDED
                 self.report.counts["succeeded"] += 1
                 self._emit("succeeded", work.job.name, work.address, observation.job_id)
+            elif status is S.CANCELLED and work.cancel_reason:
+                transitions.append(Transition(work.address, S.CANCELLED, detail=work.cancel_reason))
+                work.status, work.job_id = S.CANCELLED, None
+                self._skip(work, work.cancel_reason)
             elif status is S.FAILED or status is S.CANCELLED:
                 if work.timed_out:
                     error = f"timed out after {_seconds(work.job.spec.timeout or 0)}"
@@ -606,13 +623,16 @@ class Executor:
                     error = "cancelled at the provider"
                 else:
                     error = observation.error or "failed"
-                self._failed(work, error, transitions)
+                failures.append((work, error))
             else:
                 transitions.append(Transition(work.address, status))
                 work.status = status
                 if status is S.RUNNING:
                     self._emit("running", work.job.name, work.address, observation.job_id)
         self.store.apply(self.stack.name, transitions, results)
+        # the policy (retries, session abort, halting) acts on state committed above
+        for work, error in failures:
+            self._failed(work, error)
 
     def _check_timeouts(self, works: list[_Work]) -> None:
         now = self.clock.now()
@@ -640,14 +660,9 @@ class Executor:
 
     # --- failure policy -------------------------------------------------------------------
 
-    def _failed(self, work: _Work, error: str, transitions: list[Transition] | None = None) -> None:
-        """Record a failed attempt (into ``transitions`` if given, else at once) and apply
-        the failure policy."""
-        record = Transition(work.address, S.FAILED, error=error)
-        if transitions is None:
-            self.store.apply(self.stack.name, [record])
-        else:
-            transitions.append(record)
+    def _failed(self, work: _Work, error: str) -> None:
+        """Record a failed attempt, then apply the failure policy."""
+        self.store.apply(self.stack.name, [Transition(work.address, S.FAILED, error=error)])
         work.status, work.job_id = S.FAILED, None
         attempts = work.job.spec.retry.attempts if work.job.spec.retry else 1
         session = self.sessions.get(work.job.session) if work.job.session else None
@@ -752,6 +767,7 @@ class Executor:
             )
             for work in running:
                 work.status = S.CANCELLING
+                work.cancel_reason = f"cancelled: session {session.name} was aborted by a failure"
         for work in members:
             if not work.in_flight:
                 self._skip(work, f"skipped: session {session.name} was aborted by a failure")

@@ -167,7 +167,7 @@ class FaultSpec(_Model):
     """A failure the local provider injects, to rehearse failure policies without a cloud."""
 
     match: str = Field(
-        "*", min_length=1, description="Address, or a shell-style pattern: scan[*], *"
+        "*", min_length=1, description="Address, or a pattern where * matches anything: scan[*]"
     )
     mode: Literal["fail", "hang"] = Field(
         description="fail: the run fails at once; hang: it runs until cancelled (timeouts)"

@@ -15,10 +15,10 @@ what really ran, for audits and for the crash tests.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import multiprocessing
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -61,10 +61,16 @@ def _fraction(key: str) -> float:
     return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
 
 
+def matches(pattern: str, address: str) -> bool:
+    """``*`` matches any characters; everything else, brackets included, is literal."""
+    regex = ".*".join(re.escape(part) for part in pattern.split("*"))
+    return re.fullmatch(regex, address) is not None
+
+
 def fault_for(faults: Sequence[FaultSpec], submission: Submission) -> str | None:
     """The fault to inject into this run, if any: the first spec that matches decides."""
     for spec in faults:
-        if not fnmatch.fnmatchcase(submission.address, spec.match):
+        if not matches(spec.match, submission.address):
             continue
         if spec.attempts is not None and submission.attempt not in spec.attempts:
             continue

@@ -57,7 +57,9 @@ def _journal(event: str, address: str, key: str) -> None:
     path = os.environ.get(JOURNAL_ENV)
     if not path:
         return
-    line = json.dumps({"event": event, "address": address, "key": key, "at": time.time(), "pid": os.getpid()})
+    line = json.dumps(
+        {"event": event, "address": address, "key": key, "at": time.time(), "pid": os.getpid()}
+    )
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         os.write(fd, (line + "\n").encode())

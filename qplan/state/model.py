@@ -98,7 +98,7 @@ class LockInfo:
         )
         if self.stale:
             text += (
-                "; the lock looks abandoned: if no qplan runs there, "
+                "; the lock looks abandoned: if no qplan runs on that host, "
                 "break it with `qplan force-unlock`"
             )
         return text

@@ -299,15 +299,22 @@ class SqliteStore(StateStore):
         return LockInfo(name, owner, host, pid, operation, acquired, heartbeat, stale)
 
     def acquire(self, stack: str, operation: str, owner: str) -> Lock:
+        """Take the lock, or raise StackLocked. A lock whose holder is provably dead (this
+        host, its pid gone) is taken over: that qplan was killed, nothing else runs. A lock
+        from another host is only broken by ``force_unlock``, however old."""
         now = self.clock()
+        here = socket.gethostname()
         with self._write() as conn:
-            held = conn.execute("SELECT 1 FROM locks WHERE stack = ?", (stack,)).fetchone()
+            held = conn.execute("SELECT host, pid FROM locks WHERE stack = ?", (stack,)).fetchone()
+            if held is not None and held[0] == here and not _pid_alive(held[1]):
+                conn.execute("DELETE FROM locks WHERE stack = ?", (stack,))
+                held = None
             if held is None:
                 conn.execute(
                     "INSERT INTO locks "
                     "(stack, owner, host, pid, operation, acquired_at, heartbeat_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (stack, owner, socket.gethostname(), os.getpid(), operation, now, now),
+                    (stack, owner, here, os.getpid(), operation, now, now),
                 )
         if held is not None:
             info = self.lock_info(stack)

@@ -108,7 +108,8 @@ class StateStore(ABC):
 
     @abstractmethod
     def acquire(self, stack: str, operation: str, owner: str) -> Lock:
-        """Take the stack's lock at once or raise StackLocked; never waits."""
+        """Take the stack's lock at once or raise StackLocked; never waits. The lock of a
+        holder provably dead (same host, process gone) is taken over."""
 
     @abstractmethod
     def force_unlock(self, stack: str) -> LockInfo | None:

@@ -63,21 +63,32 @@ def test_heartbeat_moves_while_held(holder) -> None:  # type: ignore[no-untyped-
     assert second.heartbeat_at > first.heartbeat_at
 
 
-def test_dead_holder_leaves_a_stale_lock_that_must_be_broken(holder) -> None:  # type: ignore[no-untyped-def]
+def test_lock_of_a_killed_holder_on_this_host_is_taken_over(holder) -> None:  # type: ignore[no-untyped-def]
     path, proc = holder
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     store = SqliteStore(path)
+    assert store.lock_info("s").stale  # type: ignore[union-attr]
+    with store.acquire("s", "apply", "bob"):  # provably dead: nothing else runs
+        assert store.lock_info("s").owner == "bob"  # type: ignore[union-attr]
+    assert store.lock_info("s") is None
+
+
+def test_silent_lock_from_another_host_must_be_broken_explicitly(tmp_path: Path) -> None:
+    now = [1000.0]
+    store = SqliteStore(tmp_path / "s.db", clock=lambda: now[0])
+    store._conn.execute(
+        "INSERT INTO locks VALUES ('s', 'alice', 'build-7', 4242, 'apply', 100.0, 400.0)"
+    )
     with pytest.raises(StackLocked) as info:
         store.acquire("s", "apply", "bob")
     assert info.value.info.stale
-    assert "looks abandoned" in str(info.value)
+    assert "locked by alice@build-7 (pid 4242, apply)" in str(info.value)
     assert "qplan force-unlock" in str(info.value)
     broken = store.force_unlock("s")
     assert broken is not None and broken.owner == "alice"
     with store.acquire("s", "apply", "bob"):
         assert store.lock_info("s").owner == "bob"  # type: ignore[union-attr]
-    assert store.lock_info("s") is None
 
 
 def test_a_lock_without_heartbeat_for_long_is_stale(tmp_path: Path) -> None:

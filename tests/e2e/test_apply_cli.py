@@ -1,0 +1,329 @@
+"""`qplan apply` end to end through the command line, on the real local provider.
+
+Submissions are counted with the local provider's run journal (QPLAN_LOCAL_JOURNAL), an
+independent record written by the worker processes themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CLOUD_ENV, EXAMPLES
+
+
+class Stack:
+    """A folder with a manifest, its state and a run journal."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.journal = folder / "journal.log"
+
+    def qplan(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        # the cloud examples read account settings from the environment even when run locally
+        env = {**os.environ, **CLOUD_ENV, "QPLAN_LOCAL_JOURNAL": str(self.journal)}
+        return subprocess.run(
+            [sys.executable, "-m", "qplan", *args],
+            capture_output=True,
+            text=True,
+            cwd=self.folder,
+            env=env,
+            timeout=timeout,
+            check=False,
+        )
+
+    def runs(self) -> list[dict[str, object]]:
+        if not self.journal.exists():
+            return []
+        lines = self.journal.read_text().splitlines()
+        return [r for r in map(json.loads, lines) if r["event"] == "start"]
+
+    def rows(self) -> dict[str, tuple[str, int, str | None]]:
+        with sqlite3.connect(self.folder / ".qplan" / "state.db") as conn:
+            return {
+                a: (s, n, e)
+                for a, s, n, e in conn.execute(
+                    "SELECT address, status, attempt, error FROM resources"
+                )
+            }
+
+
+@pytest.fixture
+def quickstart(tmp_path: Path) -> Stack:
+    shutil.copytree(EXAMPLES / "quickstart", tmp_path / "q")
+    return Stack(tmp_path / "q")
+
+
+def write(tmp_path: Path, text: str) -> Stack:
+    folder = tmp_path / "s"
+    folder.mkdir(exist_ok=True)
+    (folder / "qplan.yaml").write_text(textwrap.dedent(text))
+    return Stack(folder)
+
+
+def test_apply_then_reapply_submits_nothing(quickstart: Stack) -> None:
+    first = quickstart.qplan("apply", "qplan.yaml")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[-1] == "Apply complete: 6 submitted, 6 succeeded."
+    assert len(quickstart.runs()) == 6
+    again = quickstart.qplan("apply", "qplan.yaml")
+    assert again.returncode == 0, again.stderr
+    assert "No changes: the state matches the manifest (6 resources)." in again.stdout
+    assert len(quickstart.runs()) == 6  # zero runs: nothing submitted again
+    results = json.loads(quickstart.qplan("results", "qplan.yaml", "--format", "json").stdout)
+    assert [r["address"] for r in results][:2] == ["bell", "rotation[theta=0.0]"]
+    assert set(results[0]["counts"]) <= {"00", "11"} and sum(results[0]["counts"].values()) == 100
+    assert results[1]["counts"] == {"0": 100}  # ry(0) leaves |0>
+
+
+def test_editing_one_program_replaces_only_its_points(quickstart: Stack) -> None:
+    assert quickstart.qplan("apply", "qplan.yaml").returncode == 0
+    manifest = quickstart.folder / "qplan.yaml"
+    manifest.write_text(manifest.read_text().replace("ry(theta) q;", "rx(theta) q;"))
+    plan = quickstart.qplan("plan", "qplan.yaml")
+    assert "-/+ job     rotation  local/braket_sv  5 to replace" in plan.stdout
+    result = quickstart.qplan("apply", "qplan.yaml")
+    assert result.returncode == 0, result.stderr
+    replaced = [r["address"] for r in quickstart.runs()[6:]]
+    assert sorted(replaced) == sorted(a for a in quickstart.rows() if a.startswith("rotation"))
+    assert "bell" not in replaced
+
+
+def test_pulser_example_runs_on_the_local_emulator(tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLES / "pasqal-batch", tmp_path / "p")
+    stack = Stack(tmp_path / "p")
+    result = stack.qplan("apply", "qplan.yaml", "--var", "target=local/qutip")
+    assert result.returncode == 0, result.stdout + result.stderr
+    results = json.loads(
+        stack.qplan(
+            "results", "qplan.yaml", "--var", "target=local/qutip", "--format", "json"
+        ).stdout
+    )
+    assert [r["point"]["omega_max"] for r in results] == [9.5, 10.0, 10.5]
+    assert all(sum(r["counts"].values()) == 50 for r in results)
+    assert all(len(k) == 3 for r in results for k in r["counts"])  # three atoms
+
+
+FAULTY = """\
+version: 1
+stack: faults
+providers:
+  local:
+    type: local
+    faults:
+{faults}
+programs:
+  ry:
+    format: openqasm3
+    source: |
+      OPENQASM 3.0;
+      input float theta;
+      qubit q;
+      bit c;
+      ry(theta) q;
+      c = measure q;
+{sessions}
+jobs:
+  scan:
+    target: local/braket_sv
+    program: ry
+    shots: 20
+    sweep: {{grid: {{theta: [0.1, 0.2, 0.3]}}}}
+{scan}
+  after-scan:
+    target: local/braket_sv
+    program: ry
+    shots: 20
+    inputs: {{theta: 1.0}}
+    after: [scan]
+{after}
+"""
+
+
+def faulty(
+    tmp_path: Path, faults: str, scan: str = "", after: str = "", sessions: str = ""
+) -> Stack:
+    text = FAULTY.format(faults=faults, scan=scan, after=after, sessions=sessions)
+    folder = tmp_path / "f"
+    folder.mkdir(exist_ok=True)
+    (folder / "qplan.yaml").write_text(text)
+    return Stack(folder)
+
+
+def test_retry_then_success(tmp_path: Path) -> None:
+    stack = faulty(
+        tmp_path,
+        "      - {match: 'scan[theta=0.2]', mode: fail, attempts: [1, 2]}",
+        scan="    retry: {attempts: 3, backoff: 100ms}",
+    )
+    result = stack.qplan("apply", "qplan.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert stack.rows()["scan[theta=0.2]"][:2] == ("succeeded", 3)
+    assert (
+        "retrying       scan[theta=0.2] (attempt 1 failed: RuntimeError: injected failure"
+        in result.stdout
+    )
+    assert "Apply complete: 6 submitted, 4 succeeded, 2 retried." in result.stdout
+
+
+def test_retries_exhausted_fail_and_skip_dependents(tmp_path: Path) -> None:
+    stack = faulty(
+        tmp_path,
+        "      - {match: 'scan[theta=0.3]', mode: fail}",
+        scan="    retry: {attempts: 2, backoff: 50ms}",
+    )
+    result = stack.qplan("apply", "qplan.yaml")
+    assert result.returncode == 1
+    assert (
+        "failed  scan[theta=0.3]: RuntimeError: injected failure (local provider faults)"
+        in result.stderr
+    )
+    assert "Apply failed" in result.stderr
+    assert "after-scan" not in stack.rows()  # never submitted
+    assert "Traceback" not in result.stderr
+    again = stack.qplan("plan", "qplan.yaml", "-v")
+    assert "(failed, all 2 attempts used)" in again.stdout
+
+
+def test_on_failure_continue_skips_dependents_with_the_reason(tmp_path: Path) -> None:
+    stack = faulty(
+        tmp_path, "      - {match: 'scan[theta=0.1]', mode: fail}", scan="    on_failure: continue"
+    )
+    result = stack.qplan("apply", "qplan.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "skipped after-scan: skipped: a job it runs after (scan) failed" in result.stderr
+    assert stack.rows()["scan[theta=0.2]"][0] == "succeeded"
+
+
+def test_timeout_cancels_a_hanging_run(tmp_path: Path) -> None:
+    stack = faulty(
+        tmp_path,
+        "      - {match: 'scan[theta=0.2]', mode: hang}",
+        scan="    timeout: 2s\n    on_failure: continue",
+    )
+    started = time.monotonic()
+    result = stack.qplan("apply", "qplan.yaml")
+    assert time.monotonic() - started < 60
+    assert stack.rows()["scan[theta=0.2]"] == ("failed", 1, "timed out after 2s")
+    assert result.returncode == 0
+
+
+SESSION = """\
+sessions:
+  group: {{target: local/braket_sv, on_job_failure: {policy}}}
+"""
+
+
+def test_abort_session_cancels_the_rest(tmp_path: Path) -> None:
+    stack = faulty(
+        tmp_path,
+        "      - {match: 'scan[theta=0.1]', mode: fail}\n      - {match: 'scan[*]', mode: hang}",
+        scan="    session: group\n    on_failure: continue",
+        after="    session: group",
+        sessions=SESSION.format(policy="abort"),
+    )
+    result = stack.qplan("apply", "qplan.yaml")
+    rows = stack.rows()
+    assert rows["scan[theta=0.1]"][0] == "failed"
+    assert rows["scan[theta=0.2]"][0] == "cancelled"
+    assert rows["scan[theta=0.3]"][0] == "cancelled"
+    assert rows["session.group"][0] == "failed"
+    assert "after-scan" not in rows
+    assert "Traceback" not in result.stderr
+
+
+def test_continue_session_goes_on(tmp_path: Path) -> None:
+    stack = faulty(
+        tmp_path,
+        "      - {match: 'scan[theta=0.1]', mode: fail}",
+        scan="    session: group\n    on_failure: continue",
+        sessions=SESSION.format(policy="continue"),
+    )
+    result = stack.qplan("apply", "qplan.yaml")
+    rows = stack.rows()
+    assert [rows[f"scan[theta={t}]"][0] for t in ("0.1", "0.2", "0.3")] == [
+        "failed",
+        "succeeded",
+        "succeeded",
+    ]
+    assert rows["session.group"] == ("failed", 1, "1 member(s) failed")
+    assert result.returncode == 0
+
+
+def test_ctrl_c_stops_and_resumes(tmp_path: Path) -> None:
+    stack = faulty(tmp_path, "      - {match: 'scan[theta=0.2]', mode: hang, attempts: [1]}")
+    env = {**os.environ, "QPLAN_LOCAL_JOURNAL": str(stack.journal)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qplan", "apply", "qplan.yaml"],
+        cwd=stack.folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(stack.runs()) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert "run `qplan apply` again to resume" in err
+    assert "Traceback" not in err
+    resumed = stack.qplan("apply", "qplan.yaml")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert {a: r[0] for a, r in stack.rows().items()} == {
+        "scan[theta=0.1]": "succeeded",
+        "scan[theta=0.2]": "succeeded",
+        "scan[theta=0.3]": "succeeded",
+        "after-scan": "succeeded",
+    }
+
+
+def test_a_locked_stack_refuses_a_second_apply(quickstart: Stack) -> None:
+    from qplan.state import SqliteStore
+
+    store = SqliteStore(quickstart.folder / ".qplan" / "state.db")
+    store.acquire("quickstart", "apply", "colleague")
+    result = quickstart.qplan("apply", "qplan.yaml")
+    assert result.returncode == 1
+    assert "stack quickstart is locked by colleague@" in result.stderr
+    assert quickstart.runs() == []
+
+
+def test_json_events_and_destroy(quickstart: Stack) -> None:
+    result = quickstart.qplan("apply", "qplan.yaml", "--json")
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sum(e["event"] == "succeeded" for e in events) == 6
+    assert events[-1]["event"] == "finished" and events[-1]["counts"] == {
+        "submitted": 6,
+        "succeeded": 6,
+    }
+    destroyed = quickstart.qplan("destroy", "qplan.yaml", "--yes")
+    assert destroyed.returncode == 0
+    assert "6 resource(s) forgotten" in destroyed.stdout and "state.db" in destroyed.stdout
+    assert quickstart.rows() == {}
+    with sqlite3.connect(quickstart.folder / ".qplan" / "state.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM results").fetchone()[0] >= 2  # results stay
+    assert quickstart.qplan("status", "qplan.yaml").stdout.startswith(
+        "Stack quickstart has no resources"
+    )
+
+
+def test_plan_file_apply_and_stale_refusal(quickstart: Stack) -> None:
+    assert quickstart.qplan("plan", "qplan.yaml", "--out", "plan.json").returncode == 0
+    applied = quickstart.qplan("apply", "plan.json")
+    assert applied.returncode == 0, applied.stderr
+    stale = quickstart.qplan("apply", "plan.json")
+    assert stale.returncode == 1
+    assert "saved plan is stale" in stale.stderr
+    assert len(quickstart.runs()) == 6

@@ -1,0 +1,112 @@
+"""Crash safety: `qplan apply` killed with SIGKILL at random moments, then resumed.
+
+At the end every point has exactly one recorded successful run, and no point ran after its
+result was recorded: checked against the state's append-only event log and against the
+local provider's run journal, which the worker processes write themselves. The benchmark
+`tests/benchmarks/bench_crash.py` runs many more trials.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+POINTS = 200
+MANIFEST = f"""\
+version: 1
+stack: crash
+programs:
+  ry:
+    format: openqasm3
+    source: |
+      OPENQASM 3.0;
+      input float theta;
+      qubit[2] q;
+      bit[2] c;
+      ry(theta) q[0];
+      cnot q[0], q[1];
+      c = measure q;
+jobs:
+  scan:
+    target: local/braket_sv
+    program: ry
+    shots: 100
+    sweep: {{grid: {{theta: {{linspace: [0, 3.14159, {POINTS}]}}}}}}
+"""
+
+
+def start(folder: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "QPLAN_LOCAL_JOURNAL": str(folder / "journal.log")}
+    with open(folder / "stderr.log", "ab") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "qplan", "apply", "qplan.yaml", "--json"],
+            cwd=folder,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,  # its fork server and workers die with it
+        )
+
+
+def kill_after(proc: subprocess.Popen[bytes], seconds: float) -> None:
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_sigkill_at_random_moments_then_resume(tmp_path: Path, trial: int) -> None:
+    rng = random.Random(trial)
+    (tmp_path / "qplan.yaml").write_text(MANIFEST)
+    for _ in range(2):
+        kill_after(start(tmp_path), rng.uniform(1.0, 4.0))
+    final = start(tmp_path)
+    assert final.wait(timeout=180) == 0, (tmp_path / "stderr.log").read_text()
+    assert "Traceback" not in (tmp_path / "stderr.log").read_text()
+
+    with sqlite3.connect(tmp_path / ".qplan" / "state.db") as conn:
+        rows = conn.execute("SELECT address, status, result_hash FROM resources").fetchall()
+        successes = conn.execute(
+            "SELECT address, MIN(at), COUNT(*) FROM events "
+            "WHERE new_status = 'succeeded' GROUP BY address"
+        ).fetchall()
+    assert len(rows) == POINTS
+    assert all(status == "succeeded" and digest for _, status, digest in rows)
+    assert len(successes) == POINTS
+    assert all(count == 1 for _, _, count in successes)  # one recorded successful run each
+    recorded_at = {address: at for address, at, _ in successes}
+    journal = [json.loads(line) for line in (tmp_path / "journal.log").read_text().splitlines()]
+    starts = [r for r in journal if r["event"] == "start"]
+    late = [r for r in starts if r["at"] > recorded_at[r["address"]]]
+    assert late == []  # no point ran after its result was recorded
+    assert Counter(r["address"] for r in starts).keys() == recorded_at.keys()
+
+    before = len(starts)
+    env = {**os.environ, "QPLAN_LOCAL_JOURNAL": str(tmp_path / "journal.log")}
+    again = subprocess.run(
+        [sys.executable, "-m", "qplan", "apply", "qplan.yaml"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert again.returncode == 0 and "No changes" in again.stdout
+    time.sleep(0.1)
+    after = [
+        line for line in (tmp_path / "journal.log").read_text().splitlines() if '"start"' in line
+    ]
+    assert len(after) == before
