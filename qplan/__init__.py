@@ -13,7 +13,11 @@ from typing import TYPE_CHECKING
 from qplan.errors import Diagnostic, ManifestError, QplanError, UsageError
 
 if TYPE_CHECKING:
+    from qplan.executor import ApplyReport, EventSink
     from qplan.manifest import Stack
+    from qplan.operations import LoadOptions, ResultRecord
+    from qplan.planner import Plan
+    from qplan.state import Row
 
 __version__ = "0.1.0"
 
@@ -23,7 +27,11 @@ __all__ = [
     "QplanError",
     "UsageError",
     "__version__",
+    "apply",
     "load",
+    "plan",
+    "results",
+    "status",
 ]
 
 
@@ -49,3 +57,83 @@ def load(
         environ=environ,
         max_sweep_points=max_sweep_points,
     )
+
+
+def _options(
+    var_files: Sequence[str | Path], overrides: Sequence[str], state: str | None
+) -> LoadOptions:
+    from qplan.operations import LoadOptions
+
+    return LoadOptions(tuple(str(f) for f in var_files), tuple(overrides), state=state)
+
+
+def plan(
+    path: str | Path,
+    *,
+    var_files: Sequence[str | Path] = (),
+    overrides: Sequence[str] = (),
+    state: str | None = None,
+) -> Plan:
+    """What ``apply`` would do, from the manifest and its state alone (no provider call)."""
+    from qplan import operations
+
+    return operations.plan(str(path), _options(var_files, overrides, state))
+
+
+def apply(
+    path: str | Path,
+    *,
+    var_files: Sequence[str | Path] = (),
+    overrides: Sequence[str] = (),
+    state: str | None = None,
+    parallelism: int = 64,
+    no_wait: bool = False,
+    fail_fast: bool = False,
+    events: EventSink | None = None,
+) -> ApplyReport:
+    """Apply the manifest (or a saved plan file): the same as ``qplan apply``, without the
+    confirmation prompt. Ctrl-C is handled as in the command: submissions stop at the next
+    safe point and the report says ``interrupted``."""
+    from qplan import operations
+    from qplan.executor import Options
+
+    run = Options(parallelism=parallelism, no_wait=no_wait, fail_fast=fail_fast)
+    _, report = operations.apply(
+        str(path),
+        _options(var_files, overrides, state),
+        run,
+        sink=events,
+    )
+    assert report is not None  # no confirmation callback: never declined
+    return report
+
+
+def status(
+    path: str | Path,
+    *,
+    var_files: Sequence[str | Path] = (),
+    overrides: Sequence[str] = (),
+    state: str | None = None,
+    refresh: bool = False,
+) -> list[Row]:
+    """The stack's rows; with ``refresh``, in-flight jobs are observed first."""
+    from qplan import operations
+
+    options = _options(var_files, overrides, state)
+    if refresh:
+        return operations.refresh(str(path), options)
+    return operations.status(str(path), options)[1]
+
+
+def results(
+    path: str | Path,
+    addresses: Sequence[str] = (),
+    *,
+    var_files: Sequence[str | Path] = (),
+    overrides: Sequence[str] = (),
+    state: str | None = None,
+) -> list[ResultRecord]:
+    """Counts of the instances that succeeded with their current fingerprint."""
+    from qplan import operations
+
+    return operations.results(str(path), _options(var_files, overrides, state), addresses)

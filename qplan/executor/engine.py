@@ -33,6 +33,7 @@ from typing import Any
 from qplan.executor.clock import Clock, SystemClock
 from qplan.executor.events import Event, EventSink, NullSink
 from qplan.executor.ratelimit import TokenBucket
+from qplan.jobstatus import JobStatus
 from qplan.manifest import Job, Stack
 from qplan.planner import Action, JobFingerprinter, Plan, idempotency_key
 from qplan.planner.plan import session_address, session_fingerprint
@@ -45,7 +46,6 @@ from qplan.providers import (
     TransientError,
 )
 from qplan.state import Row, StateStore, Transition, content_hash
-from qplan.status import JobStatus
 
 __all__ = ["ApplyReport", "Executor", "Options"]
 

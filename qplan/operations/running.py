@@ -14,6 +14,7 @@ from typing import Any
 
 from qplan.errors import UsageError
 from qplan.executor import ApplyReport, EventSink, Executor, Options
+from qplan.jobstatus import JobStatus
 from qplan.manifest import Stack
 from qplan.operations.planning import LoadOptions, Workspace, open_workspace
 from qplan.planner import (
@@ -28,7 +29,6 @@ from qplan.planner import (
 from qplan.planner.actions import Action
 from qplan.providers import Provider, ProviderError, make_provider
 from qplan.state import Row, Transition
-from qplan.status import JobStatus
 
 __all__ = [
     "ResultRecord",

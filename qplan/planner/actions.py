@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from qplan.jobstatus import JobStatus
 from qplan.state import RowState
-from qplan.status import JobStatus
 
 __all__ = ["ACTIONS", "CHANGES", "Action", "decide"]
 

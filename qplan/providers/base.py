@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qplan.errors import QplanError
-from qplan.status import JobStatus
+from qplan.jobstatus import JobStatus
 
 __all__ = [
     "AmbiguousError",

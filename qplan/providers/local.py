@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qplan.jobstatus import JobStatus
 from qplan.manifest.models import FaultSpec
 from qplan.manifest.models import LocalProvider as LocalConfig
 from qplan.providers import local_worker
@@ -39,7 +40,6 @@ from qplan.providers.base import (
     Provider,
     Submission,
 )
-from qplan.status import JobStatus
 
 __all__ = ["LocalSimulatorProvider"]
 

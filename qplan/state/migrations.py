@@ -23,7 +23,7 @@ CREATE TABLE resources (
     address          TEXT NOT NULL,           -- rabi[theta=0.5], bell, session.scan
     kind             TEXT NOT NULL,           -- job | session
     job              TEXT NOT NULL,           -- the job (or session) name
-    status           TEXT NOT NULL,           -- qplan.status.JobStatus
+    status           TEXT NOT NULL,           -- qplan.jobstatus.JobStatus
     fingerprint      TEXT NOT NULL,           -- what determines the result
     attempt          INTEGER NOT NULL,        -- attempts made for this fingerprint
     idempotency_key  TEXT,                    -- key of the current attempt's submission

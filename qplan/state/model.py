@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from qplan.status import JobStatus
+from qplan.jobstatus import JobStatus
 
 __all__ = ["LockInfo", "Row", "RowState", "Snapshot", "Transition"]
 

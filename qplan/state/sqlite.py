@@ -18,10 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from qplan.jobstatus import JobStatus, check_transition
 from qplan.state.migrations import MIGRATIONS, SCHEMA_VERSION
 from qplan.state.model import LockInfo, Row, RowState, Snapshot, Transition
 from qplan.state.store import Lock, StackLocked, StateError, StateStore, content_hash
-from qplan.status import JobStatus, check_transition
 
 __all__ = ["SqliteStore"]
 

@@ -5,7 +5,7 @@ Invariants every implementation keeps:
 - one row per resource (job instance or session), keyed by (stack, address);
 - every change is one atomic transaction that also appends to the event log and bumps the
   stack's ``serial`` (a saved plan remembers the serial it was made at);
-- a transition is checked against ``qplan.status.TRANSITIONS`` inside that transaction;
+- a transition is checked against ``qplan.jobstatus.TRANSITIONS`` inside that transaction;
 - results are stored once by content hash and never deleted, even when their row is.
 """
 

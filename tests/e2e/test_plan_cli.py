@@ -13,9 +13,9 @@ import jsonschema
 import pytest
 
 import qplan
+from qplan.jobstatus import JobStatus
 from qplan.planner import JobFingerprinter
 from qplan.state import SqliteStore, Transition
-from qplan.status import JobStatus
 from tests.conftest import CLOUD_ENV, EXAMPLES, REPO
 
 

@@ -16,7 +16,11 @@ def test_public_names_are_guarded() -> None:
         "QplanError",
         "UsageError",
         "__version__",
+        "apply",
         "load",
+        "plan",
+        "results",
+        "status",
     ]
     for name in qplan.__all__:
         assert hasattr(qplan, name)
@@ -33,3 +37,35 @@ def test_help_does_not_import_heavy_modules() -> None:
     modules = json.loads(out.stdout.splitlines()[-1])
     heavy = ("pydantic", "jinja2", "ruamel", "networkx", "openqasm3", "braket", "pulser", "azure")
     assert [m for m in modules if m.split(".")[0] in heavy] == []
+
+
+def test_a_notebook_drives_the_same_stack_as_the_cli(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from qplan.executor import RecordingSink
+    from tests.conftest import EXAMPLES
+
+    shutil.copytree(EXAMPLES / "quickstart", tmp_path / "q")
+    manifest = tmp_path / "q" / "qplan.yaml"
+    assert qplan.plan(manifest).has_changes
+    sink = RecordingSink()
+    report = qplan.apply(manifest, events=sink)
+    assert report.ok and report.counts["succeeded"] == 6
+    assert sum(e.kind == "succeeded" for e in sink.events) == 6
+    assert not qplan.plan(manifest).has_changes
+    records = qplan.results(manifest, ["rotation"])
+    assert [r.point["theta"] for r in records][:2] == [0.0, 0.785398163397448]
+    assert {r.status for r in qplan.status(manifest)} == {qplan_status_succeeded()}
+    cli = subprocess.run(
+        [sys.executable, "-m", "qplan", "plan", str(manifest), "--detailed-exitcode"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert cli.returncode == 0  # the command line sees what the notebook did
+
+
+def qplan_status_succeeded() -> object:
+    from qplan.jobstatus import JobStatus
+
+    return JobStatus.SUCCEEDED

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qplan.status import (
+from qplan.jobstatus import (
     FINAL,
     IN_FLIGHT,
     PROVIDER_STATUS,

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from qplan.jobstatus import JobStatus
 from qplan.providers import (
     AmbiguousError,
     Capabilities,
@@ -16,7 +17,6 @@ from qplan.providers import (
     Submission,
     TransientError,
 )
-from qplan.status import JobStatus
 
 S = JobStatus
 

@@ -10,11 +10,11 @@ import pytest
 
 import qplan
 from qplan.executor import Executor, FakeClock, Options, RecordingSink
+from qplan.jobstatus import JobStatus
 from qplan.manifest import Stack
 from qplan.planner import JobFingerprinter, idempotency_key, make_plan
 from qplan.providers import Capabilities, Submission
 from qplan.state import SqliteStore, Transition
-from qplan.status import JobStatus
 from tests.unit.executor.fakes import ScriptedProvider
 
 S = JobStatus

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from qplan.jobstatus import JobStatus
 from qplan.planner import Action, decide, decide_orphan
 from qplan.state import RowState
-from qplan.status import JobStatus
 
 S = JobStatus
 

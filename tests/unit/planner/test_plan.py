@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import qplan
+from qplan.jobstatus import JobStatus
 from qplan.manifest import Stack
 from qplan.planner import (
     Action,
@@ -21,7 +22,6 @@ from qplan.planner import (
 )
 from qplan.planner.plan import Plan, session_fingerprint
 from qplan.state import SqliteStore, Transition
-from qplan.status import JobStatus
 
 S = JobStatus
 

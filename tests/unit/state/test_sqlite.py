@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from qplan.jobstatus import InvalidTransition, JobStatus
 from qplan.state import SqliteStore, StateError, Transition, open_store
 from qplan.state.migrations import SCHEMA_VERSION
-from qplan.status import InvalidTransition, JobStatus
 
 S = JobStatus
 
