@@ -57,6 +57,12 @@ class _Job:
 MAX_RESTARTS = 2  # a worker that dies takes every queued run with it: run those again
 
 
+def _pulser_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("pulser", "pulser_simulation"))
+
+
 def _fraction(key: str) -> float:
     return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
 
@@ -122,6 +128,11 @@ class LocalSimulatorProvider(Provider):
                 raise PermanentError(f"the local provider cannot run {submission.format}")
             if not isinstance(submission.program, str):
                 raise PermanentError("the local provider runs text programs only")
+            if submission.format == "pulser" and not _pulser_installed():
+                raise PermanentError(
+                    "Pulser sequences run on pulser-simulation, which is not installed: "
+                    "pip install 'qplan[pulser]'"
+                )
             job_id = "local-" + submission.key[:24]
             marker = self._markers / f"{job_id}.cancel"
             args = (
