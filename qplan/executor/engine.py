@@ -58,7 +58,9 @@ class Options:
     """``parallelism``: instances in flight at once, over all providers. ``poll_interval``:
     seconds between observations of in-flight jobs (default: the providers' own).
     ``no_wait``: submit what is ready and
-    return. ``fail_fast``: stop at the first failure without waiting for in-flight jobs."""
+    return. ``fail_fast``: stop at the first failure without waiting for in-flight jobs.
+    ``observe_only``: submit nothing; only look up pending intents and observe in-flight
+    jobs (``qplan status --refresh``)."""
 
     parallelism: int = 64
     poll_interval: float | None = None
@@ -66,6 +68,7 @@ class Options:
     fail_fast: bool = False
     seed: int | None = None
     handle_sigint: bool = True
+    observe_only: bool = False
 
 
 @dataclass
@@ -425,6 +428,8 @@ class Executor:
     # --- submission ---------------------------------------------------------------------------
 
     def _submittable(self, works: list[_Work]) -> bool:
+        if self.options.observe_only:
+            return False
         return any(
             w.needs_submit and not w.final and self._deps_state(w.job) == "ready" for w in works
         )
@@ -441,7 +446,7 @@ class Executor:
         return state
 
     def _submit_ready(self, works: list[_Work]) -> None:
-        if self.halt:
+        if self.halt or self.options.observe_only:
             return
         now = self.clock.now()
         in_flight = sum(1 for w in works if w.in_flight)

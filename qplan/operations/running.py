@@ -146,7 +146,7 @@ def refresh(manifest: str, options: LoadOptions, *, sink: EventSink | None = Non
         if in_flight:
             names = {r.provider for r in in_flight}
             with _providers(ws.stack, names) as providers:
-                observe_only = Options(no_wait=True, handle_sigint=False)
+                observe_only = Options(no_wait=True, handle_sigint=False, observe_only=True)
                 Executor(
                     ws.stack, ws.store, providers, _waiting(plan), observe_only, sink=sink
                 ).run()

@@ -327,3 +327,24 @@ def test_plan_file_apply_and_stale_refusal(quickstart: Stack) -> None:
     assert stale.returncode == 1
     assert "saved plan is stale" in stale.stderr
     assert len(quickstart.runs()) == 6
+
+
+def test_status_refresh_records_lost_local_runs(quickstart: Stack) -> None:
+    assert quickstart.qplan("apply", "qplan.yaml").returncode == 0
+    from qplan.jobstatus import JobStatus
+    from qplan.state import SqliteStore, Transition
+
+    store = SqliteStore(quickstart.folder / ".qplan" / "state.db")
+    # as if a qplan died with `bell` in flight: its local run died with it
+    store.apply(
+        "quickstart", [Transition("bell", JobStatus.SUBMITTING, attempt=2, idempotency_key="k2")]
+    )
+    store.apply("quickstart", [Transition("bell", JobStatus.RUNNING, provider_job_id="local-gone")])
+    store.close()
+    refreshed = quickstart.qplan("status", "qplan.yaml", "--refresh")
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert "bell" in refreshed.stdout and "cancelled" in refreshed.stdout.splitlines()[1]
+    plan = quickstart.qplan("plan", "qplan.yaml", "-v")
+    assert "~ bell  (cancelled)" in plan.stdout  # planned as a retry
+    assert quickstart.qplan("apply", "qplan.yaml").returncode == 0
+    assert quickstart.rows()["bell"][:2] == ("succeeded", 3)

@@ -395,3 +395,21 @@ def test_changed_fingerprint_replaces_finished_and_running_instances(
     for address in ("first[theta=1.0]", "second"):
         row = store.row("ex", address)
         assert row is not None and row.status is S.SUCCEEDED
+
+
+def test_only_paid_targets_need_confirmation(
+    write: Callable[..., Path], store: SqliteStore
+) -> None:
+    from qplan.operations import spends_money
+
+    local = load(write)
+    assert not spends_money(make_plan(local, store.snapshot("ex")), local)
+    paid = qplan.load(
+        write(
+            "version: 1\nstack: p\nproviders:\n"
+            "  aws: {type: braket, region: us-east-1, s3_bucket: bkt}\n"
+            "programs:\n  p: {format: openqasm3, source: 'OPENQASM 3.0; qubit q;'}\n"
+            "jobs:\n  a: {target: aws/sv1, program: p, shots: 10}\n"
+        )
+    )
+    assert spends_money(make_plan(paid, store.snapshot("p")), paid)
