@@ -381,7 +381,7 @@ class Executor:
             provider = self.providers.get(provider_name)
             running = [r for r in rows if r.status.in_flight]
             if running and provider is not None:
-                ids = [r.provider_job_id for r in running if r.provider_job_id]
+                ids = self._job_ids(provider, running)
                 if ids:
                     self._cancel(provider, ids)
                 self.store.apply(
@@ -406,11 +406,10 @@ class Executor:
             if w.action is Action.REPLACE and w.row is not None and w.row.status.in_flight
         ]
         for provider_name, group in _group(old, lambda w: w.job.target.provider).items():
-            ids = [
-                w.row.provider_job_id for w in group if w.row is not None and w.row.provider_job_id
-            ]
+            provider = self.providers[provider_name]
+            ids = self._job_ids(provider, [w.row for w in group if w.row is not None])
             if ids:
-                self._cancel(self.providers[provider_name], ids)
+                self._cancel(provider, ids)
             self.store.apply(
                 self.stack.name,
                 [
@@ -418,6 +417,15 @@ class Executor:
                     for w in group
                 ],
             )
+
+    def _job_ids(self, provider: Provider, rows: Sequence[Row]) -> list[str]:
+        """Provider ids of in-flight rows; a pending intent (no id recorded) is looked up by
+        its key, since the provider may have taken it just before a crash."""
+        ids = [r.provider_job_id for r in rows if r.provider_job_id]
+        keys = [r.idempotency_key for r in rows if not r.provider_job_id and r.idempotency_key]
+        if keys:
+            ids += list(self._lookup(provider, keys).values())
+        return ids
 
     def _cancel(self, provider: Provider, ids: list[str]) -> None:
         try:

@@ -413,3 +413,41 @@ def test_only_paid_targets_need_confirmation(
         )
     )
     assert spends_money(make_plan(paid, store.snapshot("p")), paid)
+
+
+def test_replacing_a_pending_intent_cancels_the_job_found_by_its_key(
+    write: Callable[..., Path], store: SqliteStore
+) -> None:
+    stack = load(write)
+    provider = ScriptedProvider(steps=50)
+    fp = JobFingerprinter(stack.jobs["second"])
+    key = idempotency_key("ex", "second", fp("second"), 1)
+    store.apply(
+        "ex",
+        [
+            Transition(
+                "second",
+                S.SUBMITTING,
+                kind="job",
+                job="second",
+                attempt=1,
+                fingerprint=fp("second"),
+                idempotency_key=key,
+                provider="sim",
+                target="sim/braket_sv",
+            )
+        ],
+    )
+    # the crash came after the provider took it: it runs there, with no id in the state
+    old = provider.submit(
+        Submission(key, "ex", "second", fp("second"), 1, "braket_sv", "openqasm3", "", 10, {})
+    )
+    edited = qplan.load(
+        write(
+            MANIFEST.format(first_extra="", second_extra="    shots: 11", policy="abort").replace(
+                "    shots: 10\n    inputs: {theta: 0.5}", "    inputs: {theta: 0.5}"
+            )
+        )
+    )
+    run(edited, store, ScriptedProvider(jobs=provider.jobs, by_key=provider.by_key, steps=1))
+    assert provider.jobs[old].status is S.CANCELLED or provider.jobs[old].status is S.CANCELLING
