@@ -16,17 +16,23 @@ HANG_LIMIT = 3600.0
 
 
 def _openqasm3(device: str, text: str, shots: int, inputs: dict[str, Any]) -> dict[str, Any]:
-    from braket.devices import LocalSimulator
+    """Braket's local simulators, called directly: the engines that ``LocalSimulator``
+    (``braket_sv``, ``braket_dm``) wraps, without its task layer (a fifth of the time)."""
+    from braket.default_simulator import DensityMatrixSimulator, StateVectorSimulator
     from braket.ir.openqasm import Program
 
     simulator = _SIMULATORS.get(device)
     if simulator is None:
-        simulator = _SIMULATORS[device] = LocalSimulator(device)
-    task = simulator.run(Program(source=text, inputs=inputs or None), shots=shots)
-    result = task.result()
+        engine = {"braket_sv": StateVectorSimulator, "braket_dm": DensityMatrixSimulator}[device]
+        simulator = _SIMULATORS[device] = engine()
+    result = simulator.run_openqasm(Program(source=text, inputs=inputs or None), shots=shots)
+    counts: dict[str, int] = {}
+    for measurement in result.measurements or ():
+        bits = "".join(str(b) for b in measurement)
+        counts[bits] = counts.get(bits, 0) + 1
     return {
-        "counts": dict(sorted(result.measurement_counts.items())),
-        "raw": {"measured_qubits": list(result.measured_qubits)},
+        "counts": dict(sorted(counts.items())),
+        "raw": {"measured_qubits": result.measuredQubits},
     }
 
 
