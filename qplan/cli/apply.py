@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from qplan.cli.options import build_options, load_options, state_option
+from qplan.cli.options import stack_options
+
+if TYPE_CHECKING:
+    from qplan.operations import LoadOptions
 
 EXIT_INTERRUPTED = 130
 
@@ -26,8 +28,7 @@ class _Deferred:
 
 @click.command()
 @click.argument("target", metavar="MANIFEST|PLANFILE", type=click.Path(dir_okay=False))
-@load_options
-@state_option
+@stack_options
 @click.option(
     "--yes", "-y", is_flag=True, help="Do not ask before spending money on a paid target."
 )
@@ -45,10 +46,7 @@ class _Deferred:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per event.")
 def apply(
     target: str,
-    var_files: tuple[str, ...],
-    overrides: tuple[str, ...],
-    max_sweep_points: int,
-    state: str | None,
+    options: LoadOptions,
     yes: bool,
     parallelism: int,
     no_wait: bool,
@@ -61,12 +59,12 @@ def apply(
     adopted. A saved plan is refused if the state or the manifest changed since.
     """
     from qplan import operations
+    from qplan.cli.views.paths import state_location
     from qplan.cli.views.plan import render_plan
     from qplan.cli.views.progress import make_sink
     from qplan.executor import Options
     from qplan.planner import to_document
 
-    options = build_options(var_files, overrides, max_sweep_points, state)
     tty = sys.stdout.isatty()
     sink = _Deferred()
 
@@ -75,7 +73,7 @@ def apply(
             for line in render_plan(
                 to_document(plan, detailed=False),
                 verbose=False,
-                state_location=_where(state, plan.manifest),
+                state_location=state_location(options.state, plan.manifest),
             ):
                 click.echo(line)
         sink.target = make_sink(plan, as_json=as_json, tty=tty)
@@ -126,10 +124,3 @@ def apply(
     if not summary and not plan.has_changes:
         return  # the plan above already said "No changes"
     click.echo(f"Apply complete: {summary or 'nothing to do'}.")
-
-
-def _where(state: str | None, manifest: str) -> str:
-    from qplan.cli.plan import _shown
-    from qplan.state import state_path
-
-    return _shown(state_path(state, Path(manifest)))

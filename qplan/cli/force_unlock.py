@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from qplan.cli.options import MANIFEST, build_options, load_options, state_option
+from qplan.cli.options import MANIFEST, stack_options
+
+if TYPE_CHECKING:
+    from qplan.operations import LoadOptions
 
 
 @click.command("force-unlock")
 @MANIFEST
-@load_options
-@state_option
+@stack_options
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def force_unlock(
     manifest: str,
-    var_files: tuple[str, ...],
-    overrides: tuple[str, ...],
-    max_sweep_points: int,
-    state: str | None,
+    options: LoadOptions,
     yes: bool,
 ) -> None:
     """Break the lock of MANIFEST's stack. Only when no qplan is running on it."""
     from qplan import operations
 
-    options = build_options(var_files, overrides, max_sweep_points, state)
     if not yes:
         click.confirm(
             "Break the lock? Another qplan holding it would then race with yours", abort=True

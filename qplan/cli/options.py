@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -52,9 +53,22 @@ def state_option(func: F) -> F:
     )(func)
 
 
-def build_options(
-    var_files: tuple[str, ...], overrides: tuple[str, ...], max_sweep_points: int, state: str | None
-) -> Any:
-    from qplan.operations import LoadOptions
+def stack_options(func: F) -> F:
+    """--var, --var-file, --max-sweep-points and --state, handed to the command as one
+    ``options`` argument (a ``qplan.operations.LoadOptions``)."""
 
-    return LoadOptions(var_files, overrides, max_sweep_points, state)
+    @functools.wraps(func)
+    def wrapper(
+        *args: Any,
+        var_files: tuple[str, ...],
+        overrides: tuple[str, ...],
+        max_sweep_points: int,
+        state: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        from qplan.operations import LoadOptions  # imported when run: --help stays light
+
+        options = LoadOptions(var_files, overrides, max_sweep_points, state)
+        return func(*args, options=options, **kwargs)
+
+    return load_options(state_option(wrapper))  # type: ignore[return-value]

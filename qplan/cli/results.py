@@ -5,17 +5,20 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from qplan.cli.options import MANIFEST, build_options, load_options, state_option
+from qplan.cli.options import MANIFEST, stack_options
+
+if TYPE_CHECKING:
+    from qplan.operations import LoadOptions
 
 
 @click.command()
 @MANIFEST
 @click.argument("addresses", nargs=-1, metavar="[ADDRESS|JOB]...")
-@load_options
-@state_option
+@stack_options
 @click.option(
     "--format",
     "fmt",
@@ -26,10 +29,7 @@ from qplan.cli.options import MANIFEST, build_options, load_options, state_optio
 def results(
     manifest: str,
     addresses: tuple[str, ...],
-    var_files: tuple[str, ...],
-    overrides: tuple[str, ...],
-    max_sweep_points: int,
-    state: str | None,
+    options: LoadOptions,
     fmt: str,
 ) -> None:
     """Print the results recorded for MANIFEST (all, or the given instances or jobs).
@@ -39,7 +39,6 @@ def results(
     from qplan import operations
     from qplan.manifest.params import format_value
 
-    options = build_options(var_files, overrides, max_sweep_points, state)
     records = operations.results(manifest, options, addresses)
     params = sorted({name for r in records for name in r.point})
     if fmt == "json":

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
-from qplan.cli.options import MANIFEST, build_options, load_options, state_option
+from qplan.cli.options import MANIFEST, stack_options
+
+if TYPE_CHECKING:
+    from qplan.operations import LoadOptions
 
 
 @click.command()
 @MANIFEST
-@load_options
-@state_option
+@stack_options
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 @click.option("--refresh", is_flag=True, help="First ask the providers about in-flight jobs.")
 def status(
     manifest: str,
-    var_files: tuple[str, ...],
-    overrides: tuple[str, ...],
-    max_sweep_points: int,
-    state: str | None,
+    options: LoadOptions,
     as_json: bool,
     refresh: bool,
 ) -> None:
@@ -32,7 +32,6 @@ def status(
     from qplan import operations
     from qplan.cli.views.status import render_table
 
-    options = build_options(var_files, overrides, max_sweep_points, state)
     if refresh:
         operations.refresh(manifest, options)
     stack, rows, lock = operations.status(manifest, options)
