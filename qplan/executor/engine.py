@@ -349,7 +349,7 @@ class Executor:
         ]
         for provider_name, group in _group(pending, lambda w: w.job.target.provider).items():
             provider = self.providers[provider_name]
-            found = self._lookup(provider, [w.key for w in group])
+            found = self._lookup(provider, [w.key for w in group], min(w.since for w in group))
             adopted: list[Transition] = []
             for work in group:
                 job_id = found.get(work.key)
@@ -367,10 +367,12 @@ class Executor:
                     work.action = Action.RETRY if work.action is Action.WAIT else work.action
             self.store.apply(self.stack.name, adopted)
 
-    def _lookup(self, provider: Provider, keys: list[str]) -> dict[str, str]:
+    def _lookup(
+        self, provider: Provider, keys: list[str], since: float | None = None
+    ) -> dict[str, str]:
         while True:
             try:
-                return provider.lookup(keys)
+                return provider.lookup(keys, since)
             except TransientError:
                 self.clock.sleep(self.poll)
 
@@ -422,9 +424,11 @@ class Executor:
         """Provider ids of in-flight rows; a pending intent (no id recorded) is looked up by
         its key, since the provider may have taken it just before a crash."""
         ids = [r.provider_job_id for r in rows if r.provider_job_id]
-        keys = [r.idempotency_key for r in rows if not r.provider_job_id and r.idempotency_key]
-        if keys:
-            ids += list(self._lookup(provider, keys).values())
+        pending = [r for r in rows if not r.provider_job_id and r.idempotency_key]
+        if pending:
+            keys = [r.idempotency_key for r in pending if r.idempotency_key]
+            since = min(r.updated_at for r in pending)
+            ids += list(self._lookup(provider, keys, since).values())
         return ids
 
     def _cancel(self, provider: Provider, ids: list[str]) -> None:
@@ -563,6 +567,7 @@ class Executor:
             shots=job.spec.shots,
             inputs={**job.inputs, **work.point},
             session=session.session_id if session is not None else None,
+            reservation_arn=self.stack.sessions[session.name].reservation_arn if session else None,
             tags={**job.spec.tags, "qplan-stack": self.stack.name, "qplan-address": work.address},
         )
 
@@ -578,7 +583,9 @@ class Executor:
     def _observe(self, works: list[_Work]) -> None:
         lookups = [w for w in works if w.needs_lookup]
         for provider_name, group in _group(lookups, lambda w: w.job.target.provider).items():
-            found = self._lookup(self.providers[provider_name], [w.key for w in group])
+            found = self._lookup(
+                self.providers[provider_name], [w.key for w in group], min(w.since for w in group)
+            )
             adopted = []
             for work in group:
                 work.needs_lookup = False

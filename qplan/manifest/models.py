@@ -275,6 +275,11 @@ class SessionSpec(_Model):
         "abort", description="abort: a failed job cancels the rest; continue: the others go on"
     )
     idle_timeout: Duration = Field(600.0, description="Close the session after this long idle")
+    reservation_arn: str | None = Field(
+        None,
+        pattern=r"^arn:aws:braket:[a-z0-9-]*:\d*:reservation/.+$",
+        description="Braket Direct reservation whose time window the members run in",
+    )
 
 
 # --- sweeps --------------------------------------------------------------------------------

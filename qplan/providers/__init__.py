@@ -38,6 +38,10 @@ def make_provider(name: str, config: ProviderConfig) -> Provider:
         from qplan.providers.local import LocalSimulatorProvider
 
         return LocalSimulatorProvider(name, config)
+    if config.type == "braket":
+        from qplan.providers.braket import BraketTaskProvider
+
+        return BraketTaskProvider(name, config)
     raise UsageError(
         f"provider {name} ({config.type}): applying on {config.type} is not available in this "
         "release; `validate`, `plan` and `graph` work, and the local provider runs everything"

@@ -91,6 +91,7 @@ class Submission:
     inputs: Mapping[str, Any]
     session: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    reservation_arn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,8 +114,10 @@ class Provider(ABC):
         """Submit; returns the provider's job id. Same key, same job: never a second one."""
 
     @abstractmethod
-    def lookup(self, keys: Sequence[str]) -> dict[str, str]:
-        """Job ids of the submissions made under ``keys`` that the provider knows."""
+    def lookup(self, keys: Sequence[str], since: float | None = None) -> dict[str, str]:
+        """Job ids of the submissions made under ``keys`` that the provider knows.
+        ``since``: no submission under these keys is older (seconds since the epoch), which
+        bounds a search when the provider cannot find jobs by key directly."""
 
     @abstractmethod
     def observe(self, job_ids: Sequence[str]) -> dict[str, Observation]:

@@ -151,7 +151,7 @@ class LocalSimulatorProvider(Provider):
             self._by_key[submission.key] = job_id
             return job_id
 
-    def lookup(self, keys: Sequence[str]) -> dict[str, str]:
+    def lookup(self, keys: Sequence[str], since: float | None = None) -> dict[str, str]:
         with self._lock:
             return {key: self._by_key[key] for key in keys if key in self._by_key}
 

@@ -81,7 +81,7 @@ class ScriptedProvider(Provider):
             raise AmbiguousError("502 after commit")
         return job_id
 
-    def lookup(self, keys: Sequence[str]) -> dict[str, str]:
+    def lookup(self, keys: Sequence[str], since: float | None = None) -> dict[str, str]:
         return {k: self.by_key[k] for k in keys if k in self.by_key}
 
     def observe(self, job_ids: Sequence[str]) -> dict[str, Observation]:

@@ -1,0 +1,322 @@
+"""Amazon Braket, through amazon-braket-sdk's ``AwsSession`` (boto3 underneath).
+
+Exactly once on a service whose SDK never sends a clientToken:
+
+- each submission calls ``AwsSession.create_quantum_task`` directly with ``clientToken`` =
+  the idempotency key (48 hex characters, within the 64 allowed) and tags naming the stack,
+  the address, the fingerprint, the attempt and the key;
+- botocore's own retries are off, so a timeout or a 5xx after sending reaches the executor
+  as *ambiguous*: it is then looked up, never blindly resent;
+- lookup by key: ``SearchQuantumTasks`` cannot filter on tags, so tasks created since the
+  intent (``createdAt`` window, 100 per page) are listed and matched on the ``qplan-key`` tag.
+
+Observation is in bulk: one ``SearchQuantumTasks`` per device and per 100 tasks of the
+window, never one ``GetQuantumTask`` per task. Results are read from S3 (``results.json``)
+and parsed by the SDK's ``GateModelQuantumTaskResult``. Credentials come from the standard
+AWS chain only; endpoints from ``AWS_ENDPOINT_URL_BRAKET`` / ``AWS_ENDPOINT_URL_S3``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from qplan.jobstatus import JobStatus, from_provider
+from qplan.manifest.models import BraketProvider as BraketConfig
+from qplan.providers.base import (
+    AmbiguousError,
+    Capabilities,
+    Observation,
+    PermanentError,
+    Provider,
+    Submission,
+    TransientError,
+)
+
+__all__ = ["DEVICE_ARNS", "BraketTaskProvider", "device_arn"]
+
+DEVICE_ARNS = {
+    "sv1": "arn:aws:braket:::device/quantum-simulator/amazon/sv1",
+    "dm1": "arn:aws:braket:::device/quantum-simulator/amazon/dm1",
+    "tn1": "arn:aws:braket:::device/quantum-simulator/amazon/tn1",
+    "ionq/aria-1": "arn:aws:braket:us-east-1::device/qpu/ionq/Aria-1",
+    "ionq/forte-1": "arn:aws:braket:us-east-1::device/qpu/ionq/Forte-1",
+    "ionq/forte-enterprise-1": "arn:aws:braket:us-east-1::device/qpu/ionq/Forte-Enterprise-1",
+    "iqm/garnet": "arn:aws:braket:eu-north-1::device/qpu/iqm/Garnet",
+    "iqm/emerald": "arn:aws:braket:eu-north-1::device/qpu/iqm/Emerald",
+    "rigetti/ankaa-3": "arn:aws:braket:us-west-1::device/qpu/rigetti/Ankaa-3",
+    "quera/aquila": "arn:aws:braket:us-east-1::device/qpu/quera/Aquila",
+}
+_TRANSIENT = {"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
+_PERMANENT = {
+    "ValidationException",
+    "DeviceOfflineException",
+    "DeviceRetiredException",
+    "ServiceQuotaExceededException",
+    "AccessDeniedException",
+    "ResourceNotFoundException",
+    "ConflictException",
+}
+_TAG_UNSAFE = re.compile(r"[^\w.:/=+\-@ ]")
+LOOKBACK = 600.0  # seconds before an intent in which its task may have been created
+
+
+def device_arn(device: str) -> str:
+    return DEVICE_ARNS.get(device, device)
+
+
+def _tag(value: str) -> str:
+    """A tag value Braket accepts: letters, digits, spaces and _ . : / = + - @ only."""
+    return _TAG_UNSAFE.sub("_", value)[:256]
+
+
+def _epoch(value: Any) -> float:
+    if isinstance(value, dt.datetime):
+        return value.timestamp()
+    return float(value)
+
+
+@dataclass
+class _Task:
+    device: str
+    created: float
+    bucket: str = ""
+    directory: str = ""
+
+
+class BraketTaskProvider(Provider):
+    def __init__(self, name: str, config: BraketConfig, *, clock: Any = time.time) -> None:
+        import boto3
+        from botocore.config import Config
+        from braket.aws import AwsSession
+
+        self.name = name
+        self.config = config
+        self.clock = clock
+        self.capabilities = Capabilities(
+            cancel_running=True,
+            idempotent_submit=True,
+            lookup_by_key=True,
+            bulk_status=True,
+            submit_rate=10.0,  # below the documented CreateQuantumTask quota (20/s, burst 40)
+            submit_burst=20,
+            max_batch=1000,
+            paid=True,
+            durable_jobs=True,
+            poll_interval=2.0,
+        )
+        boto_session = boto3.Session(region_name=config.region)
+        no_retries = Config(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=60)
+        self.session = AwsSession(boto_session=boto_session, config=no_retries)
+        self.client = self.session.braket_client
+        self._tasks: dict[str, _Task] = {}
+        self._lock = threading.Lock()
+
+    # --- errors ---------------------------------------------------------------------------
+
+    def _map(self, exc: Exception, address: str, *, submitting: bool) -> Exception:
+        from botocore.exceptions import (
+            ClientError,
+            ConnectionClosedError,
+            EndpointConnectionError,
+            ReadTimeoutError,
+        )
+
+        where = f"{address}: " if address else ""
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            message = f"{where}Braket {code}: {error.get('Message', '')}".rstrip(": ")
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+            if code in _TRANSIENT or status == 429:
+                return TransientError(message)
+            if code in _PERMANENT or 400 <= status < 500:
+                return PermanentError(message)
+            return AmbiguousError(message) if submitting else TransientError(message)
+        if isinstance(exc, EndpointConnectionError):
+            return TransientError(f"{where}Braket unreachable: {exc}")  # nothing was sent
+        if isinstance(exc, ReadTimeoutError | ConnectionClosedError):
+            return (
+                AmbiguousError(f"{where}no answer from Braket: {exc}")
+                if submitting
+                else TransientError(str(exc))
+            )
+        return (
+            AmbiguousError(f"{where}{type(exc).__name__}: {exc}")
+            if submitting
+            else TransientError(str(exc))
+        )
+
+    # --- the protocol -----------------------------------------------------------------------
+
+    def submit(self, submission: Submission) -> str:
+        if submission.format != "openqasm3" or not isinstance(submission.program, str):
+            raise PermanentError(
+                f"{submission.address}: Braket runs openqasm3 here, not {submission.format}"
+            )
+        action = {
+            "braketSchemaHeader": {"name": "braket.ir.openqasm.program", "version": "1"},
+            "source": submission.program,
+            "inputs": dict(submission.inputs),
+        }
+        tags = {k: _tag(str(v)) for k, v in submission.tags.items()}
+        tags.update(
+            {
+                "qplan-stack": _tag(submission.stack),
+                "qplan-address": _tag(submission.address),
+                "qplan-fingerprint": submission.fingerprint,
+                "qplan-attempt": str(submission.attempt),
+                "qplan-key": submission.key,
+            }
+        )
+        arn_device = device_arn(submission.device)
+        request: dict[str, Any] = {
+            "clientToken": submission.key[:64],
+            "deviceArn": arn_device,
+            "outputS3Bucket": self.config.s3_bucket,
+            "outputS3KeyPrefix": f"{self.config.s3_prefix}/{submission.stack}",
+            "shots": submission.shots,
+            "action": json.dumps(action),
+            "tags": tags,
+        }
+        if submission.reservation_arn:
+            request["associations"] = [
+                {"arn": submission.reservation_arn, "type": "RESERVATION_TIME_WINDOW_ARN"}
+            ]
+        created = self.clock()
+        try:
+            arn = self.session.create_quantum_task(**request)
+        except Exception as exc:
+            raise self._map(exc, submission.address, submitting=True) from None
+        with self._lock:
+            self._tasks[arn] = _Task(arn_device, created)
+        return str(arn)
+
+    def _search(self, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"filters": filters, "maxResults": 100}
+            if token:
+                kwargs["nextToken"] = token
+            try:
+                page = self.client.search_quantum_tasks(**kwargs)
+            except Exception as exc:
+                raise self._map(exc, "", submitting=False) from None
+            for summary in page.get("quantumTasks", []):
+                found.append(summary)
+                self._remember(summary)
+            token = page.get("nextToken")
+            if not token:
+                return found
+
+    def _remember(self, summary: dict[str, Any]) -> None:
+        with self._lock:
+            self._tasks[summary["quantumTaskArn"]] = _Task(
+                summary["deviceArn"],
+                _epoch(summary["createdAt"]),
+                summary.get("outputS3Bucket", ""),
+                summary.get("outputS3Directory", ""),
+            )
+
+    @staticmethod
+    def _since(epoch: float) -> str:
+        return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def lookup(self, keys: Sequence[str], since: float | None = None) -> dict[str, str]:
+        wanted = set(keys)
+        start = (since if since is not None else self.clock() - 86400.0) - LOOKBACK
+        filters = [{"name": "createdAt", "operator": "GTE", "values": [self._since(start)]}]
+        return {
+            summary["tags"]["qplan-key"]: summary["quantumTaskArn"]
+            for summary in self._search(filters)
+            if summary.get("tags", {}).get("qplan-key") in wanted
+        }
+
+    def observe(self, job_ids: Sequence[str]) -> dict[str, Observation]:
+        unknown = [arn for arn in job_ids if arn not in self._tasks]
+        for start in range(0, len(unknown), 10):  # tasks of an earlier process: 10 per call
+            chunk = unknown[start : start + 10]
+            self._search([{"name": "quantumTaskArn", "operator": "EQUAL", "values": chunk}])
+        by_device: dict[str, list[str]] = {}
+        for arn in job_ids:
+            task = self._tasks.get(arn)
+            if task is not None:
+                by_device.setdefault(task.device, []).append(arn)
+        statuses: dict[str, str] = {}
+        for device, arns in by_device.items():
+            earliest = min(self._tasks[a].created for a in arns) - 60.0
+            filters = [
+                {"name": "deviceArn", "operator": "EQUAL", "values": [device]},
+                {"name": "createdAt", "operator": "GTE", "values": [self._since(earliest)]},
+            ]
+            wanted = set(arns)
+            for summary in self._search(filters):
+                if summary["quantumTaskArn"] in wanted:
+                    statuses[summary["quantumTaskArn"]] = summary["status"]
+        out: dict[str, Observation] = {}
+        for arn in job_ids:
+            raw = statuses.get(arn)
+            if raw is None:
+                continue  # not listed yet (eventual consistency): next poll
+            status = from_provider("braket", raw)
+            error = self._failure_reason(arn) if status is JobStatus.FAILED else None
+            out[arn] = Observation(arn, status, error)
+        return out
+
+    def _failure_reason(self, arn: str) -> str:
+        try:
+            task = self.client.get_quantum_task(quantumTaskArn=arn)
+        except Exception as exc:
+            return f"failed (reason unavailable: {exc})"
+        return str(task.get("failureReason") or "failed")
+
+    def result(self, job_id: str) -> dict[str, Any]:
+        from braket.tasks import GateModelQuantumTaskResult
+
+        task = self._tasks.get(job_id)
+        if task is None or not task.directory:
+            try:
+                meta = self.client.get_quantum_task(quantumTaskArn=job_id)
+            except Exception as exc:
+                raise self._map(exc, "", submitting=False) from None
+            task = _Task(
+                meta["deviceArn"],
+                _epoch(meta["createdAt"]),
+                meta["outputS3Bucket"],
+                meta["outputS3Directory"],
+            )
+            self._tasks[job_id] = task
+        try:
+            body = self.session.retrieve_s3_object_body(
+                task.bucket, f"{task.directory}/results.json"
+            )
+        except Exception as exc:
+            raise self._map(exc, "", submitting=False) from None
+        parsed = GateModelQuantumTaskResult.from_string(body)
+        counts = {str(k): int(v) for k, v in sorted(parsed.measurement_counts.items())}
+        return {
+            "counts": counts,
+            "raw": {
+                "measured_qubits": list(parsed.measured_qubits),
+                "task": job_id,
+                "results": f"s3://{task.bucket}/{task.directory}/results.json",
+            },
+        }
+
+    def cancel(self, job_ids: Sequence[str]) -> None:
+        from botocore.exceptions import ClientError
+
+        for arn in job_ids:
+            try:
+                self.session.cancel_quantum_task(arn)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "ConflictException":
+                    continue  # already final: nothing to cancel
+                raise self._map(exc, "", submitting=False) from None
