@@ -43,6 +43,11 @@ class _Deferred:
 @click.option(
     "--fail-fast", is_flag=True, help="Stop at the first failure, without waiting for running jobs."
 )
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0.01),
+    help="Seconds between observations of in-flight jobs (default: each provider's own).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per event.")
 def apply(
     target: str,
@@ -51,6 +56,7 @@ def apply(
     parallelism: int,
     no_wait: bool,
     fail_fast: bool,
+    poll_interval: float | None,
     as_json: bool,
 ) -> None:
     """Run what the plan of MANIFEST (or a saved PLANFILE) says, and record every result.
@@ -83,7 +89,9 @@ def apply(
             return True
         return click.confirm("This plan submits jobs to paid targets. Apply it?", default=False)
 
-    run = Options(parallelism=parallelism, no_wait=no_wait, fail_fast=fail_fast)
+    run = Options(
+        parallelism=parallelism, no_wait=no_wait, fail_fast=fail_fast, poll_interval=poll_interval
+    )
     plan, report = operations.apply(
         target, options, run, sink=sink, confirm=confirm, on_plan=on_plan
     )

@@ -284,7 +284,7 @@ class Executor:
                 and not self._submittable(works)
                 and self._all_durable(in_flight)
             )
-            if in_flight and not leaving:
+            if in_flight and (not leaving or self.options.observe_only):
                 self._observe(in_flight)
             self._close_sessions()
             if self.halt and self.options.fail_fast:
@@ -632,10 +632,16 @@ class Executor:
                 work.status = S.SUCCEEDED
                 self.report.counts["succeeded"] += 1
                 self._emit("succeeded", work.job.name, work.address, observation.job_id)
-            elif status is S.CANCELLED and work.cancel_reason:
-                transitions.append(Transition(work.address, S.CANCELLED, detail=work.cancel_reason))
+            elif (
+                status is S.CANCELLED
+                and not work.timed_out
+                and (work.cancel_reason or work.status is S.CANCELLING)
+            ):
+                # a cancel qplan asked for (qplan cancel, session abort): not a failure
+                reason = work.cancel_reason or "cancelled as requested"
+                transitions.append(Transition(work.address, S.CANCELLED, detail=reason))
                 work.status, work.job_id = S.CANCELLED, None
-                self._skip(work, work.cancel_reason)
+                self._skip(work, reason)
             elif status is S.FAILED or status is S.CANCELLED:
                 if work.timed_out:
                     error = f"timed out after {_seconds(work.job.spec.timeout or 0)}"
