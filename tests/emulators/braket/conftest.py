@@ -1,0 +1,1 @@
+"""The Braket emulator fixtures come from tests/conftest.py (``pytest_plugins``)."""

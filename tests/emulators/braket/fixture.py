@@ -1,0 +1,293 @@
+"""Pytest fixtures (and a context manager for scripts) running the Braket emulator with S3 and
+STS served by moto's ``ThreadedMotoServer``, all on 127.0.0.1.
+
+Make them visible from a ``conftest.py`` (as this package's conftest does)::
+
+    from tests.emulators.braket.fixture import braket_emulator, braket_moto_server
+
+    __all__ = ["braket_emulator", "braket_moto_server"]
+
+or with ``pytest_plugins = ["tests.emulators.braket.fixture"]`` in the root conftest; then::
+
+    def test_something(braket_emulator):
+        braket_emulator.config.update(queue_time=0.1)
+        device = AwsDevice(braket_emulator.device_arn("sv1"))
+        ...
+
+``braket_moto_server`` (session scope) is one moto server shared by the session: moto keeps its
+state in process-global backends anyway, and stopping a moto server takes about 0.5 s.
+``braket_emulator`` (function scope) creates a fresh bucket, starts an emulator, points the
+environment the SDKs read at them with ``monkeypatch`` (``AWS_ENDPOINT_URL_BRAKET`` and
+``BRAKET_ENDPOINT`` at the emulator, ``AWS_ENDPOINT_URL_S3`` and ``AWS_ENDPOINT_URL_STS`` at
+moto, fake credentials, region us-east-1, no profile or config files, no ``AMZN_BRAKET_*``
+context), yields a ``BraketEmulatorEnv`` and stops the emulator afterwards.
+
+Outside pytest (benchmarks), ``braket_stack()`` does the same as a context manager.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.emulators.braket.admin import EmulatorAdmin
+from tests.emulators.braket.calls import CallLog
+from tests.emulators.braket.config import EmulatorConfig
+from tests.emulators.braket.devices import DEVICES
+from tests.emulators.braket.emulator import BraketEmulator
+
+__all__ = [
+    "BraketEmulatorEnv",
+    "braket_emulator",
+    "braket_env_vars",
+    "braket_moto_server",
+    "braket_stack",
+    "start_moto",
+    "stop_moto",
+]
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # what moto's STS GetCallerIdentity answers
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+_UNSET = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AMZN_BRAKET_JOB_TOKEN",
+    "AMZN_BRAKET_OUT_S3_BUCKET",
+    "AMZN_BRAKET_TASK_RESULTS_S3_URI",
+    "AMZN_BRAKET_RESERVATION_DEVICE_ARN",
+    "AMZN_BRAKET_RESERVATION_TIME_WINDOW_ARN",
+)
+
+
+@functools.cache
+def _session() -> Any:
+    """One boto3 Session with the fake credentials for the helpers here (clients from a warm
+    Session cost milliseconds; a new Session costs about 0.1 s). Main thread use only."""
+    import boto3
+
+    return boto3.session.Session(
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+        region_name=REGION,
+    )
+
+
+def start_moto() -> tuple[Any, str]:
+    """A ``ThreadedMotoServer`` on a free loopback port, started; returns (server, URL)."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    return server, f"http://{host}:{port}"
+
+
+def stop_moto(server: Any) -> None:
+    """Stop the moto server and close its listening socket."""
+    server.stop()
+    inner = getattr(server, "_server", None)
+    if inner is not None:
+        inner.server_close()
+
+
+def braket_env_vars(braket_url: str | None, moto_url: str) -> dict[str, str | None]:
+    """The environment the SDKs read, for this emulator and moto (value None: unset it).
+    Without ``braket_url`` the two Braket endpoint variables are left out."""
+    env: dict[str, str | None] = dict.fromkeys(_UNSET)
+    env.update(FAKE_CREDENTIALS)
+    if braket_url is not None:
+        env.update({"AWS_ENDPOINT_URL_BRAKET": braket_url, "BRAKET_ENDPOINT": braket_url})
+    env.update(
+        {
+            "AWS_ENDPOINT_URL_S3": moto_url,
+            "AWS_ENDPOINT_URL_STS": moto_url,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
+    return env
+
+
+@dataclass
+class BraketEmulatorEnv:
+    """What the fixture yields: URLs, the bucket, and the emulator's config and call record."""
+
+    url: str
+    s3_url: str
+    bucket: str
+    emulator: BraketEmulator
+    region: str = REGION
+    account_id: str = ACCOUNT_ID
+
+    @property
+    def config(self) -> EmulatorConfig:
+        return self.emulator.config
+
+    @property
+    def calls(self) -> CallLog:
+        return self.emulator.calls
+
+    @property
+    def admin(self) -> EmulatorAdmin:
+        return EmulatorAdmin(self.url)
+
+    @staticmethod
+    def device_arn(name: str = "sv1") -> str:
+        """ARN of ``sv1``, ``dm1`` or ``tn1``."""
+        arn = f"arn:aws:braket:::device/quantum-simulator/amazon/{name}"
+        if arn not in DEVICES:
+            raise KeyError(name)
+        return arn
+
+    def braket_client(self, *, retries: int | None = 1, **config: Any) -> Any:
+        """A boto3 ``braket`` client on the emulator. ``retries`` = total attempts
+        (1: botocore retries nothing; None: botocore's defaults, standard mode, 3 attempts)."""
+        from botocore.config import Config
+
+        if retries is not None:
+            config.setdefault("retries", {"total_max_attempts": retries})
+        return _session().client("braket", endpoint_url=self.url, config=Config(**config))
+
+    def s3_client(self) -> Any:
+        return _session().client("s3", endpoint_url=self.s3_url)
+
+    def aws_session(self, **config: Any) -> Any:
+        """An ``AwsSession`` on the emulator (``config``: botocore ``Config`` arguments)."""
+        from botocore.config import Config
+        from braket.aws import AwsSession
+
+        return AwsSession(boto_session=_session(), config=Config(**config) if config else None)
+
+
+def _create_bucket(moto_url: str) -> str:
+    bucket = f"qplan-emulator-{uuid.uuid4().hex[:12]}"
+    s3 = _session().client("s3", endpoint_url=moto_url)
+    try:
+        s3.create_bucket(Bucket=bucket)
+    finally:
+        s3.close()
+    return bucket
+
+
+def _delete_bucket(moto_url: str, bucket: str) -> None:
+    """Best effort: moto keeps every bucket of the session in memory otherwise."""
+    s3 = _session().client("s3", endpoint_url=moto_url)
+    try:
+        for _ in range(1000):  # bounded: 1000 pages of 1000 keys
+            listing = s3.list_objects_v2(Bucket=bucket)
+            keys = [{"Key": o["Key"]} for o in listing.get("Contents", [])]
+            if not keys:
+                break
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+        s3.delete_bucket(Bucket=bucket)
+    except Exception:  # already gone or moto stopped: nothing to clean
+        pass
+    finally:
+        s3.close()
+
+
+@contextlib.contextmanager
+def braket_stack(
+    *,
+    moto_url: str | None = None,
+    set_env: bool = True,
+    max_workers: int = 4,
+    **config: Any,
+) -> Iterator[BraketEmulatorEnv]:
+    """Moto (unless ``moto_url`` is given) + bucket + emulator, for scripts and benchmarks.
+    ``config``: ``EmulatorConfig`` fields. With ``set_env`` the process environment is changed
+    for the duration (not thread-safe, like any change of ``os.environ``)."""
+    moto = None
+    if moto_url is None:
+        moto, moto_url = start_moto()
+    emulator = BraketEmulator(
+        s3_endpoint_url=moto_url,
+        config=EmulatorConfig(**config),
+        region=REGION,
+        account_id=ACCOUNT_ID,
+        max_workers=max_workers,
+    )
+    saved: dict[str, str | None] = {}
+    try:
+        if set_env:
+            changes = braket_env_vars(None, moto_url)
+            names = [*changes, "AWS_ENDPOINT_URL_BRAKET", "BRAKET_ENDPOINT"]
+            saved = {name: os.environ.get(name) for name in names}
+            _apply_env(changes)
+        bucket = _create_bucket(moto_url)
+        url = emulator.start()
+        if set_env:
+            _apply_env({"AWS_ENDPOINT_URL_BRAKET": url, "BRAKET_ENDPOINT": url})
+        yield BraketEmulatorEnv(url=url, s3_url=moto_url, bucket=bucket, emulator=emulator)
+    finally:
+        emulator.stop()
+        if saved:
+            _apply_env(saved)
+        if moto is not None:
+            stop_moto(moto)
+
+
+def _apply_env(values: Mapping[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(scope="session")
+def braket_moto_server() -> Iterator[str]:
+    """URL of one moto server (S3, STS) on 127.0.0.1 for the whole session."""
+    server, url = start_moto()
+    try:
+        yield url
+    finally:
+        stop_moto(server)
+
+
+@pytest.fixture
+def braket_emulator(
+    braket_moto_server: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[BraketEmulatorEnv]:
+    """A started Braket emulator with a fresh bucket and the SDK environment pointed at it."""
+    for name, value in braket_env_vars(None, braket_moto_server).items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    bucket = _create_bucket(braket_moto_server)
+    emulator = BraketEmulator(
+        s3_endpoint_url=braket_moto_server, region=REGION, account_id=ACCOUNT_ID
+    )
+    url = emulator.start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_BRAKET", url)
+        monkeypatch.setenv("BRAKET_ENDPOINT", url)
+        yield BraketEmulatorEnv(
+            url=url, s3_url=braket_moto_server, bucket=bucket, emulator=emulator
+        )
+    finally:
+        emulator.stop()
+        _delete_bucket(braket_moto_server, bucket)
