@@ -525,12 +525,12 @@ class Executor:
         )
         now = self.clock.now()
         accepted: list[Transition] = []
+        outcomes = self._send(batch)  # 2. with the key
         for work in batch:
             work.status, work.since, work.timed_out = S.SUBMITTING, now, False
-            provider = self.providers[work.job.target.provider]
             session = self.sessions.get(work.job.session) if work.job.session else None
             try:
-                job_id = provider.submit(self._submission(work, session))  # 2. with the key
+                job_id = outcomes[work.address]()
             except TransientError as exc:
                 work.not_before = now + self._backoff(work, 1)
                 self._emit("retrying", work.job.name, work.address, f"provider busy: {exc}")
@@ -552,6 +552,30 @@ class Executor:
             self.report.counts["submitted"] += 1
             self._emit("submitted", work.job.name, work.address, job_id)
         self.store.apply(self.stack.name, accepted)  # 3. provider ids committed
+
+    def _send(self, batch: list[_Work]) -> dict[str, Callable[[], str]]:
+        """Submit every work of ``batch``, concurrently up to each provider's
+        ``submit_concurrency``. Returns, per address, a callable giving the job id or
+        raising the provider's error: outcomes are handled in order, on this thread."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        outcomes: dict[str, Callable[[], str]] = {}
+        for provider_name, group in _group(batch, lambda w: w.job.target.provider).items():
+            provider = self.providers[provider_name]
+            submissions = [
+                (w.address, self._submission(w, self.sessions.get(w.job.session or "")))
+                for w in group
+            ]
+            workers = min(provider.capabilities.submit_concurrency, len(submissions))
+            if workers <= 1:
+                for address, submission in submissions:
+                    outcomes[address] = _outcome(provider.submit, submission)
+                continue
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qplan-submit") as pool:
+                futures = {a: pool.submit(provider.submit, s) for a, s in submissions}
+            for address, future in futures.items():
+                outcomes[address] = future.result
+        return outcomes
 
     def _submission(self, work: _Work, session: _Session | None) -> Submission:
         job = work.job
@@ -838,6 +862,20 @@ def _group(items: Sequence[Any], key: Callable[[Any], str]) -> dict[str, list[An
     for item in items:
         groups[key(item)].append(item)
     return groups
+
+
+def _outcome(call: Callable[[Submission], str], submission: Submission) -> Callable[[], str]:
+    """Call now; return a callable that gives the result or raises what the call raised."""
+    try:
+        value = call(submission)
+    except ProviderError as exc:
+        error = exc
+
+        def fail() -> str:
+            raise error
+
+        return fail
+    return lambda: value
 
 
 def _canonical(result: Mapping[str, Any]) -> bytes:

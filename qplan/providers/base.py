@@ -59,7 +59,8 @@ class Capabilities:
     token bucket for submissions; ``max_batch`` caps the ids per observe call.
     ``durable_jobs`` is False when jobs end with the qplan process that started them (the
     local provider): such runs found in flight at start are recorded as cancelled, which
-    plans as a retry. ``poll_interval`` is how often in-flight jobs are observed."""
+    plans as a retry. ``poll_interval`` is how often in-flight jobs are observed.
+    ``submit_concurrency``: submissions sent at once (network latency hides behind it)."""
 
     native_sessions: bool = False
     native_batches: bool = False
@@ -73,6 +74,7 @@ class Capabilities:
     paid: bool = True
     durable_jobs: bool = True
     poll_interval: float = 2.0
+    submit_concurrency: int = 1
 
 
 @dataclass(frozen=True)

@@ -104,8 +104,9 @@ class BraketTaskProvider(Provider):
             idempotent_submit=True,
             lookup_by_key=True,
             bulk_status=True,
-            submit_rate=10.0,  # below the documented CreateQuantumTask quota (20/s, burst 40)
-            submit_burst=20,
+            submit_rate=18.0,  # below the documented CreateQuantumTask quota (20/s, burst 40)
+            submit_burst=36,
+            submit_concurrency=8,
             max_batch=1000,
             paid=True,
             durable_jobs=True,
