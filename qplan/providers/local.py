@@ -57,6 +57,24 @@ class _Job:
 MAX_RESTARTS = 2  # a worker that dies takes every queued run with it: run those again
 
 
+_MARKERS_PREFIX = "qplan-local-"
+
+
+def _remove_orphan_markers() -> None:
+    """Remove the cancel-marker folders of local providers whose process is gone (a qplan
+    killed outright cannot remove its own)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_MARKERS_PREFIX}*-*"):
+        pid_text = folder.name[len(_MARKERS_PREFIX) :].split("-", 1)[0]
+        if not pid_text.isdigit():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            continue
+
+
 def _pulser_installed() -> bool:
     import importlib.util
 
@@ -106,7 +124,8 @@ class LocalSimulatorProvider(Provider):
         self._by_key: dict[str, str] = {}
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
-        self._markers = Path(tempfile.mkdtemp(prefix="qplan-local-"))
+        _remove_orphan_markers()
+        self._markers = Path(tempfile.mkdtemp(prefix=f"{_MARKERS_PREFIX}{os.getpid()}-"))
 
     @property
     def workers(self) -> int:

@@ -348,3 +348,18 @@ def test_status_refresh_records_lost_local_runs(quickstart: Stack) -> None:
     assert "~ bell  (cancelled)" in plan.stdout  # planned as a retry
     assert quickstart.qplan("apply", "qplan.yaml").returncode == 0
     assert quickstart.rows()["bell"][:2] == ("succeeded", 3)
+
+
+def test_marker_folders_of_killed_runs_are_removed(quickstart: Stack) -> None:
+    import tempfile
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    orphan = Path(tempfile.gettempdir()) / f"qplan-local-{dead.stdout.strip()}-abc"
+    orphan.mkdir()
+    assert quickstart.qplan("apply", "qplan.yaml").returncode == 0
+    assert not orphan.exists()

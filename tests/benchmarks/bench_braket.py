@@ -1,0 +1,815 @@
+"""Time `qplan apply` on N Braket tasks against hand-written SDK code, on the Braket emulator.
+
+    python tests/benchmarks/bench_braket.py [--tasks 500] [--loop-tasks 60]
+        [--max-parallel 10,64] [--qplan-poll-interval 1] [--case-timeout 1800]
+
+The service: moto (S3, STS) and the wire-compatible Braket emulator (tests/emulators/braket),
+started on loopback by `braket_stack()` in this process, with 200 ms added to every Braket API
+call (`api_latency=0.2`) and a queue time of 2 s per task (`queue_time=2.0`). The work: one
+OpenQASM 3 program (`input float theta; qubit q; bit c; ry(theta) q; c = measure q;`), 100
+shots on sv1, at N values of theta (`linspace: [0, pi, N]`, expanded by `qplan.load`, the same
+points for every case). Every case is a fresh process (interpreter start and imports
+included) inheriting the environment `braket_stack()` sets (endpoints, fake credentials):
+
+  qplan apply          `python -m qplan apply qplan.yaml` in a fresh folder (fresh state), a
+                       `braket` provider whose `s3_bucket` comes from QPLAN_S3_BUCKET, target
+                       aws/sv1, default options; then again with `--poll-interval P`
+                       (--qplan-poll-interval, default 1; 0 skips it);
+  run_batch            `AwsDevice(sv1).run_batch([Program(source=...)] * N,
+                       s3_destination_folder=(bucket, prefix), shots=100, max_parallel=M,
+                       inputs=[{"theta": x}, ...]).results()` (per-task inputs: a list of
+                       dicts, one per program, as AwsQuantumTaskBatch zips them), once per M
+                       of --max-parallel (default 10, the SDK's default, and 64, qplan's
+                       default --parallelism);
+  submit all, collect  `tasks = [device.run(Program(source=..., inputs={"theta": x}),
+                       s3_destination_folder=..., shots=100) for x in points]`, then
+                       `[t.result() for t in tasks]`: the other common notebook pattern, on
+                       all N;
+  plain loop           `device.run(Program(...), s3_destination_folder=..., shots=100)
+                       .result()` for each point in turn, blocking on each. Every task waits
+                       its 2 s queue, so all N take about 2.6 s x N (about 22 minutes for 500):
+                       the loop runs on --loop-tasks points (default 60, spread evenly over the
+                       sweep, both ends included; 0 skips it) and its time is EXTRAPOLATED to
+                       N as (process start-up, imports and AwsDevice()) + (loop time / points
+                       run) x N, clearly labelled so. With --loop-tasks >= N it is measured.
+
+Between cases the emulator is reset (`emulator.reset()`: tasks, client tokens, call log, and
+the config back to 0.2 s / 2 s), so that each case sees only its own tasks (qplan lists
+tasks by device and creation time: the tasks of an earlier case would add pages to its
+searches). Before the first case the emulator runs one task (the state-vector simulator's
+first run compiles its kernels) and one cold `python -c "import braket.aws, qplan"` warms the
+disk cache. Per case: wall time from process start to exit, and the API calls the emulator
+answered, by operation (CreateQuantumTask, GetQuantumTask, SearchQuantumTasks,
+CancelQuantumTask, GetDevice).
+
+Checks (any failure: exit status 1, with the reasons printed at the end):
+
+- every process exits 0 without a Python traceback on stderr;
+- every case returns one result per point run, 100 shots each, outcomes "0"/"1" only,
+  theta = 0 gives {"0": 100} and theta = pi gives {"1": 100}, and every point's count of "1"
+  is within 6 standard deviations (+1 shot) of 100 sin^2(theta / 2) (the inputs reached the
+  right tasks; a false alarm has a probability of about 1e-9 per point);
+- qplan: `qplan results --format json` gives N results at the N points; the state holds N
+  rows `succeeded` with a result hash; exactly N CreateQuantumTask calls created a task
+  (answered 2xx and not a replay of an earlier clientToken), with N distinct clientTokens,
+  and the emulator holds exactly one task per qplan address (tag `qplan-address`);
+- the SDK cases: exactly one task created per point run;
+- qplan's status calls: at most one status call per 50 in-flight tasks per poll (below).
+
+Status calls per poll, from the call log (for each qplan run): qplan observes its in-flight
+tasks with SearchQuantumTasks, one device filter per poll, 100 tasks per page. A poll is a
+SearchQuantumTasks call without `nextToken` whose filters name a `deviceArn`, plus the
+following pages (calls with a `nextToken` and the same filters); its start is the arrival
+time of its first page. Searches without a device filter (lookups by key after an ambiguous
+create, or by task ARN) and GetQuantumTask calls are counted apart. The tasks in flight at
+poll p, N_p, are those whose CreateQuantumTask had been answered before poll p started and
+that qplan could not yet know to be finished: created after the start of poll p-1, or ended
+(the emulator's endedAt) at or after the start of poll p-1. A task that ended while poll p-1
+was being served is counted as in flight although p-1 may have seen it finish, so N_p is an
+upper bound and the ratio below a lower bound: a miss is a real one. A poll may make
+ceil(N_p / 50) calls (one call is the least any poll can make); the ratio of a poll is
+calls_p / ceil(N_p / 50), and the worst ratio over the polls is reported (target <= 1), with
+the number of polls over 1, and for polls with N_p >= 50 the literal calls_p / (N_p / 50).
+
+Speed targets (verdicts printed; not part of the exit status): qplan apply (default options)
+at least 10x faster than the plain loop (extrapolated to N if the loop ran on a subset), and
+faster than run_batch (for each max_parallel). A ratio to a target at or above 1.0 meets it.
+The emulator answers every call after 200 ms but, unlike the service, does not throttle:
+run_batch with a large max_parallel creates tasks faster than Braket's CreateQuantumTask quota
+(20 per second, bursts of 40) would allow, while qplan keeps under it (18 per second, bursts
+of 36). The SDK polls each task every `getTaskPollIntervalMillis` the emulator's GetDevice
+advertises (100 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.emulators.braket.fixture import BraketEmulatorEnv, braket_stack  # noqa: E402
+
+SHOTS = 100
+API_LATENCY = 0.2  # seconds added to every Braket API call
+QUEUE_TIME = 2.0  # seconds every task waits before it runs
+LOOP_TARGET = 10.0  # qplan apply at least 10x faster than the plain loop
+BATCH_TARGET = 1.0  # qplan apply faster than run_batch
+PER_CALL = 50  # in-flight tasks one status call per poll may cover
+PROGRESS_EVERY = 20.0  # seconds between progress lines on stderr
+PREFIX = "bench"
+OPERATIONS = (
+    "CreateQuantumTask",
+    "GetQuantumTask",
+    "SearchQuantumTasks",
+    "CancelQuantumTask",
+    "GetDevice",
+)
+SHORT = {
+    "CreateQuantumTask": "Create",
+    "GetQuantumTask": "Get",
+    "SearchQuantumTasks": "Search",
+    "CancelQuantumTask": "Cancel",
+    "GetDevice": "GetDev",
+}
+PROGRAM = """\
+OPENQASM 3.0;
+input float theta;
+qubit q;
+bit c;
+ry(theta) q;
+c = measure q;
+"""
+MANIFEST = """\
+version: 1
+stack: bench-braket
+providers:
+  aws:
+    type: braket
+    region: us-east-1
+    s3_bucket: "{{{{ env('QPLAN_S3_BUCKET') }}}}"
+    s3_prefix: {prefix}
+programs:
+  ry:
+    format: openqasm3
+    source: |
+{source}jobs:
+  scan:
+    target: aws/sv1
+    program: ry
+    shots: {shots}
+    sweep:
+      grid:
+        theta: {{linspace: [0, 3.141592653589793, {n}]}}
+"""
+# The hand-written baselines, as a user writes them in a notebook. Arguments: the program,
+# the points (JSON), the device ARN, the bucket, the key prefix [, max_parallel]. Each prints
+# one JSON line: the measurement counts of every result, in the order of the points, and
+# the time of its own phases.
+LOOP = """\
+import json
+import sys
+import time
+
+from braket.aws import AwsDevice
+from braket.ir.openqasm import Program
+
+source = open(sys.argv[1]).read()
+points = json.load(open(sys.argv[2]))
+folder = (sys.argv[4], sys.argv[5])
+device = AwsDevice(sys.argv[3])
+started = time.perf_counter()
+counts = []
+for theta in points:
+    program = Program(source=source, inputs={"theta": theta})
+    result = device.run(program, s3_destination_folder=folder, shots=%(shots)d).result()
+    counts.append(dict(result.measurement_counts))
+print(json.dumps({"counts": counts, "loop_s": time.perf_counter() - started}))
+"""
+SUBMIT_ALL = """\
+import json
+import sys
+import time
+
+from braket.aws import AwsDevice
+from braket.ir.openqasm import Program
+
+source = open(sys.argv[1]).read()
+points = json.load(open(sys.argv[2]))
+folder = (sys.argv[4], sys.argv[5])
+device = AwsDevice(sys.argv[3])
+started = time.perf_counter()
+tasks = [
+    device.run(
+        Program(source=source, inputs={"theta": theta}),
+        s3_destination_folder=folder,
+        shots=%(shots)d,
+    )
+    for theta in points
+]
+submitted = time.perf_counter()
+counts = [dict(task.result().measurement_counts) for task in tasks]
+done = time.perf_counter()
+times = {"submit_s": submitted - started, "collect_s": done - submitted}
+print(json.dumps({"counts": counts, **times}))
+"""
+BATCH = """\
+import json
+import sys
+import time
+
+from braket.aws import AwsDevice
+from braket.ir.openqasm import Program
+
+source = open(sys.argv[1]).read()
+points = json.load(open(sys.argv[2]))
+folder = (sys.argv[4], sys.argv[5])
+device = AwsDevice(sys.argv[3])
+started = time.perf_counter()
+batch = device.run_batch(
+    [Program(source=source) for _ in points],
+    s3_destination_folder=folder,
+    shots=%(shots)d,
+    max_parallel=int(sys.argv[6]),
+    inputs=[{"theta": theta} for theta in points],
+)
+submitted = time.perf_counter()
+results = batch.results()
+done = time.perf_counter()
+counts = [None if r is None else dict(r.measurement_counts) for r in results]
+times = {"submit_s": submitted - started, "collect_s": done - submitted}
+print(json.dumps({"counts": counts, "unsuccessful": len(batch.unsuccessful), **times}))
+"""
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Poll:
+    start: float  # wall time of the first page's arrival
+    filters: str
+    calls: int = 1
+    in_flight: int = 0
+
+    @property
+    def allowed(self) -> int:
+        return max(1, math.ceil(self.in_flight / PER_CALL))
+
+    @property
+    def ratio(self) -> float:
+        return self.calls / self.allowed if self.in_flight else math.inf
+
+
+@dataclass
+class PollStats:
+    polls: list[Poll]
+    other_searches: int
+    get_calls: int
+
+    @property
+    def worst(self) -> Poll | None:
+        return max(self.polls, key=lambda p: p.ratio, default=None)
+
+    @property
+    def over(self) -> int:
+        return sum(1 for p in self.polls if p.ratio > 1.0)
+
+    def literal_worst(self) -> float | None:
+        big = [p.calls / (p.in_flight / PER_CALL) for p in self.polls if p.in_flight >= PER_CALL]
+        return max(big) if big else None
+
+
+@dataclass
+class Case:
+    name: str
+    tasks: int  # points run
+    wall: float = math.nan
+    calls: dict[str, int] = field(default_factory=dict)
+    created: int = 0  # 2xx non-replay creates
+    extrapolated: float | None = None  # wall time extrapolated to N (plain loop on a subset)
+    detail: str = ""
+    polls: PollStats | None = None
+
+
+def _epoch(text: str | None) -> float:
+    if not text:
+        return math.inf
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def expected_ones(theta: float) -> float:
+    return SHOTS * math.sin(theta / 2) ** 2
+
+
+class Bench:
+    def __init__(self, folder: Path, env: BraketEmulatorEnv, n: int) -> None:
+        self.folder = folder
+        self.env = env
+        self.n = n
+        self.failures: list[str] = []
+        self.device = env.device_arn("sv1")
+        source = "".join(f"      {line}\n" for line in PROGRAM.splitlines())
+        self.manifest_text = MANIFEST.format(source=source, shots=SHOTS, n=n, prefix=PREFIX)
+        (folder / "program.qasm").write_text(PROGRAM)
+        (folder / "loop.py").write_text(LOOP % {"shots": SHOTS})
+        (folder / "submit_all.py").write_text(SUBMIT_ALL % {"shots": SHOTS})
+        (folder / "batch.py").write_text(BATCH % {"shots": SHOTS})
+        self.points = self._points()
+        self.environ = {k: v for k, v in os.environ.items() if k != "QPLAN_STATE"}
+        self.environ["QPLAN_S3_BUCKET"] = env.bucket
+
+    def _points(self) -> list[float]:
+        """The sweep's values of theta, as qplan expands them (same points for every case)."""
+        import qplan
+
+        manifest = self.folder / "points.yaml"
+        manifest.write_text(self.manifest_text)
+        os.environ.setdefault("QPLAN_S3_BUCKET", self.env.bucket)
+        stack = qplan.load(manifest)
+        points = [float(i.point["theta"]) for i in stack.jobs["scan"].instances()]
+        if len(points) != self.n:
+            raise SystemExit(f"the manifest expands to {len(points)} points, expected {self.n}")
+        return points
+
+    def fail(self, message: str) -> None:
+        self.failures.append(message)
+        log(f"  CHECK FAILED: {message}")
+
+    # --- running a process ---------------------------------------------------------------
+
+    def _progress(self, label: str, elapsed: float) -> None:
+        counts = self.env.calls.counts()
+        done = sum(1 for t in self.env.emulator.tasks() if t["status"] == "COMPLETED")
+        log(
+            f"  [{label}] {elapsed:6.0f} s: {counts.get('CreateQuantumTask', 0)} creates, "
+            f"{done} tasks completed, {sum(counts.values())} API calls"
+        )
+
+    def run(
+        self, command: list[str], cwd: Path, label: str, timeout: float
+    ) -> tuple[float, int, str, str]:
+        """Run a process to its end (or the timeout), printing progress; returns (wall s,
+        exit status, stdout, stderr)."""
+        out_path, err_path = cwd / f"{label}.out", cwd / f"{label}.err"
+        with out_path.open("w") as out, err_path.open("w") as err:
+            started = time.perf_counter()
+            proc = subprocess.Popen(
+                command, cwd=cwd, env=self.environ, stdout=out, stderr=err, start_new_session=True
+            )
+            while True:
+                try:
+                    code = proc.wait(timeout=PROGRESS_EVERY)
+                    break
+                except subprocess.TimeoutExpired:
+                    elapsed = time.perf_counter() - started
+                    if elapsed > timeout:
+                        os.killpg(proc.pid, 9)
+                        proc.wait()
+                        code = -9
+                        self.fail(f"{label}: killed after the --case-timeout of {timeout:.0f} s")
+                        break
+                    self._progress(label, elapsed)
+            wall = time.perf_counter() - started
+        stdout, stderr = out_path.read_text(), err_path.read_text()
+        if code != 0:
+            self.fail(f"{label}: exit status {code}\n{stdout[-2000:]}{stderr[-4000:]}")
+        if "Traceback (most recent call last)" in stderr:
+            self.fail(f"{label}: a Python traceback on stderr\n{stderr[-4000:]}")
+        return wall, code, stdout, stderr
+
+    def reset(self) -> None:
+        self.env.emulator.reset()  # tasks, tokens, calls; config back to 0.2 s / 2 s
+
+    def warm_up(self) -> None:
+        """One task through the emulator (the simulator compiles its kernels on first use) and
+        one cold import of the SDK and qplan (disk cache), before any timed case."""
+        self.env.config.update(api_latency=0.0, queue_time=0.0)
+        client = self.env.braket_client()
+        action = {
+            "braketSchemaHeader": {"name": "braket.ir.openqasm.program", "version": "1"},
+            "source": PROGRAM,
+            "inputs": {"theta": 0.5},
+        }
+        arn = client.create_quantum_task(
+            clientToken=str(uuid.uuid4()),
+            deviceArn=self.device,
+            outputS3Bucket=self.env.bucket,
+            outputS3KeyPrefix="warm-up",
+            shots=SHOTS,
+            action=json.dumps(action),
+        )["quantumTaskArn"]
+        status = self.env.emulator.wait_for_status(arn, timeout=300)
+        if status != "COMPLETED":
+            raise SystemExit(f"the emulator's warm-up task ended {status}")
+        command = [sys.executable, "-c", "import braket.aws, braket.ir.openqasm, qplan.cli"]
+        subprocess.run(command, env=self.environ, check=True)
+        self.reset()
+
+    def _record_calls(self, case: Case) -> None:
+        case.calls = self.env.calls.counts()
+        creates = [
+            c
+            for c in self.env.calls.calls("CreateQuantumTask")
+            if 200 <= c.status < 300 and not c.replay
+        ]
+        case.created = len(creates)
+
+    # --- checks -------------------------------------------------------------------------
+
+    def check_counts(self, label: str, thetas: Sequence[float], counts: Sequence[Any]) -> None:
+        if len(counts) != len(thetas):
+            self.fail(f"{label}: {len(counts)} results for {len(thetas)} points")
+            return
+        bad_shots = bad_keys = off = 0
+        worst = ""
+        for theta, count in zip(thetas, counts, strict=True):
+            if not isinstance(count, dict):
+                bad_shots += 1
+                continue
+            if sum(count.values()) != SHOTS:
+                bad_shots += 1
+            if not set(count) <= {"0", "1"}:
+                bad_keys += 1
+            ones = count.get("1", 0)
+            mean = expected_ones(theta)
+            sigma = math.sqrt(mean * (1 - mean / SHOTS))
+            if abs(ones - mean) > 6 * sigma + 1:
+                off += 1
+                worst = worst or f"theta={theta:.6f}: {count}, expected about {mean:.1f} ones"
+            if theta == 0.0 and count != {"0": SHOTS}:
+                self.fail(f"{label}: theta=0 gave {count}, expected {{'0': {SHOTS}}}")
+            if theta == max(self.points) and count != {"1": SHOTS}:
+                self.fail(f"{label}: theta=pi gave {count}, expected {{'1': {SHOTS}}}")
+        if bad_shots:
+            self.fail(f"{label}: {bad_shots} results without {SHOTS} shots")
+        if bad_keys:
+            self.fail(f"{label}: {bad_keys} results with outcomes other than 0 and 1")
+        if off:
+            self.fail(f"{label}: {off} results far from 100 sin^2(theta/2) (first: {worst})")
+        if 0.0 not in thetas:
+            self.fail(f"{label}: theta=0 was not run")
+
+    def check_created(self, case: Case, expected: int) -> None:
+        if case.created != expected:
+            self.fail(f"{case.name}: {case.created} tasks created for {expected} points")
+
+    # --- qplan ----------------------------------------------------------------------------
+
+    def qplan(self, name: str, args: list[str], timeout: float) -> Case:
+        case = Case(name, self.n)
+        folder = self.folder / name.replace(" ", "-").replace("=", "")
+        folder.mkdir()
+        (folder / "qplan.yaml").write_text(self.manifest_text)  # a fresh folder: fresh state
+        self.reset()
+        log(f"{name}: {self.n} tasks ...")
+        command = [sys.executable, "-m", "qplan", "apply", "qplan.yaml", *args]
+        case.wall, _, stdout, _ = self.run(command, folder, "apply", timeout)
+        self._record_calls(case)
+        case.polls = self.status_polls()
+        tail = [line for line in stdout.splitlines() if line.startswith("Apply")]
+        case.detail = tail[-1] if tail else ""
+        self.check_qplan(case, folder)
+        log(f"{name}: {case.wall:.1f} s")
+        return case
+
+    def check_qplan(self, case: Case, folder: Path) -> None:
+        label = case.name
+        # exactly once: one created task per point, distinct clientTokens, one task per address
+        creates = self.env.calls.calls("CreateQuantumTask")
+        ok = [c for c in creates if 200 <= c.status < 300 and not c.replay]
+        tokens = Counter(c.client_token for c in ok)
+        if len(ok) != self.n or len(tokens) != self.n:
+            self.fail(
+                f"{label}: {len(ok)} CreateQuantumTask calls created a task "
+                f"({len(tokens)} distinct clientTokens) for {self.n} points; all creates by "
+                f"status: {dict(Counter(c.status for c in creates))}, replays: "
+                f"{sum(1 for c in creates if c.replay)}"
+            )
+        per_address = Counter(t["tags"].get("qplan-address") for t in self.env.emulator.tasks())
+        twice = {a: k for a, k in per_address.items() if k != 1}
+        if len(per_address) != self.n or twice:
+            self.fail(
+                f"{label}: the emulator holds tasks for {len(per_address)} addresses, "
+                f"not exactly one each for {self.n}: {dict(list(twice.items())[:5])}"
+            )
+        # the state and the results
+        db = folder / ".qplan" / "state.db"
+        if not db.exists():
+            self.fail(f"{label}: no state at {db}")
+            return
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            statuses = Counter(
+                status if digest else f"{status} (no result hash)"
+                for status, digest in conn.execute(
+                    "SELECT status, result_hash FROM resources WHERE kind = 'job'"
+                )
+            )
+        finally:
+            conn.close()
+        if statuses != Counter({"succeeded": self.n}):
+            self.fail(f"{label}: state rows {dict(statuses)}, expected {self.n} succeeded")
+        command = [sys.executable, "-m", "qplan", "results", "qplan.yaml", "--format", "json"]
+        _, code, stdout, _ = self.run(command, folder, "results", 600)
+        if code != 0:
+            return
+        results = json.loads(stdout)
+        by_theta = {float(r["point"]["theta"]): r["counts"] for r in results}
+        if len(results) != self.n or sorted(by_theta) != sorted(self.points):
+            self.fail(
+                f"{label}: qplan results gave {len(results)} results at {len(by_theta)} "
+                f"distinct points, expected {self.n} at the sweep's points"
+            )
+        thetas = sorted(by_theta)
+        self.check_counts(f"{label} (qplan results)", thetas, [by_theta[t] for t in thetas])
+
+    def status_polls(self) -> PollStats:
+        """Group qplan's SearchQuantumTasks calls into polls and count the tasks in flight at
+        each (see the module docstring)."""
+        calls = self.env.calls
+        created = {
+            c.task_arn: c.wall + c.duration
+            for c in calls.calls("CreateQuantumTask")
+            if 200 <= c.status < 300 and not c.replay and c.task_arn
+        }
+        ended = {t["quantumTaskArn"]: _epoch(t.get("endedAt")) for t in self.env.emulator.tasks()}
+        polls: list[Poll] = []
+        latest: dict[str, Poll] = {}
+        other = 0
+        for call in sorted(calls.calls("SearchQuantumTasks"), key=lambda c: c.wall):
+            filters = json.dumps(call.filters, sort_keys=True)
+            if not any(f.get("name") == "deviceArn" for f in call.filters or []):
+                other += 1
+            elif call.next_token and filters in latest:
+                latest[filters].calls += 1
+            else:
+                poll = Poll(call.wall, filters)
+                polls.append(poll)
+                latest[filters] = poll
+        previous: float | None = None
+        for poll in polls:
+            poll.in_flight = sum(
+                1
+                for arn, answered in created.items()
+                if answered <= poll.start
+                and not (
+                    previous is not None
+                    and answered <= previous
+                    and ended.get(arn, math.inf) < previous
+                )
+            )
+            previous = poll.start
+        return PollStats(polls, other, calls.counts().get("GetQuantumTask", 0))
+
+    # --- the SDK baselines ----------------------------------------------------------------
+
+    def script(self, name: str, script: str, points: list[float], extra: list[str], timeout: float):
+        case = Case(name, len(points))
+        folder = self.folder / f"{Path(script).stem}-{'-'.join(extra) or 'all'}-{len(points)}"
+        folder.mkdir()
+        (folder / "points.json").write_text(json.dumps(points))
+        self.reset()
+        log(f"{name}: {len(points)} tasks ...")
+        command = [
+            sys.executable,
+            str(self.folder / script),
+            str(self.folder / "program.qasm"),
+            str(folder / "points.json"),
+            self.device,
+            self.env.bucket,
+            f"{PREFIX}/{folder.name}",
+            *extra,
+        ]
+        case.wall, code, stdout, _ = self.run(command, folder, "script", timeout)
+        self._record_calls(case)
+        self.check_created(case, len(points))
+        data: dict[str, Any] = {}
+        if code == 0:
+            try:
+                data = json.loads(stdout.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                self.fail(f"{name}: no JSON line on stdout: {stdout[-500:]}")
+        if data:
+            self.check_counts(name, points, data["counts"])
+            if data.get("unsuccessful"):
+                self.fail(f"{name}: {data['unsuccessful']} unsuccessful tasks in the batch")
+            if "submit_s" in data:
+                case.detail = (
+                    f"submitting {data['submit_s']:.1f} s, collecting {data['collect_s']:.1f} s"
+                )
+            if "loop_s" in data and len(points) < self.n:
+                startup = case.wall - data["loop_s"]
+                case.extrapolated = startup + data["loop_s"] / len(points) * self.n
+                case.detail = (
+                    f"{data['loop_s'] / len(points):.2f} s per task in the loop, "
+                    f"{startup:.1f} s start-up"
+                )
+        log(f"{name}: {case.wall:.1f} s")
+        return case
+
+    def loop_points(self, k: int) -> list[float]:
+        if k >= self.n:
+            return list(self.points)
+        return [self.points[round(i * (self.n - 1) / (k - 1))] for i in range(k)]
+
+
+# --- the report ---------------------------------------------------------------------------
+
+
+def calls_cells(case: Case) -> str:
+    return " ".join(f"{case.calls.get(op, 0):>6}" for op in OPERATIONS)
+
+
+def print_table(cases: list[Case], n: int) -> None:
+    ops = " ".join(f"{SHORT[op]:>6}" for op in OPERATIONS)
+    header = f"{'case':<40} {'tasks':>5} {'wall s':>8} {'s/task':>7} {ops}"
+    print(header)
+    print("-" * len(header))
+    for case in cases:
+        print(
+            f"{case.name:<40} {case.tasks:>5} {case.wall:8.1f} "
+            f"{case.wall / case.tasks:7.3f} {calls_cells(case)}"
+        )
+        if case.extrapolated is not None:
+            label = f"  EXTRAPOLATED to {n} tasks"
+            print(f"{label:<40} {n:>5} {case.extrapolated:8.1f} {case.extrapolated / n:7.3f}")
+    print()
+    for case in cases:
+        if case.detail:
+            print(f"{case.name}: {case.detail}")
+
+
+def verdict(value: float) -> str:
+    return "meets the target" if value >= 1.0 else "MISSES the target"
+
+
+def print_speed(qplan: Case, others: list[Case], n: int) -> None:
+    for other in others:
+        if "plain loop" in other.name:
+            base = other.extrapolated if other.extrapolated is not None else other.wall
+            what = f"{other.name}" + (
+                f", EXTRAPOLATED to {n}" if other.extrapolated is not None else ""
+            )
+            target = LOOP_TARGET
+        elif "run_batch" in other.name:
+            base, what, target = other.wall, other.name, BATCH_TARGET
+        else:
+            base, what, target = other.wall, other.name, 0.0
+        speedup = base / qplan.wall
+        line = f"  vs {what}: {base:.1f} s, qplan {speedup:.2f}x faster"
+        if target:
+            ratio = speedup / target
+            sign = ">=" if target == LOOP_TARGET else ">"
+            line += f"; ratio to the target ({sign} {target:g}x): {ratio:.2f}, {verdict(ratio)}"
+        else:
+            line += " (no target)"
+        print(line)
+
+
+def print_polls(case: Case) -> None:
+    stats = case.polls
+    if stats is None or not stats.polls:
+        print(f"  {case.name}: no status polls found in the call log")
+        return
+    polls = stats.polls
+    worst = stats.worst
+    assert worst is not None
+    spread = Counter(p.calls for p in polls)
+    print(
+        f"  {case.name}: {len(polls)} polls, {sum(p.calls for p in polls)} SearchQuantumTasks "
+        f"calls in polls, calls per poll: "
+        + ", ".join(f"{k} x{spread[k]}" for k in sorted(spread))
+        + f"; in flight per poll: max {max(p.in_flight for p in polls)}"
+    )
+    print(
+        f"    worst calls_p / ceil(N_p/{PER_CALL}): {worst.ratio:5.2f}  "
+        f"(poll at +{worst.start - polls[0].start:.1f} s: {worst.calls} calls, "
+        f"{worst.in_flight} in flight); polls over 1: {stats.over} of {len(polls)}"
+        f"  target <= 1: {'meets' if worst.ratio <= 1.0 else 'MISSES'}"
+    )
+    timeline = " ".join(f"{p.calls}/{p.in_flight}" for p in polls[:80])
+    print(f"    per poll, calls/in-flight: {timeline}" + (" ..." if len(polls) > 80 else ""))
+    literal = stats.literal_worst()
+    print(
+        f"    worst calls_p / (N_p/{PER_CALL}) over polls with N_p >= {PER_CALL}: "
+        + (f"{literal:5.2f}" if literal is not None else "none such")
+        + f"; other searches (no device filter): {stats.other_searches}, "
+        f"GetQuantumTask calls: {stats.get_calls}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tasks", type=int, default=500, help="points (default: %(default)s)")
+    parser.add_argument(
+        "--loop-tasks",
+        type=int,
+        default=60,
+        help="points the sequential plain loop runs, extrapolated to --tasks if fewer "
+        "(0: skip it; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-parallel",
+        default="10,64",
+        help="run_batch max_parallel values, comma-separated (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--qplan-poll-interval",
+        type=float,
+        default=1.0,
+        help="a second qplan apply with this --poll-interval (0: skip; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--case-timeout",
+        type=float,
+        default=1800.0,
+        help="seconds after which a case's process is killed (default: %(default)s)",
+    )
+    args = parser.parse_args()
+    max_parallel = [int(v) for v in args.max_parallel.split(",") if v.strip()]
+    if args.tasks < 2 or args.loop_tasks == 1 or args.loop_tasks < 0:
+        parser.error("--tasks must be at least 2 and --loop-tasks 0 or at least 2")
+    import braket._sdk
+
+    print(
+        f"machine: {os.cpu_count()} CPUs, {platform.platform()}, "
+        f"Python {platform.python_version()} ({platform.python_implementation()}), "
+        f"amazon-braket-sdk {braket._sdk.__version__}"
+    )
+    print(
+        f"{args.tasks} OpenQASM 3 tasks (ry(theta) on 1 qubit, theta = linspace(0, pi, "
+        f"{args.tasks})), {SHOTS} shots, sv1 on the Braket emulator: {API_LATENCY * 1e3:.0f} ms "
+        f"per API call, {QUEUE_TIME:g} s queue per task; each case a fresh process"
+    )
+    started = time.perf_counter()
+    with (
+        tempfile.TemporaryDirectory(prefix="qplan-bench-braket-") as tmp,
+        braket_stack(api_latency=API_LATENCY, queue_time=QUEUE_TIME, max_workers=8) as env,
+    ):
+        bench = Bench(Path(tmp), env, args.tasks)
+        log("warming up the emulator and the disk cache ...")
+        bench.warm_up()
+        timeout = args.case_timeout
+        qplan_cases = [bench.qplan("qplan apply (default options)", [], timeout)]
+        if args.qplan_poll_interval > 0:
+            interval = f"{args.qplan_poll_interval:g}"
+            qplan_cases.append(
+                bench.qplan(
+                    f"qplan apply --poll-interval {interval}",
+                    ["--poll-interval", interval],
+                    timeout,
+                )
+            )
+        baselines = [
+            bench.script(
+                f"run_batch, max_parallel={m}", "batch.py", bench.points, [str(m)], timeout
+            )
+            for m in max_parallel
+        ]
+        baselines.append(
+            bench.script("submit all, then collect", "submit_all.py", bench.points, [], timeout)
+        )
+        if args.loop_tasks:
+            points = bench.loop_points(args.loop_tasks)
+            name = "plain loop, run().result()" + (
+                f" ({len(points)} of {args.tasks})" if len(points) < args.tasks else ""
+            )
+            baselines.append(bench.script(name, "loop.py", points, [], timeout))
+        failures = bench.failures
+    total = time.perf_counter() - started
+
+    print()
+    print_table([*qplan_cases, *baselines], args.tasks)
+    print()
+    for case in qplan_cases:
+        print(f"{case.name} ({case.wall:.1f} s):")
+        print_speed(case, baselines, args.tasks)
+    print()
+    print(f"status calls per poll (at most 1 per {PER_CALL} tasks in flight):")
+    for case in qplan_cases:
+        print_polls(case)
+        stats = case.polls
+        if stats is not None and stats.polls and stats.worst and stats.worst.ratio > 1.0:
+            failures.append(
+                f"{case.name}: up to {stats.worst.ratio:.2f}x the status calls allowed per poll "
+                f"({stats.over} of {len(stats.polls)} polls over one call per {PER_CALL} "
+                "in-flight tasks)"
+            )
+    print()
+    for case in qplan_cases:
+        print(
+            f"{case.name}: {case.created} tasks created by CreateQuantumTask "
+            f"({case.calls.get('CreateQuantumTask', 0)} calls)"
+        )
+    print(f"\ntotal benchmark time: {total / 60:.1f} min")
+    if failures:
+        print(f"\n{len(failures)} CHECK(S) FAILED:")
+        for failure in failures:
+            print(f"- {failure}")
+        sys.exit(1)
+    print("all checks passed")
+
+
+if __name__ == "__main__":
+    main()
