@@ -271,11 +271,16 @@ def test_ctrl_c_stops_and_resumes(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(stack.runs()) < 3:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(stack.runs()) < 3:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # never leave it running, even when the test fails
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, out + err
     assert "run `qplan apply` again to resume" in err
     assert "Traceback" not in err

@@ -165,15 +165,17 @@ def test_crash_between_create_and_state_write(
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    state = folder.path / ".qplan" / "state.db"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # until intents are committed and their calls sent
-        if state.exists() and any(s == "submitting" for s, _ in folder.rows().values()):
-            break
-        time.sleep(0.05)
-    time.sleep(0.5)  # inside the 3 s the emulator takes to answer CreateQuantumTask
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    try:
+        state = folder.path / ".qplan" / "state.db"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until intents are committed and their calls sent
+            if state.exists() and any(s == "submitting" for s, _ in folder.rows().values()):
+                break
+            time.sleep(0.05)
+        time.sleep(0.5)  # inside the 3 s the emulator takes to answer CreateQuantumTask
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # also when the test fails: never leave it running
+        proc.wait()
     rows = folder.rows()
     assert any(s == "submitting" for s, _ in rows.values()), rows  # intents without an id
     time.sleep(3.0)  # let the emulator finish the requests it had received
