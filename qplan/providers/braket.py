@@ -65,6 +65,7 @@ _PERMANENT = {
 }
 _TAG_UNSAFE = re.compile(r"[^\w.:/=+\-@ ]")
 LOOKBACK = 600.0  # seconds before an intent in which its task may have been created
+CLOCK_SKEW = 5.0  # seconds the service's createdAt may precede this machine's clock
 
 
 def device_arn(device: str) -> str:
@@ -252,7 +253,9 @@ class BraketTaskProvider(Provider):
                 by_device.setdefault(task.device, []).append(arn)
         statuses: dict[str, str] = {}
         for device, arns in by_device.items():
-            earliest = min(self._tasks[a].created for a in arns) - 60.0
+            # the window starts at the oldest task still watched, so its pages hold the tasks
+            # in flight and the few finished since: one call per 100 of them
+            earliest = min(self._tasks[a].created for a in arns) - CLOCK_SKEW
             filters = [
                 {"name": "deviceArn", "operator": "EQUAL", "values": [device]},
                 {"name": "createdAt", "operator": "GTE", "values": [self._since(earliest)]},
@@ -260,6 +263,13 @@ class BraketTaskProvider(Provider):
             wanted = set(arns)
             for summary in self._search(filters):
                 if summary["quantumTaskArn"] in wanted:
+                    statuses[summary["quantumTaskArn"]] = summary["status"]
+            missing = [a for a in arns if a not in statuses]  # a clock far off, or lag
+            for start in range(0, len(missing), 10):
+                chunk = missing[start : start + 10]
+                for summary in self._search(
+                    [{"name": "quantumTaskArn", "operator": "EQUAL", "values": chunk}]
+                ):
                     statuses[summary["quantumTaskArn"]] = summary["status"]
         out: dict[str, Observation] = {}
         for arn in job_ids:
