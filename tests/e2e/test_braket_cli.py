@@ -178,7 +178,9 @@ def test_crash_between_create_and_state_write(
         proc.wait()
     rows = folder.rows()
     assert any(s == "submitting" for s, _ in rows.values()), rows  # intents without an id
-    time.sleep(3.0)  # let the emulator finish the requests it had received
+    deadline = time.monotonic() + 30  # the emulator finishes the requests it had received
+    while time.monotonic() < deadline and len(tasks(env)) < POINTS:
+        time.sleep(0.1)
     env.config.update(api_latency_by_operation={})
     resumed = folder.apply()
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
