@@ -347,24 +347,31 @@ class Executor:
             for w in works
             if w.row is not None and w.row.status is S.SUBMITTING and w.action is not Action.REPLACE
         ]
+        self._adopt_or_resend(pending)
+
+    def _adopt_or_resend(self, pending: list[_Work]) -> None:
+        """Intents whose outcome is unknown (from an earlier run, or an ambiguous error):
+        look them up by key; adopt the jobs the provider has, and resend the others under
+        the same key."""
         for provider_name, group in _group(pending, lambda w: w.job.target.provider).items():
             provider = self.providers[provider_name]
             found = self._lookup(provider, [w.key for w in group], min(w.since for w in group))
             adopted: list[Transition] = []
             for work in group:
-                job_id = found.get(work.key)
                 work.needs_lookup = False
-                if job_id is not None:
-                    work.job_id, work.status, work.needs_submit = job_id, S.QUEUED, False
-                    adopted.append(
-                        Transition(
-                            work.address, S.QUEUED, provider_job_id=job_id, detail="adopted by key"
-                        )
-                    )
-                    self._emit("adopted", work.job.name, work.address, job_id)
-                else:
+                job_id = found.get(work.key)
+                if job_id is None:  # truly absent: resend, same key
                     work.needs_submit, work.status = True, S.SUBMITTING
-                    work.action = Action.RETRY if work.action is Action.WAIT else work.action
+                    if work.action is Action.WAIT:
+                        work.action = Action.RETRY
+                    continue
+                work.job_id, work.status, work.needs_submit = job_id, S.QUEUED, False
+                adopted.append(
+                    Transition(
+                        work.address, S.QUEUED, provider_job_id=job_id, detail="adopted by key"
+                    )
+                )
+                self._emit("adopted", work.job.name, work.address, job_id)
             self.store.apply(self.stack.name, adopted)
 
     def _lookup(
@@ -605,21 +612,7 @@ class Executor:
     # --- observation ----------------------------------------------------------------------
 
     def _observe(self, works: list[_Work]) -> None:
-        lookups = [w for w in works if w.needs_lookup]
-        for provider_name, group in _group(lookups, lambda w: w.job.target.provider).items():
-            found = self._lookup(
-                self.providers[provider_name], [w.key for w in group], min(w.since for w in group)
-            )
-            adopted = []
-            for work in group:
-                work.needs_lookup = False
-                if work.key in found:
-                    work.job_id, work.status = found[work.key], S.QUEUED
-                    adopted.append(Transition(work.address, S.QUEUED, provider_job_id=work.job_id))
-                    self._emit("adopted", work.job.name, work.address, work.job_id)
-                else:
-                    work.needs_submit = True  # truly absent: resend, same key
-            self.store.apply(self.stack.name, adopted)
+        self._adopt_or_resend([w for w in works if w.needs_lookup])
         watched = [w for w in works if w.in_flight]
         for provider_name, group in _group(watched, lambda w: w.job.target.provider).items():
             provider = self.providers[provider_name]
