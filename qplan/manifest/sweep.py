@@ -190,9 +190,7 @@ def build_sweep(
             return None
         total = math.prod(sizes.values()) if kind == "grid" else next(iter(sizes.values()))
         if total > limit:
-            report(
-                path, f"{total:,} points is above the limit of {limit:,} (see --max-sweep-points)"
-            )
+            report(path, _over_limit(total, limit))
             return None
         columns: list[tuple[Any, ...]] = []
         ok = True
@@ -240,10 +238,7 @@ def build_sweep(
             return [*path, key]
 
     if len(raw_points) > limit:
-        report(
-            path,
-            f"{len(raw_points):,} points is above the limit of {limit:,} (see --max-sweep-points)",
-        )
+        report(path, _over_limit(len(raw_points), limit))
         return None
     if not raw_points:
         report([*path, key], "lists no points")
@@ -266,6 +261,10 @@ def build_sweep(
     if not ok or not _unique_rows(rows, [*path, key], report):
         return None
     return Sweep("points", names, rows=tuple(rows))
+
+
+def _over_limit(count: int, limit: int) -> str:
+    return f"{count:,} points is above the limit of {limit:,} (see --max-sweep-points)"
 
 
 def _unique_rows(
