@@ -28,14 +28,14 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from qplan.executor.clock import Clock, SystemClock
 from qplan.executor.events import Event, EventSink, NullSink
 from qplan.executor.ratelimit import TokenBucket
 from qplan.jobstatus import JobStatus
 from qplan.manifest import Job, Stack
-from qplan.planner import Action, JobFingerprinter, Plan, idempotency_key
+from qplan.planner import Action, JobFingerprinter, Plan, batch_key, idempotency_key
 from qplan.planner.plan import session_address, session_fingerprint
 from qplan.providers import (
     AmbiguousError,
@@ -44,18 +44,22 @@ from qplan.providers import (
     ProviderError,
     Submission,
     TransientError,
+    member_job_id,
+    split_job_id,
 )
 from qplan.state import Row, StateStore, Transition, content_hash
 
 __all__ = ["ApplyReport", "Executor", "Options"]
 
 S = JobStatus
+_T = TypeVar("_T")
 _SUBMIT_ACTIONS = frozenset({Action.CREATE, Action.RETRY, Action.REPLACE})
 
 
 @dataclass(frozen=True)
 class Options:
-    """``parallelism``: instances in flight at once, over all providers. ``poll_interval``:
+    """``parallelism``: provider jobs in flight at once, over all providers (a native batch
+    counts once). ``poll_interval``:
     seconds between observations of in-flight jobs (default: the providers' own).
     ``no_wait``: submit what is ready and
     return. ``fail_fast``: stop at the first failure without waiting for in-flight jobs.
@@ -107,6 +111,11 @@ class _Work:
     cancel_reason: str = ""
     failed: bool = False
     skipped: str = ""
+
+    @property
+    def batch(self) -> tuple[str, int | None]:
+        """(the key its provider job was submitted under, its index in a native batch)."""
+        return split_job_id(self.key)
 
     @property
     def final(self) -> bool:
@@ -163,6 +172,8 @@ class Executor:
         }
         self.halt = ""
         self._interrupt = threading.Event()
+        self._jitter = self.rng.random()
+        self._limits: dict[str, int] = {}
         intervals = [p.capabilities.poll_interval for p in providers.values()] or [1.0]
         self.poll = self.options.poll_interval or min(intervals)
 
@@ -355,11 +366,15 @@ class Executor:
         the same key."""
         for provider_name, group in _group(pending, lambda w: w.job.target.provider).items():
             provider = self.providers[provider_name]
-            found = self._lookup(provider, [w.key for w in group], min(w.since for w in group))
+            keys = list(dict.fromkeys(w.batch[0] for w in group))
+            found = self._lookup(provider, keys, min(w.since for w in group))
             adopted: list[Transition] = []
             for work in group:
                 work.needs_lookup = False
-                job_id = found.get(work.key)
+                key, index = work.batch
+                job_id = found.get(key)
+                if job_id is not None and index is not None:  # a member of a native batch
+                    job_id = member_job_id(job_id, index)
                 if job_id is None:  # truly absent: resend, same key
                     work.needs_submit, work.status = True, S.SUBMITTING
                     if work.action is Action.WAIT:
@@ -390,7 +405,7 @@ class Executor:
             provider = self.providers.get(provider_name)
             running = [r for r in rows if r.status.in_flight]
             if running and provider is not None:
-                ids = self._job_ids(provider, running)
+                ids = self._unshared(self._job_ids(provider, running))
                 if ids:
                     self._cancel(provider, ids)
                 self.store.apply(
@@ -416,7 +431,9 @@ class Executor:
         ]
         for provider_name, group in _group(old, lambda w: w.job.target.provider).items():
             provider = self.providers[provider_name]
-            ids = self._job_ids(provider, [w.row for w in group if w.row is not None])
+            ids = self._unshared(
+                self._job_ids(provider, [w.row for w in group if w.row is not None])
+            )
             if ids:
                 self._cancel(provider, ids)
             self.store.apply(
@@ -433,10 +450,16 @@ class Executor:
         ids = [r.provider_job_id for r in rows if r.provider_job_id]
         pending = [r for r in rows if not r.provider_job_id and r.idempotency_key]
         if pending:
-            keys = [r.idempotency_key for r in pending if r.idempotency_key]
+            keys = {split_job_id(r.idempotency_key or "")[0] for r in pending}
             since = min(r.updated_at for r in pending)
-            ids += list(self._lookup(provider, keys, since).values())
+            ids += list(self._lookup(provider, sorted(keys), since).values())
         return ids
+
+    def _unshared(self, ids: list[str]) -> list[str]:
+        """The jobs of ``ids`` that no instance of this apply still waits on: a native batch
+        stays when one of its members left the manifest or changed but others did not."""
+        kept = {split_job_id(w.job_id)[0] for w in self.works if w.job_id}
+        return [i for i in ids if split_job_id(i)[0] not in kept]
 
     def _cancel(self, provider: Provider, ids: list[str]) -> None:
         try:
@@ -468,9 +491,11 @@ class Executor:
         if self.halt or self.options.observe_only:
             return
         now = self.clock.now()
-        in_flight = sum(1 for w in works if w.in_flight)
-        budget = self.options.parallelism - in_flight
-        batch: list[_Work] = []
+        budget = self.options.parallelism - len(
+            {split_job_id(w.job_id)[0] for w in works if w.in_flight and w.job_id}
+        )
+        units: list[list[_Work]] = []
+        batched: dict[str, list[_Work]] = defaultdict(list)  # job -> ready instances
         deps_of: dict[str, str] = {}
         for work in works:
             if budget <= 0 or self._interrupt.is_set():
@@ -491,27 +516,99 @@ class Executor:
             if session is not None and session.aborted:
                 self._skip(work, f"skipped: session {session.name} was aborted by a failure")
                 continue
+            limit = self._batch_limit(work.job)
+            if limit is None:  # the device's limits are not known yet: next pass
+                continue
+            if limit > 1:
+                ready = batched[work.job.name]
+                if len(ready) < limit * budget:
+                    ready.append(work)
+                continue
             if not self.buckets[work.job.target.provider].try_take():
                 continue
-            batch.append(work)
+            units.append([work])
             budget -= 1
-        if batch:
-            self._submit(batch)
+        for name, ready in batched.items():
+            bucket = self.buckets[self.stack.jobs[name].target.provider]
+            for unit in self._batches(ready, self._limits[name]):
+                if budget <= 0 or not bucket.try_take():
+                    break
+                units.append(unit)
+                budget -= 1
+        if units:
+            self._submit(units)
 
-    def _submit(self, batch: list[_Work]) -> None:
-        for name in {w.job.session for w in batch if w.job.session}:
+    def _batch_limit(self, job: Job) -> int | None:
+        """Instances per provider job for ``job``: 1, or the size of its native batches.
+        None while the provider cannot say yet."""
+        limit = self._limits.get(job.name)
+        if limit is not None:
+            return limit
+        sweep = job.spec.sweep
+        provider = self.providers[job.target.provider]
+        mode = sweep.batch if sweep is not None else "per_point"
+        if mode == "auto":
+            mode = "native" if provider.capabilities.batch_by_default else "per_point"
+        limit = 1
+        if sweep is not None and mode == "native":
+            try:
+                limit = provider.batch_limit(job.target.device, job.program.format, job.spec.shots)
+            except TransientError:
+                return None
+            except PermanentError as exc:
+                self._emit("retrying", job.name, detail=f"one job per point: {exc}")
+            limit = min(limit, sweep.batch_size or limit)
+        self._limits[job.name] = limit
+        return limit
+
+    def _batches(self, ready: list[_Work], limit: int) -> list[list[_Work]]:
+        """Ready instances of one job, as provider jobs: a native batch pending from before
+        (same members: same key, same batch) is sent again as it was; the others are cut
+        into batches of at most ``limit``, in sweep order."""
+        pending: dict[str, list[_Work]] = defaultdict(list)
+        fresh: list[_Work] = []
+        units: list[list[_Work]] = []
+        for work in ready:
+            key, index = work.batch
+            if work.status is not S.SUBMITTING or not key:
+                fresh.append(work)
+            elif index is None:
+                units.append([work])  # a single submission pending: same key, alone
+            else:
+                pending[key].append(work)
+        for key, members in pending.items():
+            if batch_key(self._own_key(w) for w in members) == key:
+                units.append(sorted(members, key=lambda w: w.batch[1] or 0))
+            else:  # members left since (looked up: absent): a new batch
+                fresh.extend(members)
+        units.extend(fresh[i : i + limit] for i in range(0, len(fresh), limit))
+        return units
+
+    def _own_key(self, work: _Work) -> str:
+        return idempotency_key(self.stack.name, work.address, work.fingerprint, work.attempt)
+
+    def _submit(self, units: list[list[_Work]]) -> None:
+        for name in {w.job.session for unit in units for w in unit if w.job.session}:
             self._open_session(self.sessions[name])
         intents = []
-        for work in batch:
-            if work.status is not S.SUBMITTING or not work.key:  # a new attempt
-                work.attempt = (
-                    1 if work.action in (Action.CREATE, Action.REPLACE) else work.attempt + 1
-                )
-                work.key = idempotency_key(
-                    self.stack.name, work.address, work.fingerprint, work.attempt
-                )
-                work.action = Action.RETRY
-            intents.append(
+        for unit in units:
+            sent_before = {w.address: w.key for w in unit if w.status is S.SUBMITTING and w.key}
+            for work in unit:
+                if work.address not in sent_before:  # a new attempt
+                    work.attempt = (
+                        1 if work.action in (Action.CREATE, Action.REPLACE) else work.attempt + 1
+                    )
+                    work.key = self._own_key(work)
+                    work.action = Action.RETRY
+            if len(unit) > 1:
+                key = batch_key(self._own_key(w) for w in unit)
+                if any(w.batch[0] != key for w in unit):  # a new native batch
+                    unit.sort(key=lambda w: w.address)
+                    for index, work in enumerate(unit):
+                        work.key = member_job_id(key, index)
+            elif unit[0].batch[1] is not None:  # left alone from a batch: a job of its own
+                unit[0].key = self._own_key(unit[0])
+            intents += [
                 Transition(
                     work.address,
                     S.SUBMITTING,
@@ -524,65 +621,80 @@ class Executor:
                     target=str(work.job.target),
                     clear=("provider_job_id", "result_hash", "error"),
                 )
-            )
+                for work in unit
+                if sent_before.get(work.address) != work.key
+            ]
         # 1. intents committed before any provider call
-        self.store.apply(
-            self.stack.name,
-            [t for t, w in zip(intents, batch, strict=True) if w.status is not S.SUBMITTING],
-        )
+        self.store.apply(self.stack.name, intents)
         now = self.clock.now()
         accepted: list[Transition] = []
-        outcomes = self._send(batch)  # 2. with the key
-        for work in batch:
-            work.status, work.since, work.timed_out = S.SUBMITTING, now, False
-            session = self.sessions.get(work.job.session) if work.job.session else None
+        outcomes = self._send(units)  # 2. with the key
+        for unit, outcome in zip(units, outcomes, strict=True):
+            for work in unit:
+                work.status, work.since, work.timed_out = S.SUBMITTING, now, False
+            first = unit[0]
             try:
-                job_id = outcomes[work.address]()
+                job_id = outcome()
             except TransientError as exc:
-                work.not_before = now + self._backoff(work, 1)
-                self._emit("retrying", work.job.name, work.address, f"provider busy: {exc}")
+                delay = self._backoff(first, 1)
+                for work in unit:
+                    work.not_before = now + delay
+                    self._emit("retrying", work.job.name, work.address, f"provider busy: {exc}")
                 continue
             except AmbiguousError as exc:
-                work.needs_submit, work.needs_lookup = False, True
-                self._emit(
-                    "retrying", work.job.name, work.address, f"outcome unknown, will look up: {exc}"
-                )
+                for work in unit:
+                    work.needs_submit, work.needs_lookup = False, True
+                    self._emit(
+                        "retrying",
+                        work.job.name,
+                        work.address,
+                        f"outcome unknown, will look up: {exc}",
+                    )
                 continue
             except PermanentError as exc:
-                work.needs_submit = False
-                self._failed(work, str(exc))
+                for work in unit:
+                    work.needs_submit = False
+                    self._failed(work, str(exc))
                 continue
-            work.needs_submit, work.job_id, work.status = False, job_id, S.QUEUED
+            session = self.sessions.get(first.job.session) if first.job.session else None
             if session is not None:
                 session.last_used = now
-            accepted.append(Transition(work.address, S.QUEUED, provider_job_id=job_id))
-            self.report.counts["submitted"] += 1
-            self._emit("submitted", work.job.name, work.address, job_id)
+            for work in unit:
+                position = work.batch[1]
+                work.needs_submit, work.status = False, S.QUEUED
+                work.job_id = job_id if position is None else member_job_id(job_id, position)
+                accepted.append(Transition(work.address, S.QUEUED, provider_job_id=work.job_id))
+                self.report.counts["submitted"] += 1
+                self._emit("submitted", work.job.name, work.address, work.job_id)
         self.store.apply(self.stack.name, accepted)  # 3. provider ids committed
 
-    def _send(self, batch: list[_Work]) -> dict[str, Callable[[], str]]:
-        """Submit every work of ``batch``, concurrently up to each provider's
-        ``submit_concurrency``. Returns, per address, a callable giving the job id or
-        raising the provider's error: outcomes are handled in order, on this thread."""
+    def _send(self, units: list[list[_Work]]) -> list[Callable[[], str]]:
+        """Submit every unit (one instance, or the members of a native batch), concurrently
+        up to each provider's ``submit_concurrency``. Returns, per unit, a callable giving
+        the job id or raising the provider's error: outcomes are handled in order, on this
+        thread."""
         from concurrent.futures import ThreadPoolExecutor
 
-        outcomes: dict[str, Callable[[], str]] = {}
-        for provider_name, group in _group(batch, lambda w: w.job.target.provider).items():
-            provider = self.providers[provider_name]
-            submissions = [
-                (w.address, self._submission(w, self.sessions.get(w.job.session or "")))
-                for w in group
-            ]
-            workers = min(provider.capabilities.submit_concurrency, len(submissions))
+        def call(unit: list[_Work]) -> Callable[[], str]:
+            provider = self.providers[unit[0].job.target.provider]
+            session = self.sessions.get(unit[0].job.session or "")
+            submissions = [self._submission(w, session) for w in unit]
+            if len(unit) == 1:
+                return _outcome(lambda: provider.submit(submissions[0]))
+            return _outcome(lambda: provider.submit_batch(unit[0].batch[0], submissions))
+
+        outcomes: dict[int, Callable[[], str]] = {}
+        for provider_name, group in _group(
+            list(enumerate(units)), lambda u: u[1][0].job.target.provider
+        ).items():
+            workers = min(self.providers[provider_name].capabilities.submit_concurrency, len(group))
             if workers <= 1:
-                for address, submission in submissions:
-                    outcomes[address] = _outcome(provider.submit, submission)
+                outcomes.update((i, call(unit)) for i, unit in group)
                 continue
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qplan-submit") as pool:
-                futures = {a: pool.submit(provider.submit, s) for a, s in submissions}
-            for address, future in futures.items():
-                outcomes[address] = future.result
-        return outcomes
+                futures = {i: pool.submit(call, unit) for i, unit in group}
+            outcomes.update((i, future.result()) for i, future in futures.items())
+        return [outcomes[i] for i in range(len(units))]
 
     def _submission(self, work: _Work, session: _Session | None) -> Submission:
         job = work.job
@@ -603,11 +715,15 @@ class Executor:
         )
 
     def _backoff(self, work: _Work, attempt: int) -> float:
+        """Exponential, with "equal jitter" (between half and all of the delay). The jitter
+        is a function of the submission's key, so the members of a native batch wait alike
+        and are sent again together."""
         retry = work.job.spec.retry
         base = retry.backoff if retry else 1.0
         cap = retry.max_backoff if retry else 60.0
         delay: float = min(cap, base * 2 ** max(0, attempt - 1))
-        return delay * (0.5 + self.rng.random() / 2)  # "equal jitter": between half and all
+        draw = random.Random(f"{self._jitter}\0{work.batch[0]}\0{attempt}").random()
+        return delay * (0.5 + draw / 2)
 
     # --- observation ----------------------------------------------------------------------
 
@@ -629,6 +745,16 @@ class Executor:
         transitions: list[Transition] = []
         results: list[bytes] = []
         failures: list[tuple[_Work, str]] = []
+        fetched = self._results(
+            provider,
+            [
+                o.job_id
+                for w in chunk
+                if (o := seen.get(w.job_id or "")) is not None
+                and o.status is S.SUCCEEDED
+                and w.status is not S.SUCCEEDED
+            ],
+        )
         for work in chunk:
             observation = seen.get(work.job_id or "")
             if observation is None or observation.status is work.status:
@@ -636,7 +762,7 @@ class Executor:
             status = observation.status
             if status is S.SUCCEEDED:
                 try:
-                    data = _canonical(provider.result(observation.job_id))
+                    data = fetched[observation.job_id]()
                 except ProviderError as exc:
                     self._emit(
                         "retrying", work.job.name, work.address, f"result not readable yet: {exc}"
@@ -676,6 +802,20 @@ class Executor:
         # the policy (retries, session abort, halting) acts on state committed above
         for work, error in failures:
             self._failed(work, error)
+
+    def _results(self, provider: Provider, job_ids: list[str]) -> dict[str, Callable[[], bytes]]:
+        """Results of succeeded jobs, read ``submit_concurrency`` at a time; per job id, a
+        callable giving the canonical result or raising the provider's error."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def read(job_id: str) -> Callable[[], bytes]:
+            return _outcome(lambda: _canonical(provider.result(job_id)))
+
+        workers = min(provider.capabilities.submit_concurrency, len(job_ids))
+        if workers <= 1:
+            return {job_id: read(job_id) for job_id in job_ids}
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qplan-result") as pool:
+            return dict(zip(job_ids, pool.map(read, job_ids), strict=True))
 
     def _check_timeouts(self, works: list[_Work]) -> None:
         now = self.clock.now()
@@ -857,14 +997,14 @@ def _group(items: Sequence[Any], key: Callable[[Any], str]) -> dict[str, list[An
     return groups
 
 
-def _outcome(call: Callable[[Submission], str], submission: Submission) -> Callable[[], str]:
+def _outcome(call: Callable[[], _T]) -> Callable[[], _T]:
     """Call now; return a callable that gives the result or raises what the call raised."""
     try:
-        value = call(submission)
+        value = call()
     except ProviderError as exc:
         error = exc
 
-        def fail() -> str:
+        def fail() -> _T:
             raise error
 
         return fail

@@ -335,6 +335,16 @@ class SweepSpec(_Model):
     points_file: str | None = Field(
         None, min_length=1, description="CSV (header row = parameter names) or JSON list of points"
     )
+    batch: Literal["auto", "native", "per_point"] = Field(
+        "auto",
+        description="native: submit the points as the provider's native batches (one Braket "
+        "ProgramSet task per batch) where the target supports them, else one job per point; "
+        "per_point: one provider job per point; auto: the provider's usual unit (one job per "
+        "point on Braket)",
+    )
+    batch_size: int | None = Field(
+        None, ge=1, description="Points per native batch at most (default: the device's limit)"
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> SweepSpec:
@@ -344,6 +354,10 @@ class SweepSpec(_Model):
         if len(given) != 1:
             raise PydanticCustomError(
                 "qplan_sweep", "give exactly one of grid, zip, points, points_file"
+            )
+        if self.batch_size is not None and self.batch == "per_point":
+            raise PydanticCustomError(
+                "qplan_sweep", "batch_size applies to native batches, not to batch: per_point"
             )
         return self
 

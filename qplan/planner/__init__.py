@@ -11,7 +11,7 @@ from qplan.planner.document import (
     save_plan,
     to_document,
 )
-from qplan.planner.fingerprint import JobFingerprinter, idempotency_key
+from qplan.planner.fingerprint import JobFingerprinter, batch_key, idempotency_key
 from qplan.planner.graph import build_graph
 from qplan.planner.plan import Plan, ResourcePlan, make_plan, session_address
 
@@ -25,6 +25,7 @@ __all__ = [
     "PlanError",
     "ResourcePlan",
     "StalePlan",
+    "batch_key",
     "build_graph",
     "check_current",
     "decide",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 
 from qplan.manifest import Job, format_value
 
@@ -52,4 +53,11 @@ class JobFingerprinter:
 def idempotency_key(stack: str, address: str, fingerprint: str, attempt: int) -> str:
     """Deterministic key of one submission: the same inputs give the same key, forever."""
     text = f"qplan/1\0{stack}\0{address}\0{fingerprint}\0{attempt}"
+    return hashlib.sha256(text.encode()).hexdigest()[:48]
+
+
+def batch_key(member_keys: Iterable[str]) -> str:
+    """Key of a native batch: a function of its members' own keys, so the same members at
+    the same attempts give the same key, and any other membership another one."""
+    text = "qplan-batch/1\0" + "\0".join(sorted(member_keys))
     return hashlib.sha256(text.encode()).hexdigest()[:48]

@@ -17,6 +17,8 @@ from qplan.providers.base import (
     ProviderError,
     Submission,
     TransientError,
+    member_job_id,
+    split_job_id,
 )
 
 __all__ = [
@@ -29,6 +31,8 @@ __all__ = [
     "Submission",
     "TransientError",
     "make_provider",
+    "member_job_id",
+    "split_job_id",
 ]
 
 

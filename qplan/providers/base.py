@@ -34,6 +34,8 @@ __all__ = [
     "ProviderError",
     "Submission",
     "TransientError",
+    "member_job_id",
+    "split_job_id",
 ]
 
 
@@ -60,7 +62,9 @@ class Capabilities:
     ``durable_jobs`` is False when jobs end with the qplan process that started them (the
     local provider): such runs found in flight at start are recorded as cancelled, which
     plans as a retry. ``poll_interval`` is how often in-flight jobs are observed.
-    ``submit_concurrency``: submissions sent at once (network latency hides behind it)."""
+    ``submit_concurrency``: submissions sent at once (network latency hides behind it);
+    results are also fetched that many at once. ``batch_by_default``: a sweep with
+    ``batch: auto`` goes as native batches (Pasqal); False: one job per point (Braket)."""
 
     native_sessions: bool = False
     native_batches: bool = False
@@ -75,6 +79,7 @@ class Capabilities:
     durable_jobs: bool = True
     poll_interval: float = 2.0
     submit_concurrency: int = 1
+    batch_by_default: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,20 @@ class Observation:
     error: str | None = None
 
 
+def member_job_id(batch_id: str, index: int) -> str:
+    """The job id of the ``index``-th member of a native batch (a Braket ProgramSet task):
+    the instances of one batch share the provider's job and are told apart by position."""
+    return f"{batch_id}#{index}"
+
+
+def split_job_id(job_id: str) -> tuple[str, int | None]:
+    """``(provider job, member index)``; the index is None for a job of its own."""
+    base, sep, index = job_id.rpartition("#")
+    if sep and index.isdigit():
+        return base, int(index)
+    return job_id, None
+
+
 class Provider(ABC):
     """One configured provider (a `providers:` entry of the manifest)."""
 
@@ -132,6 +151,17 @@ class Provider(ABC):
     @abstractmethod
     def cancel(self, job_ids: Sequence[str]) -> None:
         """Ask to cancel; already-final jobs are not an error."""
+
+    def batch_limit(self, device: str, format: str, shots: int) -> int:
+        """How many instances one native batch on ``device`` may hold (1: no native batches;
+        a sweep then goes one job per point)."""
+        return 1
+
+    def submit_batch(self, key: str, members: Sequence[Submission]) -> str:
+        """Submit ``members`` (instances of one job, same program and shots) as one native
+        batch under ``key``; returns the provider's job id. Member ``i`` is the job
+        ``member_job_id(id, i)`` for observe, result and cancel. Same key, same batch."""
+        raise PermanentError(f"{self.name}: native batches are not supported")
 
     def open_session(self, key: str, name: str, device: str, abort_on_failure: bool) -> str:
         """Open a native session; returns its id. Providers without sessions return ``key``."""

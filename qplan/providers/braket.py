@@ -23,8 +23,9 @@ import json
 import re
 import threading
 import time
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from qplan.jobstatus import JobStatus, from_provider
@@ -37,6 +38,7 @@ from qplan.providers.base import (
     Provider,
     Submission,
     TransientError,
+    split_job_id,
 )
 
 __all__ = ["DEVICE_ARNS", "BraketTaskProvider", "device_arn"]
@@ -64,6 +66,7 @@ _PERMANENT = {
     "ConflictException",
 }
 _TAG_UNSAFE = re.compile(r"[^\w.:/=+\-@ ]")
+PROGRAM_SET_ACTION = "braket.ir.openqasm.program_set"
 LOOKBACK = 600.0  # seconds before an intent in which its task may have been created
 CLOCK_SKEW = 5.0  # seconds the service's createdAt may precede this machine's clock
 
@@ -75,6 +78,17 @@ def device_arn(device: str) -> str:
 def _tag(value: str) -> str:
     """A tag value Braket accepts: letters, digits, spaces and _ . : / = + - @ only."""
     return _TAG_UNSAFE.sub("_", value)[:256]
+
+
+# one executable of a ProgramSet task: (counts, measured qubits, result path) or why it failed
+_Executable = tuple[dict[str, int], list[int], str] | str
+
+
+def _check_format(submission: Submission) -> None:
+    if submission.format != "openqasm3" or not isinstance(submission.program, str):
+        raise PermanentError(
+            f"{submission.address}: Braket runs openqasm3 here, not {submission.format}"
+        )
 
 
 def _epoch(value: Any) -> float:
@@ -118,6 +132,8 @@ class BraketTaskProvider(Provider):
         self.session = AwsSession(boto_session=boto_session, config=no_retries)
         self.client = self.session.braket_client
         self._tasks: dict[str, _Task] = {}
+        self._sets: OrderedDict[str, list[_Executable]] = OrderedDict()
+        self._set_limits: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
 
     # --- errors ---------------------------------------------------------------------------
@@ -158,32 +174,91 @@ class BraketTaskProvider(Provider):
     # --- the protocol -----------------------------------------------------------------------
 
     def submit(self, submission: Submission) -> str:
-        if submission.format != "openqasm3" or not isinstance(submission.program, str):
-            raise PermanentError(
-                f"{submission.address}: Braket runs openqasm3 here, not {submission.format}"
-            )
+        _check_format(submission)
         action = {
             "braketSchemaHeader": {"name": "braket.ir.openqasm.program", "version": "1"},
             "source": submission.program,
             "inputs": dict(submission.inputs),
         }
+        tags = {
+            "qplan-address": _tag(submission.address),
+            "qplan-fingerprint": submission.fingerprint,
+        }
+        return self._create(submission, submission.key, action, submission.shots, tags)
+
+    def batch_limit(self, device: str, format: str, shots: int) -> int:
+        """Executables per ProgramSet task on ``device``, from its capabilities (1: the
+        device runs no program sets)."""
+        if format != "openqasm3":
+            return 1
+        arn = device_arn(device)
+        with self._lock:
+            limits = self._set_limits.get(arn)
+        if limits is None:
+            try:
+                document = self.client.get_device(deviceArn=arn)
+            except Exception as exc:
+                raise self._map(exc, "", submitting=False) from None
+            actions = json.loads(document.get("deviceCapabilities") or "{}").get("action", {})
+            properties = actions.get(PROGRAM_SET_ACTION) or {}
+            limits = (
+                int(properties.get("maximumExecutables", 1)),
+                int(properties.get("maximumTotalShots", 0)),
+            )
+            with self._lock:
+                self._set_limits[arn] = limits
+        executables, total_shots = limits
+        if total_shots:
+            executables = min(executables, total_shots // max(shots, 1))
+        return max(1, executables)
+
+    def submit_batch(self, key: str, members: Sequence[Submission]) -> str:
+        """One ProgramSet task: the members' shared program with list-valued inputs, one
+        executable per member in order; ``shots`` is the total over the executables."""
+        first = members[0]
+        for member in members:
+            _check_format(member)
+            if member.program != first.program or set(member.inputs) != set(first.inputs):
+                raise PermanentError(f"{member.address}: a native batch runs one program")
+        action = {
+            "braketSchemaHeader": {"name": PROGRAM_SET_ACTION, "version": "1"},
+            "programs": [
+                {
+                    "braketSchemaHeader": {"name": "braket.ir.openqasm.program", "version": "1"},
+                    "source": first.program,
+                    "inputs": {name: [m.inputs[name] for m in members] for name in first.inputs},
+                }
+            ],
+        }
+        job = first.address.partition("[")[0]
+        tags = {"qplan-address": _tag(f"{job}[{len(members)} points]")}
+        batch = replace(first, attempt=max(m.attempt for m in members))
+        return self._create(batch, key, action, first.shots * len(members), tags)
+
+    def _create(
+        self,
+        submission: Submission,
+        key: str,
+        action: dict[str, Any],
+        shots: int,
+        own_tags: dict[str, str],
+    ) -> str:
         tags = {k: _tag(str(v)) for k, v in submission.tags.items()}
+        tags.update(own_tags)
         tags.update(
             {
                 "qplan-stack": _tag(submission.stack),
-                "qplan-address": _tag(submission.address),
-                "qplan-fingerprint": submission.fingerprint,
                 "qplan-attempt": str(submission.attempt),
-                "qplan-key": submission.key,
+                "qplan-key": key,
             }
         )
         arn_device = device_arn(submission.device)
         request: dict[str, Any] = {
-            "clientToken": submission.key[:64],
+            "clientToken": key[:64],
             "deviceArn": arn_device,
             "outputS3Bucket": self.config.s3_bucket,
             "outputS3KeyPrefix": f"{self.config.s3_prefix}/{submission.stack}",
-            "shots": submission.shots,
+            "shots": shots,
             "action": json.dumps(action),
             "tags": tags,
         }
@@ -242,44 +317,64 @@ class BraketTaskProvider(Provider):
         }
 
     def observe(self, job_ids: Sequence[str]) -> dict[str, Observation]:
-        unknown = [arn for arn in job_ids if arn not in self._tasks]
+        """Statuses of tasks, and of members of ProgramSet tasks (``arn#k``): a member of a
+        completed task succeeded unless its executable failed."""
+        bases = list(dict.fromkeys(split_job_id(job_id)[0] for job_id in job_ids))
+        statuses = self._statuses(bases)
+        out: dict[str, Observation] = {}
+        for job_id in job_ids:
+            arn, index = split_job_id(job_id)
+            raw = statuses.get(arn)
+            if raw is None:
+                continue  # not listed yet (eventual consistency): next poll
+            status = from_provider("braket", raw)
+            error = None
+            if status is JobStatus.FAILED:
+                error = self._failure_reason(arn)
+            elif status is JobStatus.SUCCEEDED and index is not None:
+                try:
+                    outcome = self._executables(arn)[index]
+                except TransientError:
+                    continue  # results not readable yet: next poll
+                except IndexError:
+                    status, error = JobStatus.FAILED, f"no executable {index} in {arn}"
+                else:
+                    if isinstance(outcome, str):
+                        status, error = JobStatus.FAILED, outcome
+            out[job_id] = Observation(job_id, status, error)
+        return out
+
+    def _statuses(self, arns: list[str]) -> dict[str, str]:
+        unknown = [arn for arn in arns if arn not in self._tasks]
         for start in range(0, len(unknown), 10):  # tasks of an earlier process: 10 per call
             chunk = unknown[start : start + 10]
             self._search([{"name": "quantumTaskArn", "operator": "EQUAL", "values": chunk}])
         by_device: dict[str, list[str]] = {}
-        for arn in job_ids:
+        for arn in arns:
             task = self._tasks.get(arn)
             if task is not None:
                 by_device.setdefault(task.device, []).append(arn)
         statuses: dict[str, str] = {}
-        for device, arns in by_device.items():
+        for device, group in by_device.items():
             # the window starts at the oldest task still watched, so its pages hold the tasks
             # in flight and the few finished since: one call per 100 of them
-            earliest = min(self._tasks[a].created for a in arns) - CLOCK_SKEW
+            earliest = min(self._tasks[a].created for a in group) - CLOCK_SKEW
             filters = [
                 {"name": "deviceArn", "operator": "EQUAL", "values": [device]},
                 {"name": "createdAt", "operator": "GTE", "values": [self._since(earliest)]},
             ]
-            wanted = set(arns)
+            wanted = set(group)
             for summary in self._search(filters):
                 if summary["quantumTaskArn"] in wanted:
                     statuses[summary["quantumTaskArn"]] = summary["status"]
-            missing = [a for a in arns if a not in statuses]  # a clock far off, or lag
+            missing = [a for a in group if a not in statuses]  # a clock far off, or lag
             for start in range(0, len(missing), 10):
                 chunk = missing[start : start + 10]
                 for summary in self._search(
                     [{"name": "quantumTaskArn", "operator": "EQUAL", "values": chunk}]
                 ):
                     statuses[summary["quantumTaskArn"]] = summary["status"]
-        out: dict[str, Observation] = {}
-        for arn in job_ids:
-            raw = statuses.get(arn)
-            if raw is None:
-                continue  # not listed yet (eventual consistency): next poll
-            status = from_provider("braket", raw)
-            error = self._failure_reason(arn) if status is JobStatus.FAILED else None
-            out[arn] = Observation(arn, status, error)
-        return out
+        return statuses
 
     def _failure_reason(self, arn: str) -> str:
         try:
@@ -288,13 +383,11 @@ class BraketTaskProvider(Provider):
             return f"failed (reason unavailable: {exc})"
         return str(task.get("failureReason") or "failed")
 
-    def result(self, job_id: str) -> dict[str, Any]:
-        from braket.tasks import GateModelQuantumTaskResult
-
-        task = self._tasks.get(job_id)
+    def _location(self, arn: str) -> _Task:
+        task = self._tasks.get(arn)
         if task is None or not task.directory:
             try:
-                meta = self.client.get_quantum_task(quantumTaskArn=job_id)
+                meta = self.client.get_quantum_task(quantumTaskArn=arn)
             except Exception as exc:
                 raise self._map(exc, "", submitting=False) from None
             task = _Task(
@@ -303,28 +396,107 @@ class BraketTaskProvider(Provider):
                 meta["outputS3Bucket"],
                 meta["outputS3Directory"],
             )
-            self._tasks[job_id] = task
+            with self._lock:
+                self._tasks[arn] = task
+        return task
+
+    def _read(self, bucket: str, key: str) -> str:
         try:
-            body = self.session.retrieve_s3_object_body(
-                task.bucket, f"{task.directory}/results.json"
-            )
+            return str(self.session.retrieve_s3_object_body(bucket, key))
         except Exception as exc:
             raise self._map(exc, "", submitting=False) from None
-        parsed = GateModelQuantumTaskResult.from_string(body)
+
+    def result(self, job_id: str) -> dict[str, Any]:
+        from braket.tasks import GateModelQuantumTaskResult
+
+        arn, index = split_job_id(job_id)
+        task = self._location(arn)
+        location = f"s3://{task.bucket}/{task.directory}"
+        if index is not None:
+            outcome = self._executables(arn)[index]
+            if isinstance(outcome, str):
+                raise PermanentError(f"{job_id}: {outcome}")
+            counts, qubits, path = outcome
+            raw = {"measured_qubits": qubits, "task": arn, "executable": index}
+            return {"counts": counts, "raw": {**raw, "results": f"{location}/{path}"}}
+        parsed = GateModelQuantumTaskResult.from_string(
+            self._read(task.bucket, f"{task.directory}/results.json")
+        )
         counts = {str(k): int(v) for k, v in sorted(parsed.measurement_counts.items())}
         return {
             "counts": counts,
             "raw": {
                 "measured_qubits": list(parsed.measured_qubits),
                 "task": job_id,
-                "results": f"s3://{task.bucket}/{task.directory}/results.json",
+                "results": f"{location}/results.json",
             },
         }
+
+    def _executables(self, arn: str) -> list[_Executable]:
+        """The outcomes of a completed ProgramSet task, in executable order (program by
+        program, then by input index), read once from S3 and kept for its members."""
+        with self._lock:
+            cached = self._sets.get(arn)
+            if cached is not None:
+                self._sets.move_to_end(arn)
+                return cached
+        outcomes = self._read_program_set(arn)
+        with self._lock:
+            self._sets[arn] = outcomes
+            while len(self._sets) > 64:
+                self._sets.popitem(last=False)
+        return outcomes
+
+    def _read_program_set(self, arn: str) -> list[_Executable]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from braket.schema_common import BraketSchemaBase
+
+        task = self._location(arn)
+        document = BraketSchemaBase.parse_raw_schema(
+            self._read(task.bucket, f"{task.directory}/results.json")
+        )
+        bucket, prefix = document.s3Location or (task.bucket, task.directory)
+
+        def load(item: Any) -> Any:
+            if isinstance(item, str):
+                return BraketSchemaBase.parse_raw_schema(self._read(bucket, f"{prefix}/{item}"))
+            return item
+
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="qplan-s3") as pool:
+            programs = list(pool.map(load, document.programResults))
+            entries = [list(pool.map(load, p.executableResults)) for p in programs]
+        shots = 0
+        outcomes: list[_Executable] = []
+        for program, executables in zip(programs, entries, strict=True):
+            paths = program.executableResults
+            ordered = sorted(zip(executables, paths, strict=True), key=lambda e: e[0].inputsIndex)
+            for executable, path in ordered:
+                failure = getattr(executable, "failureMetadata", None)
+                if failure is not None:
+                    outcomes.append(f"executable failed: {failure.failureReason}")
+                    continue
+                if executable.measurements:
+                    counts = Counter("".join(map(str, shot)) for shot in executable.measurements)
+                else:
+                    shots = shots or self._shots_per_executable(document, load)
+                    probabilities = executable.measurementProbabilities or {}
+                    counts = Counter({k: round(p * shots) for k, p in probabilities.items()})
+                where = path if isinstance(path, str) else "results.json"
+                qubits = list(executable.measuredQubits or [])
+                outcomes.append(({k: int(counts[k]) for k in sorted(counts)}, qubits, where))
+        return outcomes
+
+    @staticmethod
+    def _shots_per_executable(document: Any, load: Any) -> int:
+        metadata = load(document.taskMetadata)
+        count = sum(len(p.executables) for p in metadata.programMetadata)
+        return int(metadata.requestedShots) // max(count, 1)
 
     def cancel(self, job_ids: Sequence[str]) -> None:
         from botocore.exceptions import ClientError
 
-        for arn in job_ids:
+        for arn in dict.fromkeys(split_job_id(job_id)[0] for job_id in job_ids):
             try:
                 self.session.cancel_quantum_task(arn)
             except ClientError as exc:

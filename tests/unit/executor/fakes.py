@@ -16,6 +16,7 @@ from qplan.providers import (
     Provider,
     Submission,
     TransientError,
+    split_job_id,
 )
 
 S = JobStatus
@@ -27,12 +28,15 @@ class FakeJob:
     submission: Submission
     status: JobStatus = S.QUEUED
     polls: int = 0
+    members: Sequence[Submission] = ()
 
 
 @dataclass
 class ScriptedProvider(Provider):
     """Jobs succeed after ``steps`` observations unless ``outcome(submission)`` says
-    otherwise: "fail", "hang", "transient", "ambiguous", "ambiguous-committed", "permanent"."""
+    otherwise: "fail", "hang", "transient", "ambiguous", "ambiguous-committed", "permanent".
+    With ``batch`` > 1 it takes native batches of that many members: the first member's
+    outcome decides the submission, each member's "fail" fails only its own executable."""
 
     name: str = "sim"
     steps: int = 1
@@ -46,6 +50,8 @@ class ScriptedProvider(Provider):
     submit_times: list[float] = field(default_factory=list)
     cancels: list[str] = field(default_factory=list)
     sessions: list[str] = field(default_factory=list)
+    batches: list[list[str]] = field(default_factory=list)
+    batch: int = 1
     clock: Any = None
 
     def __post_init__(self) -> None:
@@ -59,8 +65,18 @@ class ScriptedProvider(Provider):
         )
 
     def submit(self, submission: Submission) -> str:
+        return self._create(submission.key, submission, ())
+
+    def batch_limit(self, device: str, format: str, shots: int) -> int:
+        return self.batch
+
+    def submit_batch(self, key: str, members: Sequence[Submission]) -> str:
+        self.batches.append([m.address for m in members])
+        return self._create(key, members[0], members)
+
+    def _create(self, key: str, submission: Submission, members: Sequence[Submission]) -> str:
         self.submits.append(submission.address)
-        self.keys.append(submission.key)
+        self.keys.append(key)
         if self.clock is not None:
             self.submit_times.append(self.clock.now())
         kind = self.outcome(submission)
@@ -68,13 +84,13 @@ class ScriptedProvider(Provider):
             raise TransientError("throttled")
         if kind == "permanent":
             raise PermanentError("validation: bad program")
-        if submission.key in self.by_key:
-            return self.by_key[submission.key]
+        if key in self.by_key:
+            return self.by_key[key]
         job_id = f"job-{len(self.jobs)}"
-        self.jobs[job_id] = FakeJob(job_id, submission)
-        self.by_key[submission.key] = job_id
+        self.jobs[job_id] = FakeJob(job_id, submission, members=members)
+        self.by_key[key] = job_id
         if kind == "ambiguous":
-            del self.by_key[submission.key]  # the call failed before the provider kept it
+            del self.by_key[key]  # the call failed before the provider kept it
             del self.jobs[job_id]
             raise AmbiguousError("timeout")
         if kind == "ambiguous-committed":
@@ -85,13 +101,12 @@ class ScriptedProvider(Provider):
         return {k: self.by_key[k] for k in keys if k in self.by_key}
 
     def observe(self, job_ids: Sequence[str]) -> dict[str, Observation]:
-        out = {}
-        for job_id in job_ids:
-            job = self.jobs[job_id]
+        for base in dict.fromkeys(split_job_id(j)[0] for j in job_ids):
+            job = self.jobs[base]
             if job.status.in_flight and job.status is not S.CANCELLING:
                 job.polls += 1
-                kind = self.outcome(job.submission)
-                if kind == "hang":
+                kind = "ok" if job.members else self.outcome(job.submission)
+                if kind == "hang" or self.outcome(job.submission) == "hang":
                     job.status = S.RUNNING
                 elif job.polls >= self.steps:
                     job.status = S.FAILED if kind == "fail" else S.SUCCEEDED
@@ -99,16 +114,30 @@ class ScriptedProvider(Provider):
                     job.status = S.RUNNING
             elif job.status is S.CANCELLING:
                 job.status = S.CANCELLED
-            out[job_id] = Observation(
-                job_id, job.status, "boom" if job.status is S.FAILED else None
-            )
+        out = {}
+        for job_id in job_ids:
+            base, index = split_job_id(job_id)
+            job = self.jobs[base]
+            status = job.status
+            if (
+                index is not None
+                and status is S.SUCCEEDED
+                and self.outcome(job.members[index]) == "fail"
+            ):
+                status = S.FAILED
+            out[job_id] = Observation(job_id, status, "boom" if status is S.FAILED else None)
         return out
 
     def result(self, job_id: str) -> dict[str, Any]:
-        return {"counts": {"0": self.jobs[job_id].submission.shots}}
+        base, index = split_job_id(job_id)
+        job = self.jobs[base]
+        if index is None:
+            return {"counts": {"0": job.submission.shots}}
+        member = job.members[index]  # which point it ran, to check the attribution
+        return {"counts": {"0": member.shots}, "inputs": dict(member.inputs)}
 
     def cancel(self, job_ids: Sequence[str]) -> None:
-        for job_id in job_ids:
+        for job_id in dict.fromkeys(split_job_id(j)[0] for j in job_ids):
             self.cancels.append(job_id)
             job = self.jobs[job_id]
             if job.status.in_flight:

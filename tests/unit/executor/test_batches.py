@@ -1,0 +1,227 @@
+"""Native batches (``sweep.batch: native``): one provider job serves several instances, and the
+exactly-once protocol holds for the batch as a whole."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+import qplan
+from qplan.executor import FakeClock
+from qplan.jobstatus import JobStatus
+from qplan.manifest import Stack
+from qplan.providers import Submission
+from qplan.state import SqliteStore
+from tests.unit.executor.fakes import ScriptedProvider
+from tests.unit.executor.test_engine import run, statuses
+
+S = JobStatus
+
+MANIFEST = """\
+version: 1
+stack: ex
+providers:
+  sim: {{type: local}}
+programs:
+  ry:
+    format: openqasm3
+    source: |
+      OPENQASM 3.0;
+      input float theta;
+      qubit q;
+      ry(theta) q;
+jobs:
+  scan:
+    target: sim/braket_sv
+    program: ry
+    shots: 10
+    sweep: {{grid: {{theta: {points}}}, {batch}}}
+{extra}
+"""
+
+
+def load(
+    write: Callable[..., Path],
+    points: Sequence[int] = (1, 2, 3, 4, 5, 6, 7),
+    batch: str = "batch: native",
+    extra: str = "",
+) -> Stack:
+    text = MANIFEST.format(points=list(points), batch=batch, extra=extra)
+    return qplan.load(write(text))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteStore:
+    return SqliteStore(tmp_path / "state.db")
+
+
+def address(theta: int) -> str:
+    return f"scan[theta={float(theta)}]"
+
+
+def check_attribution(store: SqliteStore, stack: Stack) -> None:
+    """Every instance holds the result of its own point, not a neighbour's."""
+    for row in store.rows(stack.name):
+        assert row.status is S.SUCCEEDED and row.result_hash is not None
+        result = json.loads(store.result(row.result_hash))
+        if "inputs" in result:  # a member of a native batch
+            assert address(result["inputs"]["theta"]) == row.address
+
+
+class Crash(BaseException):
+    """The process dies: nothing after it runs (KeyboardInterrupt-like, not an Exception)."""
+
+
+def test_a_native_sweep_goes_as_batches_of_the_device_limit(
+    write: Callable[..., Path], store: SqliteStore
+) -> None:
+    stack = load(write)
+    provider = ScriptedProvider(batch=3, steps=2)
+    run(stack, store, provider)
+    assert provider.batches == [[address(t) for t in (1, 2, 3)], [address(t) for t in (4, 5, 6)]]
+    assert provider.submits[-1] == address(7)  # the remainder of one goes as a job of its own
+    assert len(provider.jobs) == 3
+    check_attribution(store, stack)
+    rows = {r.address: r for r in store.rows("ex")}
+    assert rows[address(2)].provider_job_id == "job-0#1"
+    assert rows[address(5)].provider_job_id == "job-1#1"
+    # the members share their batch's key, told apart by position
+    keys = {rows[address(t)].idempotency_key for t in (1, 2, 3)}
+    assert {k.rpartition("#")[2] for k in keys if k} == {"0", "1", "2"}
+    assert len({k.rpartition("#")[0] for k in keys if k}) == 1
+
+
+def test_batch_size_caps_the_batches(write: Callable[..., Path], store: SqliteStore) -> None:
+    stack = load(write, batch="batch: native, batch_size: 2")
+    provider = ScriptedProvider(batch=3)
+    run(stack, store, provider)
+    assert [len(b) for b in provider.batches] == [2, 2, 2]
+    check_attribution(store, stack)
+
+
+@pytest.mark.parametrize("batch", ["batch: per_point", "batch: auto"])
+def test_without_native_batches_each_point_is_a_job(
+    write: Callable[..., Path], store: SqliteStore, batch: str
+) -> None:
+    stack = load(write, batch=batch)
+    provider = ScriptedProvider(batch=3)
+    run(stack, store, provider)
+    assert provider.batches == []
+    assert len(provider.jobs) == 7
+
+
+def test_a_device_without_batches_gets_one_job_per_point(
+    write: Callable[..., Path], store: SqliteStore
+) -> None:
+    stack = load(write)
+    provider = ScriptedProvider(batch=1)
+    run(stack, store, provider)
+    assert provider.batches == [] and len(provider.jobs) == 7
+    assert set(statuses(store, stack).values()) == {S.SUCCEEDED}
+
+
+def test_failed_members_are_retried_together(
+    write: Callable[..., Path], store: SqliteStore
+) -> None:
+    stack = load(write, extra="    retry: {attempts: 2, backoff: 5s}")
+    failing = {address(2), address(3)}
+
+    def outcome(s: Submission) -> str:
+        return "fail" if s.address in failing and s.attempt == 1 else "ok"
+
+    provider = ScriptedProvider(batch=3, outcome=outcome)
+    _sink, report = run(stack, store, provider)
+    # the two failed executables of the first batch went again, as one batch of their own
+    assert provider.batches[-1] == [address(2), address(3)]
+    assert report.counts["retried"] == 2  # type: ignore[attr-defined]
+    check_attribution(store, stack)
+    row = store.row("ex", address(3))
+    assert row is not None and row.attempt == 2 and row.provider_job_id == "job-3#1"
+
+
+def test_a_crash_after_the_batch_was_sent_adopts_it(
+    write: Callable[..., Path], store: SqliteStore
+) -> None:
+    stack = load(write, points=(1, 2, 3))
+    provider = ScriptedProvider(batch=3)
+    submit_batch = provider.submit_batch
+
+    def crash_after(key: str, members: Sequence[Submission]) -> str:
+        submit_batch(key, members)
+        raise Crash  # the provider has the batch; its id never reached the state
+
+    provider.submit_batch = crash_after  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        run(stack, store, provider)
+    assert set(statuses(store, stack).values()) == {S.SUBMITTING}
+    provider.submit_batch = submit_batch  # type: ignore[method-assign]
+    run(stack, store, provider, FakeClock())
+    assert len(provider.jobs) == 1 and len(provider.batches) == 1  # adopted, not sent again
+    check_attribution(store, stack)
+
+
+def test_a_crash_before_the_batch_was_sent_resends_it_under_the_same_key(
+    write: Callable[..., Path], store: SqliteStore
+) -> None:
+    stack = load(write, points=(1, 2, 3))
+    provider = ScriptedProvider(batch=3)
+    submit_batch = provider.submit_batch
+
+    def crash_before(key: str, members: Sequence[Submission]) -> str:
+        raise Crash
+
+    provider.submit_batch = crash_before  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        run(stack, store, provider)
+    intended = {r.idempotency_key for r in store.rows("ex")}
+    provider.submit_batch = submit_batch  # type: ignore[method-assign]
+    run(stack, store, provider)
+    assert len(provider.jobs) == 1
+    assert {f"{provider.keys[0]}#{i}" for i in range(3)} == intended
+    check_attribution(store, stack)
+
+
+def test_a_busy_provider_gets_the_same_batch_again(
+    write: Callable[..., Path], store: SqliteStore
+) -> None:
+    stack = load(write, points=(1, 2, 3))
+    calls: list[int] = []
+
+    def outcome(s: Submission) -> str:
+        calls.append(1)
+        return "transient" if len(calls) == 1 else "ok"
+
+    provider = ScriptedProvider(batch=3, outcome=outcome)
+    run(stack, store, provider)
+    assert len(provider.batches) == 2 and provider.keys[0] == provider.keys[1]
+    assert len(provider.jobs) == 1
+    check_attribution(store, stack)
+
+
+def test_dropping_a_point_keeps_the_batch_running_for_the_others(
+    write: Callable[..., Path], store: SqliteStore
+) -> None:
+    provider = ScriptedProvider(batch=3, steps=3)
+    run(load(write, points=(1, 2, 3)), store, provider, no_wait=True)
+    assert set(statuses(store, load(write, points=(1, 2, 3))).values()) == {S.QUEUED}
+    smaller = load(write, points=(1, 3))
+    _sink, report = run(smaller, store, provider)
+    assert provider.cancels == []  # the batch still serves theta=1 and theta=3
+    assert report.counts["forgotten"] == 1  # type: ignore[attr-defined]
+    assert statuses(store, smaller) == {address(1): S.SUCCEEDED, address(3): S.SUCCEEDED}
+    check_attribution(store, smaller)
+
+
+def test_parallelism_counts_batches_not_instances(
+    write: Callable[..., Path], store: SqliteStore
+) -> None:
+    stack = load(write, points=(1, 2, 3, 4, 5, 6))
+    provider = ScriptedProvider(batch=3, steps=2)
+    clock = FakeClock()
+    run(stack, store, provider, clock, parallelism=1)
+    assert len(provider.batches) == 2
+    first_done = 2 * 1.0  # two polls of the provider's 1 s interval
+    assert provider.submit_times[1] - provider.submit_times[0] >= first_done
