@@ -86,7 +86,7 @@ def apply(
     var_files: Sequence[str | Path] = (),
     overrides: Sequence[str] = (),
     state: str | None = None,
-    parallelism: int = 64,
+    parallelism: int | None = None,
     no_wait: bool = False,
     fail_fast: bool = False,
     events: EventSink | None = None,

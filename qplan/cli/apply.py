@@ -35,9 +35,9 @@ class _Deferred:
 @click.option(
     "--parallelism",
     type=click.IntRange(min=1),
-    default=64,
-    show_default=True,
-    help="Instances in flight at once.",
+    default=None,
+    help="Provider jobs in flight at once, over all providers (a native batch counts once). "
+    "Default: each provider's own limit (local 64, Braket 1000).",
 )
 @click.option("--no-wait", is_flag=True, help="Submit what is ready and return; collect later.")
 @click.option(
@@ -53,7 +53,7 @@ def apply(
     target: str,
     options: LoadOptions,
     yes: bool,
-    parallelism: int,
+    parallelism: int | None,
     no_wait: bool,
     fail_fast: bool,
     poll_interval: float | None,

@@ -59,14 +59,14 @@ _SUBMIT_ACTIONS = frozenset({Action.CREATE, Action.RETRY, Action.REPLACE})
 @dataclass(frozen=True)
 class Options:
     """``parallelism``: provider jobs in flight at once, over all providers (a native batch
-    counts once). ``poll_interval``:
+    counts once); None: each provider's own ``max_in_flight``. ``poll_interval``:
     seconds between observations of in-flight jobs (default: the providers' own).
     ``no_wait``: submit what is ready and
     return. ``fail_fast``: stop at the first failure without waiting for in-flight jobs.
     ``observe_only``: submit nothing; only look up pending intents and observe in-flight
     jobs (``qplan status --refresh``)."""
 
-    parallelism: int = 64
+    parallelism: int | None = None
     poll_interval: float | None = None
     no_wait: bool = False
     fail_fast: bool = False
@@ -174,6 +174,8 @@ class Executor:
         self._interrupt = threading.Event()
         self._jitter = self.rng.random()
         self._limits: dict[str, int] = {}
+        self._next_observation = float("-inf")
+        self._starved: set[str] = set()  # providers whose rate limit held back ready work
         intervals = [p.capabilities.poll_interval for p in providers.values()] or [1.0]
         self.poll = self.options.poll_interval or min(intervals)
 
@@ -284,42 +286,49 @@ class Executor:
             signal.signal(signal.SIGINT, previous)
 
     def _loop(self, works: list[_Work]) -> None:
+        """Observe in-flight jobs every poll interval; submit ready work as soon as the
+        rate limit and the in-flight limits allow, which may be between observations."""
         while not self._interrupt.is_set():
             self._check_timeouts(works)
+            watched = [w for w in works if w.in_flight or w.needs_lookup]
+            if watched and self.clock.now() >= self._next_observation:
+                self._observe(watched)
+                self._next_observation = self.clock.now() + self.poll
             self._submit_ready(works)
             if self._interrupt.is_set():
                 return
-            in_flight = [w for w in works if w.in_flight or w.needs_lookup]
-            leaving = (
-                self.options.no_wait
-                and not self._submittable(works)
-                and self._all_durable(in_flight)
-            )
-            if in_flight and (not leaving or self.options.observe_only):
-                self._observe(in_flight)
             self._close_sessions()
             if self.halt and self.options.fail_fast:
                 return
-            if leaving:
+            in_flight = [w for w in works if w.in_flight or w.needs_lookup]
+            if (
+                self.options.no_wait
+                and not self._submittable(works)
+                and self._all_durable(in_flight)
+            ):
                 self.report.pending = sum(1 for w in works if not w.final)
                 return
             if all(
                 w.final or (self.halt and not w.in_flight and not w.needs_lookup) for w in works
             ):
                 return
-            self.clock.sleep(self._next_wake(works))
+            self.clock.sleep(self._next_wake(works, bool(in_flight)))
 
     def _all_durable(self, works: list[_Work]) -> bool:
         """Whether every job in ``works`` outlives this process (``--no-wait`` cannot leave
         local runs behind: they would die with it, so it waits for them)."""
         return all(self.providers[w.job.target.provider].capabilities.durable_jobs for w in works)
 
-    def _next_wake(self, works: list[_Work]) -> float:
+    def _next_wake(self, works: list[_Work], watching: bool) -> float:
+        """Until the next observation, the end of a backoff, or a token for work that
+        waits only for one."""
         now = self.clock.now()
-        wake = self.poll
+        wake = self._next_observation - now if watching else self.poll
         for work in works:
             if work.needs_submit and work.not_before > now:
                 wake = min(wake, work.not_before - now)
+        for name in self._starved:
+            wake = min(wake, self.buckets[name].wait_time())
         return max(wake, 0.001)
 
     # --- recovery and retirement ----------------------------------------------------------
@@ -491,10 +500,18 @@ class Executor:
         if self.halt or self.options.observe_only:
             return
         now = self.clock.now()
-        budget = self.options.parallelism - len(
-            {split_job_id(w.job_id)[0] for w in works if w.in_flight and w.job_id}
-        )
+        flying: dict[str, set[str]] = defaultdict(set)
+        for w in works:
+            if w.in_flight and w.job_id:
+                flying[w.job.target.provider].add(split_job_id(w.job_id)[0])
+        room = {
+            name: p.capabilities.max_in_flight - len(flying[name])
+            for name, p in self.providers.items()
+        }
+        total = sum(len(ids) for ids in flying.values())
+        budget = (self.options.parallelism or total + len(works)) - total
         units: list[list[_Work]] = []
+        self._starved.clear()
         batched: dict[str, list[_Work]] = defaultdict(list)  # job -> ready instances
         deps_of: dict[str, str] = {}
         for work in works:
@@ -516,25 +533,32 @@ class Executor:
             if session is not None and session.aborted:
                 self._skip(work, f"skipped: session {session.name} was aborted by a failure")
                 continue
+            provider = work.job.target.provider
             limit = self._batch_limit(work.job)
-            if limit is None:  # the device's limits are not known yet: next pass
+            if limit is None or room[provider] <= 0:  # limits not known yet, or full
                 continue
             if limit > 1:
                 ready = batched[work.job.name]
-                if len(ready) < limit * budget:
+                if len(ready) < limit * min(budget, room[provider]):
                     ready.append(work)
                 continue
-            if not self.buckets[work.job.target.provider].try_take():
+            if not self.buckets[provider].try_take():
+                self._starved.add(provider)
                 continue
             units.append([work])
             budget -= 1
+            room[provider] -= 1
         for name, ready in batched.items():
-            bucket = self.buckets[self.stack.jobs[name].target.provider]
+            provider = self.stack.jobs[name].target.provider
             for unit in self._batches(ready, self._limits[name]):
-                if budget <= 0 or not bucket.try_take():
+                if budget <= 0 or room[provider] <= 0:
+                    break
+                if not self.buckets[provider].try_take():
+                    self._starved.add(provider)
                     break
                 units.append(unit)
                 budget -= 1
+                room[provider] -= 1
         if units:
             self._submit(units)
 

@@ -63,8 +63,10 @@ class Capabilities:
     local provider): such runs found in flight at start are recorded as cancelled, which
     plans as a retry. ``poll_interval`` is how often in-flight jobs are observed.
     ``submit_concurrency``: submissions sent at once (network latency hides behind it);
-    results are also fetched that many at once. ``batch_by_default``: a sweep with
-    ``batch: auto`` goes as native batches (Pasqal); False: one job per point (Braket)."""
+    results are also fetched that many at once. ``max_in_flight``: the provider's jobs
+    this apply keeps in flight at most (a native batch counts once). ``batch_by_default``:
+    a sweep with ``batch: auto`` goes as native batches (Pasqal); False: one job per
+    point (Braket)."""
 
     native_sessions: bool = False
     native_batches: bool = False
@@ -79,6 +81,7 @@ class Capabilities:
     durable_jobs: bool = True
     poll_interval: float = 2.0
     submit_concurrency: int = 1
+    max_in_flight: int = 64
     batch_by_default: bool = False
 
 

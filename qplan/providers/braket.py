@@ -122,6 +122,7 @@ class BraketTaskProvider(Provider):
             submit_rate=18.0,  # below the documented CreateQuantumTask quota (20/s, burst 40)
             submit_burst=36,
             submit_concurrency=8,
+            max_in_flight=1000,  # observing them costs one search call per 100 per poll
             max_batch=1000,
             paid=True,
             durable_jobs=True,

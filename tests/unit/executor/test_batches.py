@@ -215,13 +215,18 @@ def test_dropping_a_point_keeps_the_batch_running_for_the_others(
     check_attribution(store, smaller)
 
 
+@pytest.mark.parametrize("parallelism", [1, 2])
 def test_parallelism_counts_batches_not_instances(
-    write: Callable[..., Path], store: SqliteStore
+    write: Callable[..., Path], store: SqliteStore, parallelism: int
 ) -> None:
     stack = load(write, points=(1, 2, 3, 4, 5, 6))
     provider = ScriptedProvider(batch=3, steps=2)
-    clock = FakeClock()
-    run(stack, store, provider, clock, parallelism=1)
+    sink, _ = run(stack, store, provider, parallelism=parallelism)
     assert len(provider.batches) == 2
-    first_done = 2 * 1.0  # two polls of the provider's 1 s interval
-    assert provider.submit_times[1] - provider.submit_times[0] >= first_done
+    kinds = [e.kind for e in sink.events if e.kind in ("submitted", "succeeded")]
+    if parallelism == 1:  # the second batch waits until the first is done
+        assert (
+            kinds == ["submitted"] * 3 + ["succeeded"] * 3 + ["submitted"] * 3 + ["succeeded"] * 3
+        )
+    else:  # two batches (six instances) in flight at once
+        assert kinds == ["submitted"] * 6 + ["succeeded"] * 6
