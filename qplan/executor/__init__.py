@@ -1,7 +1,7 @@
 """The executor: runs a plan against the providers, exactly once, resumably."""
 
 from qplan.executor.clock import Clock, FakeClock, SystemClock
-from qplan.executor.engine import ApplyReport, Executor, Options
+from qplan.executor.engine import ApplyReport, Executor, Options, find_jobs
 from qplan.executor.events import Event, EventSink, NullSink, RecordingSink
 
 __all__ = [
@@ -15,4 +15,5 @@ __all__ = [
     "Options",
     "RecordingSink",
     "SystemClock",
+    "find_jobs",
 ]

@@ -49,7 +49,7 @@ from qplan.providers import (
 )
 from qplan.state import Row, StateStore, Transition, content_hash
 
-__all__ = ["ApplyReport", "Executor", "Options"]
+__all__ = ["ApplyReport", "Executor", "Options", "find_jobs"]
 
 S = JobStatus
 _T = TypeVar("_T")
@@ -454,15 +454,10 @@ class Executor:
             )
 
     def _job_ids(self, provider: Provider, rows: Sequence[Row]) -> list[str]:
-        """Provider ids of in-flight rows; a pending intent (no id recorded) is looked up by
-        its key, since the provider may have taken it just before a crash."""
-        ids = [r.provider_job_id for r in rows if r.provider_job_id]
-        pending = [r for r in rows if not r.provider_job_id and r.idempotency_key]
-        if pending:
-            keys = {split_job_id(r.idempotency_key or "")[0] for r in pending}
-            since = min(r.updated_at for r in pending)
-            ids += list(self._lookup(provider, sorted(keys), since).values())
-        return ids
+        """Provider ids of in-flight rows, pending intents looked up by key."""
+        return list(
+            find_jobs(rows, lambda keys, since: self._lookup(provider, keys, since)).values()
+        )
 
     def _unshared(self, ids: list[str]) -> list[str]:
         """The jobs of ``ids`` that no instance of this apply still waits on: a native batch
@@ -1012,6 +1007,25 @@ class Executor:
         self.report.pending = sum(1 for w in works if not w.final)
         counts = Counter({k: v for k, v in self.report.counts.items() if v})
         self.sink.emit(Event("finished", self.clock.now(), detail=self.halt, counts=dict(counts)))
+
+
+def find_jobs(
+    rows: Sequence[Row], lookup: Callable[[list[str], float], dict[str, str]]
+) -> dict[str, str]:
+    """Provider job ids of ``rows``, by address. A pending intent (no id recorded) is
+    looked up by its key with ``lookup(keys, since)``: the provider may have taken it just
+    before a crash. Rows the provider never got are left out."""
+    found = {r.address: r.provider_job_id for r in rows if r.provider_job_id}
+    pending = [r for r in rows if not r.provider_job_id and r.idempotency_key]
+    if pending:
+        keys = sorted({split_job_id(r.idempotency_key or "")[0] for r in pending})
+        jobs = lookup(keys, min(r.updated_at for r in pending))
+        for row in pending:
+            key, index = split_job_id(row.idempotency_key or "")
+            job_id = jobs.get(key)
+            if job_id is not None:
+                found[row.address] = job_id if index is None else member_job_id(job_id, index)
+    return found
 
 
 def _group(items: Sequence[Any], key: Callable[[Any], str]) -> dict[str, list[Any]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from qplan.errors import UsageError
-from qplan.executor import ApplyReport, EventSink, Executor, Options
+from qplan.executor import ApplyReport, EventSink, Executor, Options, find_jobs
 from qplan.jobstatus import JobStatus
 from qplan.manifest import Stack
 from qplan.operations.planning import LoadOptions, Workspace, open_workspace
@@ -27,7 +27,7 @@ from qplan.planner import (
     make_plan,
 )
 from qplan.planner.actions import Action
-from qplan.providers import Provider, ProviderError, make_provider
+from qplan.providers import Provider, ProviderError, make_provider, split_job_id
 from qplan.state import Row, Transition
 
 __all__ = [
@@ -236,21 +236,43 @@ def _cancel_rows(ws: Workspace, rows: Sequence[Row], detail: str) -> int:
         for name, group in by_provider.items():
             provider = providers.get(name)
             durable = provider is not None and provider.capabilities.durable_jobs
-            ids = [r.provider_job_id for r in group if r.provider_job_id]
-            if provider is not None and durable and ids:
+            ids: dict[str, str] = {}
+            if provider is not None and durable:
                 try:
-                    provider.cancel(ids)
+                    # a pending intent is looked up by key: the provider may have it
+                    ids = find_jobs(group, provider.lookup)
+                    if ids:
+                        provider.cancel(list(ids.values()))
                 except ProviderError as exc:
                     raise UsageError(f"cancel at {name} failed: {exc}") from None
-            # a job of a non-durable provider ended with its process: it is cancelled now
-            status = JobStatus.CANCELLING if durable else JobStatus.CANCELLED
-            transitions += [
-                Transition(r.address, status, detail=detail)
-                for r in group
-                if r.status is not status
-            ]
+            for row in group:
+                job_id = ids.get(row.address)
+                # without a job: never reached the provider, or ended with its process
+                status = JobStatus.CANCELLED if job_id is None else JobStatus.CANCELLING
+                if row.status is not status:
+                    found = job_id if job_id != row.provider_job_id else None
+                    transitions.append(
+                        Transition(row.address, status, provider_job_id=found, detail=detail)
+                    )
         ws.store.apply(ws.stack.name, transitions)
     return len(in_flight)
+
+
+def _with_batches(rows: Sequence[Row], chosen: Sequence[Row]) -> list[Row]:
+    """``chosen`` and the other members of their native batches: one provider job runs
+    them all, so cancelling one cancels them all."""
+    batches = {
+        split_job_id(r.idempotency_key)[0]
+        for r in chosen
+        if r.idempotency_key and split_job_id(r.idempotency_key)[1] is not None
+    }
+    addresses = {r.address for r in chosen}
+    return [
+        r
+        for r in rows
+        if r.address in addresses
+        or (r.idempotency_key and split_job_id(r.idempotency_key)[0] in batches)
+    ]
 
 
 def cancel(manifest: str, options: LoadOptions, addresses: Sequence[str] = ()) -> int:
@@ -259,7 +281,7 @@ def cancel(manifest: str, options: LoadOptions, addresses: Sequence[str] = ()) -
         rows = list(ws.store.rows(ws.stack.name))
         if addresses:
             wanted = set(addresses)
-            rows = [r for r in rows if r.address in wanted or r.job in wanted]
+            rows = _with_batches(rows, [r for r in rows if r.address in wanted or r.job in wanted])
         return _cancel_rows(ws, rows, "cancelled by qplan cancel")
 
 

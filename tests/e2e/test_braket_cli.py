@@ -241,3 +241,27 @@ def test_failed_tasks_and_permanent_errors_are_reported(
     invalid = folder.apply()
     assert invalid.returncode == 1
     assert "Braket ValidationException" in invalid.stderr and "rabi[theta=" in invalid.stderr
+
+
+def test_a_session_on_a_reservation_passes_its_arn_to_every_task(
+    folder: Folder, braket_emulator: BraketEmulatorEnv
+) -> None:
+    reservation = (
+        "arn:aws:braket:us-east-1:123456789012:reservation/0f1e2d3c-aaaa-bbbb-cccc-0123456789ab"
+    )
+    text = (folder.path / "qplan.yaml").read_text()
+    text = text.replace(
+        "jobs:\n",
+        f"sessions:\n  booked: {{target: aws/sv1, reservation_arn: '{reservation}'}}\njobs:\n",
+    )
+    text = text.replace("    target: aws/sv1\n", "    session: booked\n")
+    (folder.path / "qplan.yaml").write_text(text)
+    result = folder.apply()
+    assert result.returncode == 0, result.stdout + result.stderr
+    client = braket_emulator.braket_client(retries=None)
+    described = [
+        client.get_quantum_task(quantumTaskArn=t["quantumTaskArn"]) for t in tasks(braket_emulator)
+    ]
+    assert len(described) == POINTS
+    for task in described:
+        assert task["associations"] == [{"arn": reservation, "type": "RESERVATION_TIME_WINDOW_ARN"}]
