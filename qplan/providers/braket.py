@@ -417,9 +417,9 @@ class BraketTaskProvider(Provider):
             outcome = self._executables(arn)[index]
             if isinstance(outcome, str):
                 raise PermanentError(f"{job_id}: {outcome}")
-            counts, qubits, path = outcome
+            counts, qubits, key = outcome
             raw = {"measured_qubits": qubits, "task": arn, "executable": index}
-            return {"counts": counts, "raw": {**raw, "results": f"{location}/{path}"}}
+            return {"counts": counts, "raw": {**raw, "results": f"s3://{task.bucket}/{key}"}}
         parsed = GateModelQuantumTaskResult.from_string(
             self._read(task.bucket, f"{task.directory}/results.json")
         )
@@ -459,17 +459,26 @@ class BraketTaskProvider(Provider):
         )
         bucket, prefix = document.s3Location or (task.bucket, task.directory)
 
-        def load(item: Any) -> Any:
+        def load(item: Any, folder: str = prefix) -> Any:
+            """A schema object, or the object at a path relative to ``folder``."""
             if isinstance(item, str):
-                return BraketSchemaBase.parse_raw_schema(self._read(bucket, f"{prefix}/{item}"))
+                return BraketSchemaBase.parse_raw_schema(self._read(bucket, f"{folder}/{item}"))
             return item
 
+        # a program's executables are named relative to the program's own folder
+        folders = [
+            f"{prefix}/{item.rpartition('/')[0]}".rstrip("/") if isinstance(item, str) else prefix
+            for item in document.programResults
+        ]
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="qplan-s3") as pool:
             programs = list(pool.map(load, document.programResults))
-            entries = [list(pool.map(load, p.executableResults)) for p in programs]
+            entries = [
+                list(pool.map(load, p.executableResults, [folder] * len(p.executableResults)))
+                for p, folder in zip(programs, folders, strict=True)
+            ]
         shots = 0
         outcomes: list[_Executable] = []
-        for program, executables in zip(programs, entries, strict=True):
+        for program, folder, executables in zip(programs, folders, entries, strict=True):
             paths = program.executableResults
             ordered = sorted(zip(executables, paths, strict=True), key=lambda e: e[0].inputsIndex)
             for executable, path in ordered:
@@ -483,7 +492,7 @@ class BraketTaskProvider(Provider):
                     shots = shots or self._shots_per_executable(document, load)
                     probabilities = executable.measurementProbabilities or {}
                     counts = Counter({k: round(p * shots) for k, p in probabilities.items()})
-                where = path if isinstance(path, str) else "results.json"
+                where = f"{folder}/{path}" if isinstance(path, str) else f"{prefix}/results.json"
                 qubits = list(executable.measuredQubits or [])
                 outcomes.append(({k: int(counts[k]) for k in sorted(counts)}, qubits, where))
         return outcomes

@@ -4,6 +4,7 @@ programs on Braket's local simulator and counts every API call."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +43,10 @@ programs:
       c = measure q;
 jobs:
   rabi:
-    target: aws/sv1
+    target: aws/{device}
     program: ry
     shots: {shots}
-    sweep: {{grid: {{theta: {{linspace: [0, 3.141592653589793, {points}]}}}}}}
+    sweep: {{grid: {{theta: {{linspace: [0, 3.141592653589793, {points}]}}}}{batch}}}
     retry: {{attempts: 3, backoff: 100ms}}
 """
 
@@ -55,8 +57,16 @@ class Folder:
         self.env = env
         self.write()
 
-    def write(self, gate: str = "ry", shots: int = 100, points: int = POINTS) -> None:
-        text = MANIFEST.format(gate=gate, shots=shots, points=points)
+    def write(
+        self,
+        gate: str = "ry",
+        shots: int = 100,
+        points: int = POINTS,
+        batch: str = "",
+        device: str = "sv1",
+    ) -> None:
+        batch = f", {batch}" if batch else ""
+        text = MANIFEST.format(gate=gate, shots=shots, points=points, batch=batch, device=device)
         (self.path / "qplan.yaml").write_text(text)
 
     def environ(self) -> dict[str, str]:
@@ -119,8 +129,6 @@ def test_sweep_apply_reapply_edit_cancel_destroy(
     assert first.returncode == 0, first.stdout + first.stderr
     assert creates(env) == POINTS
     assert set(per_address(env).values()) == {1}
-    import json
-
     results = json.loads(folder.qplan("results", "qplan.yaml", "--format", "json").stdout)
     assert len(results) == POINTS
     assert results[0]["counts"] == {"0": 100}  # ry(0)
@@ -152,10 +160,13 @@ def test_sweep_apply_reapply_edit_cancel_destroy(
     assert destroyed.returncode == 0 and f"{POINTS} resource(s) forgotten" in destroyed.stdout
 
 
+@pytest.mark.parametrize("batch", ["", "batch: native"])
 def test_crash_between_create_and_state_write(
-    folder: Folder, braket_emulator: BraketEmulatorEnv
+    folder: Folder, braket_emulator: BraketEmulatorEnv, batch: str
 ) -> None:
     env = braket_emulator
+    folder.write(batch=batch)
+    expected = 1 if batch else POINTS  # one ProgramSet task, or one task per point
     env.config.update(api_latency_by_operation={"CreateQuantumTask": 3.0})
     proc = subprocess.Popen(
         [sys.executable, "-m", "qplan", "apply", "qplan.yaml", "--poll-interval", "0.2"],
@@ -179,14 +190,17 @@ def test_crash_between_create_and_state_write(
     rows = folder.rows()
     assert any(s == "submitting" for s, _ in rows.values()), rows  # intents without an id
     deadline = time.monotonic() + 30  # the emulator finishes the requests it had received
-    while time.monotonic() < deadline and len(tasks(env)) < POINTS:
+    while time.monotonic() < deadline and len(tasks(env)) < expected:
         time.sleep(0.1)
     env.config.update(api_latency_by_operation={})
     resumed = folder.apply()
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "adopted" in resumed.stdout
-    assert per_address(env) == Counter({_tag(a): 1 for a in folder.rows()})  # one task per point
+    assert len(tasks(env)) == expected  # nothing sent twice
+    if not batch:
+        assert per_address(env) == Counter({_tag(a): 1 for a in folder.rows()})
     assert {s for s, _ in folder.rows().values()} == {"succeeded"}
+    check_results(folder)
 
 
 def test_throttling_and_502_storms_make_no_duplicate(
@@ -255,6 +269,7 @@ def test_a_session_on_a_reservation_passes_its_arn_to_every_task(
         f"sessions:\n  booked: {{target: aws/sv1, reservation_arn: '{reservation}'}}\njobs:\n",
     )
     text = text.replace("    target: aws/sv1\n", "    session: booked\n")
+    assert "session: booked" in text
     (folder.path / "qplan.yaml").write_text(text)
     result = folder.apply()
     assert result.returncode == 0, result.stdout + result.stderr
@@ -265,3 +280,95 @@ def test_a_session_on_a_reservation_passes_its_arn_to_every_task(
     assert len(described) == POINTS
     for task in described:
         assert task["associations"] == [{"arn": reservation, "type": "RESERVATION_TIME_WINDOW_ARN"}]
+
+
+def check_results(folder: Folder) -> None:
+    """Each point holds its own result: ry(0) gives 0, ry(pi) gives 1, in between both."""
+    results = json.loads(folder.qplan("results", "qplan.yaml", "--format", "json").stdout)
+    assert len(results) == len(folder.rows())
+    by_theta = sorted(results, key=lambda r: r["point"]["theta"])
+    assert by_theta[0]["counts"] == {"0": 100}
+    assert by_theta[-1]["counts"] == {"1": 100}
+
+
+def test_a_native_sweep_runs_as_one_program_set_task(
+    folder: Folder, braket_emulator: BraketEmulatorEnv
+) -> None:
+    env = braket_emulator
+    folder.write(batch="batch: native")
+    first = folder.apply()
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert creates(env) == 1
+    (task,) = tasks(env)
+    described = env.braket_client(retries=None).get_quantum_task(
+        quantumTaskArn=task["quantumTaskArn"]
+    )
+    assert described["actionMetadata"]["executableCount"] == POINTS
+    assert described["shots"] == 100 * POINTS
+    rows = folder.rows()
+    assert sorted(job for _, job in rows.values()) == [
+        f"{task['quantumTaskArn']}#{i}" for i in range(POINTS)
+    ]
+    check_results(folder)
+    again = folder.apply()
+    assert again.returncode == 0 and "No changes" in again.stdout
+    assert creates(env) == 1
+
+
+def test_native_batches_follow_batch_size_and_the_device(
+    folder: Folder, braket_emulator: BraketEmulatorEnv
+) -> None:
+    env = braket_emulator
+    folder.write(batch="batch: native, batch_size: 4")
+    assert folder.apply().returncode == 0
+    executables = sorted(
+        env.braket_client(retries=None).get_quantum_task(quantumTaskArn=t["quantumTaskArn"])[
+            "actionMetadata"
+        ]["executableCount"]
+        for t in tasks(env)
+    )
+    assert executables == [2, 4]
+    check_results(folder)
+    before = creates(env)
+    folder.write(batch="batch: native", device="tn1")  # TN1 runs no program sets
+    assert folder.apply().returncode == 0
+    assert creates(env) - before == POINTS
+    check_results(folder)
+
+
+def test_a_failed_executable_is_retried_alone(
+    folder: Folder, braket_emulator: BraketEmulatorEnv
+) -> None:
+    env = braket_emulator
+    failed_once: list[object] = []
+
+    def fail_theta_zero_once(tags: Mapping[str, str], inputs: Mapping[str, Any]) -> bool:
+        if inputs.get("theta") == 0.0 and not failed_once:
+            failed_once.append(inputs)
+            return True
+        return False
+
+    env.config.update(fail_executable_predicate=fail_theta_zero_once)
+    folder.write(batch="batch: native")
+    result = folder.apply()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "rabi[theta=0.0]" in result.stdout and "executable failed" in result.stdout
+    assert creates(env) == 2  # the batch, then theta=0 alone
+    retried = max(tasks(env), key=lambda t: t["createdAt"])["quantumTaskArn"]
+    assert folder.rows()["rabi[theta=0.0]"] == ("succeeded", retried)  # a task of its own
+    check_results(folder)
+
+
+def test_cancelling_one_point_of_a_batch_cancels_the_batch(
+    folder: Folder, braket_emulator: BraketEmulatorEnv
+) -> None:
+    env = braket_emulator
+    env.config.update(queue_time=60.0)
+    folder.write(batch="batch: native")
+    submitted = folder.apply("--no-wait")
+    assert submitted.returncode == 0, submitted.stderr
+    cancelled = folder.qplan("cancel", "qplan.yaml", "rabi[theta=0.0]")
+    assert cancelled.stdout.strip() == f"Cancel requested for {POINTS} in-flight instances."
+    assert env.calls.counts().get("CancelQuantumTask", 0) == 1
+    assert folder.qplan("status", "qplan.yaml", "--refresh").returncode == 0
+    assert {s for s, _ in folder.rows().values()} == {"cancelled"}

@@ -6,7 +6,8 @@ every read and write goes through its lock, so tests may change it while calls a
     emulator.config.update(throttle_next=2, queue_time=0.1)
 
 The same fields can be set from another process with ``POST /_emulator/config`` (JSON object of
-field names to values), except ``fail_task_predicate``, which is a Python callable.
+field names to values), except ``fail_task_predicate`` and ``fail_executable_predicate``,
+which are Python callables.
 
 Faults:
 
@@ -20,7 +21,13 @@ Faults:
   without ``x-amzn-ErrorType``, as a load balancer would send);
 - failing tasks: a task fails at run time when its tags contain every pair of
   ``fail_task_tags`` (value ``"*"``: the key is present), when ``fail_task_predicate(tags)`` is
-  true, or with probability ``fail_task_fraction``; its ``failureReason`` is ``fail_task_reason``;
+  true, or with probability ``fail_task_fraction``; its ``failureReason`` is ``fail_task_reason``
+  (a failed program-set task still writes its results, every executable a failure);
+- failing executables of a program set: an executable fails when
+  ``fail_executable_predicate(tags, inputs)`` is true (``inputs``: the executable's own input
+  values, one per name) or with probability ``fail_executable_fraction``; it is recorded as a
+  ``ProgramSetExecutableFailure`` (``failureReason`` ``fail_executable_reason``, retryable,
+  category DEVICE) and the task still COMPLETES;
 - slow cancels: with ``cancel_delay`` > 0, CancelQuantumTask answers CANCELLING and the task
   becomes CANCELLED only ``cancel_delay`` seconds later;
 - ``device_status`` maps a device ARN to OFFLINE or RETIRED (CreateQuantumTask then answers
@@ -40,7 +47,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["OPERATIONS", "EmulatorConfig", "TagPredicate"]
+__all__ = ["OPERATIONS", "EmulatorConfig", "ExecutablePredicate", "TagPredicate"]
 
 OPERATIONS = (
     "GetDevice",
@@ -52,9 +59,11 @@ OPERATIONS = (
 )
 FAULTS = ("throttle", "error_before_commit", "error_after_commit")
 IDEMPOTENCY_ERRORS = {"ConflictException": 409, "IdempotentParameterMismatchException": 400}
-_PYTHON_ONLY = frozenset({"fail_task_predicate"})
+_PYTHON_ONLY = frozenset({"fail_task_predicate", "fail_executable_predicate"})
 
 TagPredicate = Callable[[Mapping[str, str]], bool]
+# (task tags, the executable's inputs) -> whether that executable of a program set fails
+ExecutablePredicate = Callable[[Mapping[str, str], Mapping[str, Any]], bool]
 
 
 @dataclasses.dataclass
@@ -78,6 +87,9 @@ class EmulatorConfig:
     fail_task_tags: dict[str, str] = dataclasses.field(default_factory=dict)
     fail_task_predicate: TagPredicate | None = None
     fail_task_reason: str = "Task failed: fault injected by the Braket emulator"
+    fail_executable_fraction: float = 0.0
+    fail_executable_predicate: ExecutablePredicate | None = None
+    fail_executable_reason: str = "Executable failed: fault injected by the Braket emulator"
     cancel_delay: float = 0.0
     device_status: dict[str, str] = dataclasses.field(default_factory=dict)
     max_active_tasks: int | None = None
@@ -114,10 +126,11 @@ class EmulatorConfig:
         return EmulatorConfig(**self._copy_fields())
 
     def as_dict(self, *, include_python_only: bool = False) -> dict[str, Any]:
-        """The fields as JSON-able values (the predicate shown as a flag unless asked)."""
+        """The fields as JSON-able values (the predicates shown as flags unless asked)."""
         values = self._copy_fields()
         if not include_python_only:
-            values["fail_task_predicate"] = values["fail_task_predicate"] is not None
+            for name in _PYTHON_ONLY:
+                values[name] = values[name] is not None
         return values
 
     # --- writing ------------------------------------------------------------------------------
@@ -132,6 +145,7 @@ class EmulatorConfig:
             "error_before_commit_fraction",
             "error_after_commit_fraction",
             "fail_task_fraction",
+            "fail_executable_fraction",
         ):
             if key in values and not 0.0 <= float(values[key]) <= 1.0:
                 raise ValueError(f"{key} must be within [0, 1]")
@@ -167,7 +181,7 @@ class EmulatorConfig:
                 self._rng.seed(changes["seed"])
 
     def update_from_json(self, changes: Mapping[str, Any]) -> None:
-        """``update`` for the admin endpoint: refuses the Python-only predicate."""
+        """``update`` for the admin endpoint: refuses the Python-only predicates."""
         refused = set(changes) & _PYTHON_ONLY
         if refused:
             raise ValueError(f"settable from Python only: {sorted(refused)}")
@@ -214,5 +228,15 @@ class EmulatorConfig:
         ):
             return True
         if predicate is not None and predicate(tags):
+            return True
+        return draw < fraction
+
+    def executable_should_fail(self, tags: Mapping[str, str], inputs: Mapping[str, Any]) -> bool:
+        """Decided for each executable of a program set, when it is about to run."""
+        with self._lock:
+            predicate = self.fail_executable_predicate
+            fraction = self.fail_executable_fraction
+            draw = self._rng.random() if fraction > 0.0 else 1.0
+        if predicate is not None and predicate(tags, inputs):
             return True
         return draw < fraction

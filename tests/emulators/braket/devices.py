@@ -5,8 +5,11 @@
 v1 schema, which ``AwsDevice`` parses with ``BraketSchemaBase.parse_raw_schema``. The document is
 built from the capabilities that ``braket.default_simulator`` publishes for its own local
 simulators, with the service block (shots range, price, poll interval) and the paradigm
-(qubit count) of the managed simulators, and only the action the emulator can run:
-``braket.ir.openqasm.program``.
+(qubit count) of the managed simulators, and only the actions the emulator can run:
+``braket.ir.openqasm.program`` on every device, and ``braket.ir.openqasm.program_set``
+(``OpenQASMProgramSetDeviceActionProperties``: ``maximumExecutables``
+``PROGRAM_SET_MAX_EXECUTABLES``, ``maximumTotalShots`` ``PROGRAM_SET_MAX_TOTAL_SHOTS``) on SV1
+and DM1 only, so that clients can exercise their fallback on TN1.
 
 SV1 and TN1 run on ``StateVectorSimulator`` and DM1 on ``DensityMatrixSimulator``
 (there is no local tensor-network simulator; TN1 keeps its own qubit count and shots range).
@@ -22,12 +25,18 @@ from typing import Any
 __all__ = [
     "DEVICES",
     "OPENQASM_ACTION",
+    "PROGRAM_SET_ACTION",
+    "PROGRAM_SET_MAX_EXECUTABLES",
+    "PROGRAM_SET_MAX_TOTAL_SHOTS",
     "DeviceSpec",
     "capabilities_json",
     "device_by_arn",
 ]
 
 OPENQASM_ACTION = "braket.ir.openqasm.program"
+PROGRAM_SET_ACTION = "braket.ir.openqasm.program_set"
+PROGRAM_SET_MAX_EXECUTABLES = 100  # maximumExecutables of the program set action
+PROGRAM_SET_MAX_TOTAL_SHOTS = 200_000  # maximumTotalShots of the program set action
 _UPDATED_AT = "2024-01-01T00:00:00+00:00"
 
 
@@ -42,8 +51,14 @@ class DeviceSpec:
     shots_min: int
     shots_max: int
     price_per_minute: float
+    program_sets: bool = False  # advertises and runs PROGRAM_SET_ACTION
     provider_name: str = "Amazon Braket"
     device_type: str = "SIMULATOR"
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        """The action types the device advertises (and CreateQuantumTask accepts)."""
+        return (OPENQASM_ACTION, PROGRAM_SET_ACTION) if self.program_sets else (OPENQASM_ACTION,)
 
 
 DEVICES: dict[str, DeviceSpec] = {
@@ -57,6 +72,7 @@ DEVICES: dict[str, DeviceSpec] = {
             shots_min=0,
             shots_max=100_000,
             price_per_minute=0.075,
+            program_sets=True,
         ),
         DeviceSpec(
             arn="arn:aws:braket:::device/quantum-simulator/amazon/dm1",
@@ -66,6 +82,7 @@ DEVICES: dict[str, DeviceSpec] = {
             shots_min=0,
             shots_max=100_000,
             price_per_minute=0.075,
+            program_sets=True,
         ),
         DeviceSpec(
             arn="arn:aws:braket:::device/quantum-simulator/amazon/tn1",
@@ -91,6 +108,20 @@ def _local_capabilities(simulator: str) -> dict[str, Any]:
     local = DensityMatrixSimulator() if simulator == "dm" else StateVectorSimulator()
     document: dict[str, Any] = json.loads(local.properties.json())
     return document
+
+
+def _program_set_action() -> dict[str, Any]:
+    """The ``braket.ir.openqasm.program_set`` entry of ``deviceCapabilities.action``."""
+    from braket.device_schema import OpenQASMProgramSetDeviceActionProperties
+
+    properties = OpenQASMProgramSetDeviceActionProperties(
+        actionType=PROGRAM_SET_ACTION,
+        version=["1"],
+        maximumExecutables=PROGRAM_SET_MAX_EXECUTABLES,
+        maximumTotalShots=PROGRAM_SET_MAX_TOTAL_SHOTS,
+    )
+    entry: dict[str, Any] = json.loads(properties.json(exclude_none=True))
+    return entry
 
 
 @cache
@@ -123,7 +154,10 @@ def capabilities_json(arn: str, poll_interval_ms: int) -> str:
         "updatedAt": _UPDATED_AT,
         "getTaskPollIntervalMillis": poll_interval_ms,
     }
-    document["action"] = {OPENQASM_ACTION: document["action"][OPENQASM_ACTION]}
+    actions = {OPENQASM_ACTION: document["action"][OPENQASM_ACTION]}
+    if spec.program_sets:
+        actions[PROGRAM_SET_ACTION] = _program_set_action()
+    document["action"] = actions
     document["paradigm"] = {
         "braketSchemaHeader": {
             "name": "braket.device_schema.simulators.gate_model_simulator_paradigm_properties",

@@ -23,7 +23,9 @@ Wire details it follows:
   timestamps are ISO 8601 strings with milliseconds (``timestampFormat: iso8601``).
 - Errors: HTTP status of the error shape, header ``x-amzn-ErrorType: <Code>`` and body
   ``{"message": ...}``, so botocore raises ``ClientError`` with ``Error.Code`` = the shape name.
-  Every answer carries ``x-amzn-RequestId``.
+  An invalid program set adds the modeled ``reason`` (``ProgramSetValidationFailed``) and
+  ``programSetValidationFailures`` (``programIndex``, ``errors``) when the fault lies in one
+  program. Every answer carries ``x-amzn-RequestId``.
 - Idempotency: ``clientToken`` (an ``idempotencyToken``: botocore fills a uuid4 when the
   caller gives none, once per API call, so its own retries resend the same token). A repeat
   with the same token and the same body returns the same ARN and creates nothing; the same token
@@ -37,12 +39,30 @@ Wire details it follows:
   ``deviceId`` = the device ARN, ``simulatorMetadata.executionDuration``), then turns COMPLETED
   with ``outputS3Directory`` = ``{outputS3KeyPrefix}/{taskId}``. A simulation error turns it
   FAILED with a ``failureReason``.
+- Program sets (action ``braket.ir.openqasm.program_set`` v1, advertised by SV1 and DM1 with
+  ``maximumExecutables`` and ``maximumTotalShots``; TN1 answers ValidationException): the action
+  is validated by the SDK's ``ProgramSet`` model and each source by the OpenQASM parser; program
+  ``p`` with list inputs runs one executable per input index ``k`` (inputs ``values[k]``), a
+  program without inputs one executable. ``shots`` is the total: a positive multiple of the
+  executable count, at most ``maximumTotalShots``, each executable running
+  ``shots // executables`` (within the device's shots range). Results go to the same
+  directory, in the files the SDK's ``ProgramSetQuantumTaskResult`` reads (paths inside a
+  program are relative to the program's directory): ``results.json`` (``ProgramSetTaskResult``,
+  ``s3Location`` = [bucket, directory]), ``metadata.json`` (``ProgramSetTaskMetadata``),
+  ``programs/{p}/results.json`` (``ProgramResult``), ``programs/{p}/program.json`` and
+  ``programs/{p}/executables/{k}.json`` (``ProgramSetExecutableResult`` or
+  ``ProgramSetExecutableFailure``). A failing executable (injected, or a simulation error) does
+  not fail the task, which COMPLETES with ``numSuccessfulShots`` counting the others; a task
+  failed as a whole (``fail_task_*``) still writes results, every executable failed, as the SDK
+  reads results of FAILED program sets. GetQuantumTask's ``actionMetadata`` adds
+  ``programCount`` and ``executableCount``.
 - SearchQuantumTasks filters on ``quantumTaskArn``, ``deviceArn``, ``jobArn``, ``status``
   (operator EQUAL, values OR-ed) and ``createdAt`` (EQUAL, LT, LTE, GT, GTE with one value,
   BETWEEN with two; values ISO 8601 or epoch seconds); filters are AND-ed. Newest first,
   ``maxResults`` 1..100, ``nextToken`` opaque and bound to the filters.
 
-Fault injection and latency: see ``config.EmulatorConfig``. Call record: see ``calls.CallLog``.
+Fault injection (API faults, failing tasks, failing executables of program sets) and
+latency: see ``config.EmulatorConfig``. Call record: see ``calls.CallLog``.
 Admin endpoints (no latency, no faults, not recorded): ``GET|POST /_emulator/config``,
 ``POST /_emulator/config/reset``, ``GET /_emulator/calls[?operation=X]``,
 ``POST /_emulator/calls/reset``, ``GET /_emulator/tasks``, ``POST /_emulator/reset``,
@@ -76,6 +96,9 @@ from tests.emulators.braket.config import IDEMPOTENCY_ERRORS, EmulatorConfig
 from tests.emulators.braket.devices import (
     DEVICES,
     OPENQASM_ACTION,
+    PROGRAM_SET_ACTION,
+    PROGRAM_SET_MAX_EXECUTABLES,
+    PROGRAM_SET_MAX_TOTAL_SHOTS,
     DeviceSpec,
     capabilities_json,
     device_by_arn,
@@ -96,13 +119,17 @@ _SIMULATION_LOCK = threading.Lock()
 
 
 class ApiError(Exception):
-    """An error answer: HTTP status, AWS error code (``x-amzn-ErrorType``) and message."""
+    """An error answer: HTTP status, AWS error code (``x-amzn-ErrorType``), message, and other
+    members of the error shape (``details``, e.g. ``programSetValidationFailures``)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, details: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
+        self.details = dict(details or {})
 
 
 _BOTO_LOCK = threading.Lock()
@@ -117,8 +144,8 @@ def _boto_session() -> Any:
     return boto3.session.Session()
 
 
-def _validation(message: str) -> ApiError:
-    return ApiError(400, "ValidationException", message)
+def _validation(message: str, details: Mapping[str, Any] | None = None) -> ApiError:
+    return ApiError(400, "ValidationException", message, details)
 
 
 def _now_ms() -> int:
@@ -180,6 +207,126 @@ def _quiet_density_matrix_simulator_class() -> type:
     return QuietDensityMatrixSimulator
 
 
+def _to_json(document: Any) -> bytes:
+    """A result document (a ``BraketSchemaBase``) as written to S3."""
+    return str(document.json(exclude_none=True, encoder=_json_default)).encode()
+
+
+def _simulate(device: DeviceSpec, source: str, inputs: Mapping[str, Any], shots: int) -> Any:
+    """Run one OpenQASM program on the device's local simulator: (the
+    ``GateModelTaskResult``, the ``Program`` run, the simulation time in milliseconds)."""
+    from braket.default_simulator import StateVectorSimulator
+    from braket.ir.openqasm import Program
+
+    program = Program(source=source, inputs=dict(inputs))
+    simulator = (
+        _quiet_density_matrix_simulator_class()()
+        if device.simulator == "dm"
+        else StateVectorSimulator()
+    )
+    with _SIMULATION_LOCK:
+        started = time.monotonic()
+        result = simulator.run(program, shots=shots)
+    return result, program, int((time.monotonic() - started) * 1000)
+
+
+def _simulator_parameters(text: str | None) -> Any:
+    """The request's ``deviceParameters`` as ``GateModelSimulatorDeviceParameters`` (for the
+    result's task metadata), or None if absent or in another schema."""
+    from braket.device_schema.simulators import GateModelSimulatorDeviceParameters
+
+    if not text:
+        return None
+    try:
+        return GateModelSimulatorDeviceParameters.parse_raw(text)
+    except Exception:
+        return None
+
+
+def _additional_metadata(program: Any, duration_ms: int) -> Any:
+    from braket.task_result import AdditionalMetadata, SimulatorMetadata
+
+    return AdditionalMetadata(
+        action=program, simulatorMetadata=SimulatorMetadata(executionDuration=duration_ms)
+    )
+
+
+def _executable_failure(index: int, reason: str, *, retryable: bool, category: str) -> Any:
+    """A ``ProgramSetExecutableFailure`` document for the executable of input ``index``."""
+    from braket.task_result import ProgramSetExecutableFailure
+    from braket.task_result.program_set_executable_failure_v1 import (
+        ProgramSetExecutableFailureMetadata,
+    )
+
+    metadata = ProgramSetExecutableFailureMetadata(
+        failureReason=reason, retryable=retryable, category=category
+    )
+    return ProgramSetExecutableFailure(inputsIndex=index, failureMetadata=metadata)
+
+
+def _executable_inputs(inputs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The inputs of each executable of a program-set program, whose inputs are equally long
+    lists (one item per executable); a program without inputs is one executable."""
+    if not inputs:
+        return [{}]
+    count = len(next(iter(inputs.values())))
+    return [{name: values[k] for name, values in inputs.items()} for k in range(count)]
+
+
+@dataclass(frozen=True)
+class _Action:
+    """What a task runs: one OpenQASM program, or the programs of a program set, each as
+    ``(source, inputs)`` (in a program set every input value is a list: see
+    ``_executable_inputs``)."""
+
+    action_type: str
+    programs: tuple[tuple[str, dict[str, Any]], ...]
+
+    @property
+    def program_set(self) -> bool:
+        return self.action_type == PROGRAM_SET_ACTION
+
+    @property
+    def executable_count(self) -> int:
+        if not self.program_set:
+            return 1
+        return sum(len(_executable_inputs(inputs)) for _source, inputs in self.programs)
+
+    def metadata(self) -> dict[str, Any]:
+        """``actionMetadata`` of GetQuantumTask (the counts for program sets only)."""
+        if not self.program_set:
+            return {"actionType": self.action_type}
+        return {
+            "actionType": self.action_type,
+            "programCount": len(self.programs),
+            "executableCount": self.executable_count,
+        }
+
+
+@dataclass
+class _Results:
+    """What a run leaves under the task's directory: objects (relative path -> body, in write
+    order, ``results.json`` last) and the number of shots that succeeded."""
+
+    objects: dict[str, bytes] = field(default_factory=dict)
+    successful_shots: int = 0
+
+
+@dataclass(frozen=True)
+class _ExecutableRun:
+    """One executable of a program set, run: its document (``ProgramSetExecutableResult`` or
+    ``ProgramSetExecutableFailure``) and its entry of ``ProgramMetadata.executables``."""
+
+    document: Any
+    metadata: Any
+    duration_ms: int = 0
+    failed: bool = False
+
+
+class _Interrupted(Exception):
+    """The task left RUNNING (a cancel) between two executables of its program set."""
+
+
 @dataclass
 class _Task:
     """One quantum task and its lifecycle state (guarded by the emulator lock)."""
@@ -191,9 +338,7 @@ class _Task:
     shots: int
     bucket: str
     prefix: str
-    source: str
-    inputs: dict[str, Any]
-    action_type: str
+    action: _Action
     device_parameters: str | None
     tags: dict[str, str]
     associations: list[dict[str, Any]]
@@ -202,6 +347,7 @@ class _Task:
     will_fail: bool
     status: str = "CREATED"
     ended_ms: int | None = None
+    successful_shots: int = 0
     failure_reason: str | None = None
     running: bool = False
     cancel_due: float | None = None  # monotonic time the cancel completes
@@ -397,7 +543,8 @@ def _error_response(error: ApiError, request_id: str) -> tuple[int, bytes, dict[
         "x-amzn-RequestId": request_id,
         "x-amzn-ErrorType": error.code,
     }
-    return error.status, json.dumps({"message": error.message}).encode(), headers
+    body = {"message": error.message, **error.details}
+    return error.status, json.dumps(body).encode(), headers
 
 
 _GATEWAY_PAGES = {
@@ -438,15 +585,71 @@ def _str_member(
     return value
 
 
+def _openqasm_error(source: str) -> str | None:
+    """Why the OpenQASM 3 parser rejects ``source``, or None if it parses."""
+    from braket.default_simulator.openqasm.parser.openqasm_parser import parse
+
+    try:
+        parse(source)
+    except Exception as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def _program_set_error(failures: Mapping[int, list[str]], problems: list[str]) -> ApiError:
+    """A ValidationException for an invalid program set; ``failures``: errors per program
+    index, also returned as the modeled ``programSetValidationFailures`` member."""
+    details: dict[str, Any] = {}
+    if failures:
+        details = {
+            "reason": "ProgramSetValidationFailed",
+            "programSetValidationFailures": [
+                {"programIndex": index, "errors": errors}
+                for index, errors in sorted(failures.items())
+            ],
+        }
+    return _validation(f"Invalid program set: {'; '.join(problems)}", details)
+
+
+def _parse_program_set(action: Mapping[str, Any]) -> _Action:
+    """A ``braket.ir.openqasm.program_set`` action, validated by the SDK's model (every input
+    value a list, the lists of a program equally long) and each source by the OpenQASM parser."""
+    from braket.ir.openqasm import ProgramSet
+    from pydantic.v1 import ValidationError
+
+    failures: dict[int, list[str]] = {}
+    problems: list[str] = []
+
+    def fail(location: tuple[Any, ...], message: str) -> None:
+        problems.append(f"{'.'.join(map(str, location))}: {message}")
+        if len(location) >= 2 and location[0] == "programs" and isinstance(location[1], int):
+            failures.setdefault(location[1], []).append(message)
+
+    try:
+        program_set = ProgramSet.parse_obj(action)
+    except ValidationError as exc:
+        for problem in exc.errors():
+            fail(tuple(problem["loc"]), str(problem["msg"]))
+        raise _program_set_error(failures, problems) from None
+    programs = tuple((p.source, dict(p.inputs or {})) for p in program_set.programs)
+    for index, (source, inputs) in enumerate(programs):
+        if not _executable_inputs(inputs):
+            fail(("programs", index), "the program has no executables (empty input lists)")
+        parse_error = _openqasm_error(source)
+        if parse_error is not None:
+            fail(("programs", index, "source"), f"Invalid OpenQASM program: {parse_error}")
+    if problems:
+        raise _program_set_error(failures, problems)
+    return _Action(PROGRAM_SET_ACTION, programs)
+
+
 @dataclass
 class _CreateRequest:
     device: DeviceSpec
     shots: int
     bucket: str
     prefix: str
-    source: str
-    inputs: dict[str, Any]
-    action_type: str
+    action: _Action
     device_parameters: str | None
     tags: dict[str, str]
     associations: list[dict[str, Any]]
@@ -459,7 +662,7 @@ class BraketEmulator:
     ``start()`` returns the base URL (point ``AWS_ENDPOINT_URL_BRAKET`` / ``BRAKET_ENDPOINT`` at
     it); ``stop()`` closes everything and is idempotent. Results go to the S3 endpoint
     ``s3_endpoint_url`` (moto's server in tests) with boto3; without one they are kept in memory
-    (``results_json``).
+    (``results_json``, ``results_object``).
     """
 
     def __init__(
@@ -490,7 +693,7 @@ class BraketEmulator:
         self._tasks: dict[str, _Task] = {}
         self._order: list[_Task] = []
         self._tokens: dict[str, tuple[str, str, float]] = {}  # token -> (fingerprint, arn, t)
-        self._memory_results: dict[str, bytes] = {}
+        self._memory_objects: dict[tuple[str, str], bytes] = {}  # (arn, path) -> body
         self._known_buckets: set[str] = set()
         self._seq = itertools.count(1)
         self._stopping = threading.Event()
@@ -606,13 +809,19 @@ class BraketEmulator:
 
     def results_json(self, arn: str) -> str:
         """The results.json of a task, from S3 or memory."""
+        return self.results_object(arn, "results.json")
+
+    def results_object(self, arn: str, path: str) -> str:
+        """An object the task wrote, by its path relative to the task's directory (e.g.
+        ``programs/0/executables/1.json`` of a program set), from S3 or memory."""
         with self._lock:
             task = self._tasks[arn]
-            if arn in self._memory_results:
-                return self._memory_results[arn].decode()
+            body = self._memory_objects.get((arn, path))
+        if body is not None:
+            return body.decode()
         if self._s3 is None:
-            raise KeyError(f"no results for {arn}")
-        answer = self._s3.get_object(Bucket=task.bucket, Key=f"{task.directory}/results.json")
+            raise KeyError(f"no object {path!r} for {arn}")
+        answer = self._s3.get_object(Bucket=task.bucket, Key=f"{task.directory}/{path}")
         return str(answer["Body"].read().decode())
 
     def reset(self) -> None:
@@ -621,7 +830,7 @@ class BraketEmulator:
             self._tasks.clear()
             self._order.clear()
             self._tokens.clear()
-            self._memory_results.clear()
+            self._memory_objects.clear()
         self.calls.reset()
         self.config.reset()
 
@@ -895,15 +1104,17 @@ class BraketEmulator:
         shots = body["shots"]
         if isinstance(shots, bool) or not isinstance(shots, int):
             raise _validation("'shots' must be an integer")
-        if not spec.shots_min <= shots <= spec.shots_max:
+        bucket = _str_member(body, "outputS3Bucket", required=True, low=3, high=63) or ""
+        prefix = _str_member(body, "outputS3KeyPrefix", required=True, low=1, high=1024) or ""
+        action_text = _str_member(body, "action", required=True, low=1) or ""
+        action = self._parse_action(action_text, spec)
+        if action.program_set:
+            self._check_program_set_shots(spec, shots, action.executable_count)
+        elif not spec.shots_min <= shots <= spec.shots_max:
             raise _validation(
                 f"Number of shots {shots} is not within the shots range "
                 f"[{spec.shots_min}, {spec.shots_max}] of device {device_arn}"
             )
-        bucket = _str_member(body, "outputS3Bucket", required=True, low=3, high=63) or ""
-        prefix = _str_member(body, "outputS3KeyPrefix", required=True, low=1, high=1024) or ""
-        action_text = _str_member(body, "action", required=True, low=1) or ""
-        source, inputs, action_type = self._parse_action(action_text)
         device_parameters = _str_member(body, "deviceParameters", required=False, low=1)
         if device_parameters is not None:
             try:
@@ -925,9 +1136,7 @@ class BraketEmulator:
             shots=shots,
             bucket=bucket,
             prefix=prefix,
-            source=source,
-            inputs=inputs,
-            action_type=action_type,
+            action=action,
             device_parameters=device_parameters,
             tags=dict(tags),
             associations=list(associations),
@@ -935,7 +1144,7 @@ class BraketEmulator:
         )
 
     @staticmethod
-    def _parse_action(text: str) -> tuple[str, dict[str, Any], str]:
+    def _parse_action(text: str, spec: DeviceSpec) -> _Action:
         try:
             action = json.loads(text)
         except ValueError:
@@ -944,25 +1153,53 @@ class BraketEmulator:
             raise _validation("'action' must be a JSON object")
         header = action.get("braketSchemaHeader")
         name = header.get("name") if isinstance(header, dict) else None
-        if name != OPENQASM_ACTION:
+        if name == PROGRAM_SET_ACTION and name not in spec.actions:
+            raise _validation(
+                f"Device {spec.name} ({spec.arn}) does not support program sets: it does not "
+                f"advertise the action '{PROGRAM_SET_ACTION}'"
+            )
+        if name not in spec.actions:
             raise _validation(
                 f"Action type {name!r} is not supported by this device; "
-                f"supported: ['{OPENQASM_ACTION}']"
+                f"supported: {list(spec.actions)}"
             )
+        if name == PROGRAM_SET_ACTION:
+            return _parse_program_set(action)
         source = action.get("source")
         if not isinstance(source, str) or not source.strip():
             raise _validation("the OpenQASM program has no 'source'")
         inputs = action.get("inputs") or {}
         if not isinstance(inputs, dict):
             raise _validation("the OpenQASM program 'inputs' must be an object")
-        from braket.default_simulator.openqasm.parser.openqasm_parser import parse
+        error = _openqasm_error(source)
+        if error is not None:
+            raise _validation(f"Invalid OpenQASM program: {error}")
+        return _Action(OPENQASM_ACTION, ((source, dict(inputs)),))
 
-        try:
-            parse(source)
-        except Exception as exc:
-            detail = str(exc) or type(exc).__name__
-            raise _validation(f"Invalid OpenQASM program: {detail}") from None
-        return source, dict(inputs), name
+    @staticmethod
+    def _check_program_set_shots(spec: DeviceSpec, shots: int, executables: int) -> None:
+        """``shots`` of a program set is the total over its executables."""
+        if executables > PROGRAM_SET_MAX_EXECUTABLES:
+            raise _validation(
+                f"The program set has {executables} executables; device {spec.name} accepts at "
+                f"most {PROGRAM_SET_MAX_EXECUTABLES} (maximumExecutables)"
+            )
+        if shots <= 0 or shots % executables:
+            raise _validation(
+                f"Number of shots {shots} is not a positive multiple of the {executables} "
+                "executables of the program set ('shots' is the total over the executables)"
+            )
+        if shots > PROGRAM_SET_MAX_TOTAL_SHOTS:
+            raise _validation(
+                f"Number of shots {shots} exceeds the maximum total shots "
+                f"{PROGRAM_SET_MAX_TOTAL_SHOTS} of a program set on device {spec.name} "
+                "(maximumTotalShots)"
+            )
+        if shots // executables > spec.shots_max:
+            raise _validation(
+                f"{shots // executables} shots per executable are not within the shots range "
+                f"[{spec.shots_min}, {spec.shots_max}] of device {spec.name}"
+            )
 
     def _check_bucket(self, bucket: str) -> None:
         check = bool(self.config.get("check_output_bucket"))
@@ -1013,9 +1250,7 @@ class BraketEmulator:
                 shots=request.shots,
                 bucket=request.bucket,
                 prefix=request.prefix,
-                source=request.source,
-                inputs=request.inputs,
-                action_type=request.action_type,
+                action=request.action,
                 device_parameters=request.device_parameters,
                 tags=request.tags,
                 associations=request.associations,
@@ -1081,72 +1316,172 @@ class BraketEmulator:
                 task.running = False
             self._finish_cancel_if_due(task)
             return
-        outcome, failure = "COMPLETED", None
-        if task.will_fail:
-            outcome, failure = "FAILED", reason
-        else:
-            try:
-                document = self._simulate(task)
-                with self._lock:
-                    write = task.status == "RUNNING"
-                if write:
-                    self._write_result(task, document)
-            except Exception as exc:
-                outcome, failure = "FAILED", f"{type(exc).__name__}: {exc}"
+        failure = reason if task.will_fail else None
+        successful = 0
+        try:
+            results = self._results(task, failure)
+            successful = results.successful_shots
+            with self._lock:
+                write = task.status == "RUNNING"
+            if write:
+                self._write_objects(task, results.objects)
+        except Exception as exc:  # a cancel interrupting a program set ends below as well
+            failure = f"{type(exc).__name__}: {exc}"
         with self._lock:
             task.running = False
             if task.status == "RUNNING":
-                self._finish(task, outcome, failure)
+                task.successful_shots = successful
+                self._finish(task, "COMPLETED" if failure is None else "FAILED", failure)
                 return
         self._finish_cancel_if_due(task)
 
-    def _simulate(self, task: _Task) -> bytes:
-        from braket.default_simulator import StateVectorSimulator
-        from braket.device_schema.simulators import GateModelSimulatorDeviceParameters
-        from braket.ir.openqasm import Program
-        from braket.task_result import AdditionalMetadata, SimulatorMetadata, TaskMetadata
+    def _results(self, task: _Task, failure: str | None) -> _Results:
+        """The objects a run writes: none for a failed single program (a failed program set
+        still writes its results, every executable failed with ``failure``)."""
+        if task.action.program_set:
+            return self._program_set_results(task, failure)
+        if failure is not None:
+            return _Results()
+        return _Results({"results.json": self._program_result(task)}, task.shots)
 
-        program = Program(source=task.source, inputs=task.inputs)
-        simulator = (
-            _quiet_density_matrix_simulator_class()()
-            if task.device.simulator == "dm"
-            else StateVectorSimulator()
-        )
-        with _SIMULATION_LOCK:
-            started = time.monotonic()
-            result = simulator.run(program, shots=task.shots)
-        duration_ms = int((time.monotonic() - started) * 1000)
-        parameters = None
-        if task.device_parameters:
-            try:
-                parameters = GateModelSimulatorDeviceParameters.parse_raw(task.device_parameters)
-            except Exception:
-                parameters = None
+    def _program_result(self, task: _Task) -> bytes:
+        """``results.json`` of a single program: a ``GateModelTaskResult``."""
+        from braket.task_result import TaskMetadata
+
+        source, inputs = task.action.programs[0]
+        result, program, duration_ms = _simulate(task.device, source, inputs, task.shots)
         result.taskMetadata = TaskMetadata(
             id=task.arn,
             shots=task.shots,
             deviceId=task.device.arn,
-            deviceParameters=parameters,
+            deviceParameters=_simulator_parameters(task.device_parameters),
             createdAt=_iso(task.created_ms),
             endedAt=_iso(_now_ms()),
             status="COMPLETED",
         )
-        result.additionalMetadata = AdditionalMetadata(
-            action=program, simulatorMetadata=SimulatorMetadata(executionDuration=duration_ms)
-        )
-        return str(result.json(exclude_none=True, encoder=_json_default)).encode()
+        result.additionalMetadata = _additional_metadata(program, duration_ms)
+        return _to_json(result)
 
-    def _write_result(self, task: _Task, document: bytes) -> None:
+    def _program_set_results(self, task: _Task, failure: str | None) -> _Results:
+        """The files of a program set, as the SDK's ``ProgramSetQuantumTaskResult`` reads them
+        (paths relative to the task directory, and within a program to its directory)::
+
+            results.json                       ProgramSetTaskResult (s3Location, paths)
+            metadata.json                      ProgramSetTaskMetadata
+            programs/{p}/results.json          ProgramResult
+            programs/{p}/program.json          the Program, with its list inputs
+            programs/{p}/executables/{k}.json  ProgramSetExecutableResult or ...Failure
+        """
+        from braket.ir.openqasm import Program
+        from braket.task_result import ProgramResult, ProgramSetTaskMetadata, ProgramSetTaskResult
+        from braket.task_result.program_set_task_metadata_v1 import ProgramMetadata
+
+        shots = task.shots // task.action.executable_count
+        results = _Results()
+        program_paths: list[str] = []
+        program_metadata: list[Any] = []
+        failed = 0
+        for index, (source, inputs) in enumerate(task.action.programs):
+            directory = f"programs/{index}"
+            executable_paths: list[str] = []
+            executables: list[Any] = []
+            duration_ms = 0
+            for k, values in enumerate(_executable_inputs(inputs)):
+                run = self._run_executable(task, source, values, k, shots, failure)
+                path = f"executables/{k}.json"
+                results.objects[f"{directory}/{path}"] = _to_json(run.document)
+                executable_paths.append(path)
+                executables.append(run.metadata)
+                failed += run.failed
+                duration_ms += run.duration_ms
+            program = Program(source=source, inputs=inputs or None)
+            results.objects[f"{directory}/program.json"] = _to_json(program)
+            results.objects[f"{directory}/results.json"] = _to_json(
+                ProgramResult(
+                    source="program.json",
+                    executableResults=executable_paths,
+                    additionalMetadata=_additional_metadata(program, duration_ms),
+                )
+            )
+            program_paths.append(f"{directory}/results.json")
+            program_metadata.append(ProgramMetadata(executables=executables))
+        results.successful_shots = shots * (task.action.executable_count - failed)
+        results.objects["metadata.json"] = _to_json(
+            ProgramSetTaskMetadata(
+                id=task.arn,
+                deviceId=task.device.arn,
+                requestedShots=task.shots,
+                successfulShots=results.successful_shots,
+                programMetadata=program_metadata,
+                deviceParameters=_simulator_parameters(task.device_parameters),
+                createdAt=_iso(task.created_ms),
+                endedAt=_iso(_now_ms()),
+                status="COMPLETED" if failure is None else "FAILED",
+                totalFailedExecutables=failed,
+            )
+        )
+        results.objects["results.json"] = _to_json(
+            ProgramSetTaskResult(
+                programResults=program_paths,
+                taskMetadata="metadata.json",
+                s3Location=(task.bucket, task.directory),
+            )
+        )
+        return results
+
+    def _run_executable(
+        self,
+        task: _Task,
+        source: str,
+        inputs: Mapping[str, Any],
+        index: int,
+        shots: int,
+        failure: str | None,
+    ) -> _ExecutableRun:
+        """Run the executable of input ``index`` of a program for ``shots`` (``failure``: the
+        whole task failed, so does every executable). Injected faults fail it as retryable
+        DEVICE failures; a simulation error, as a COMPILATION failure not worth a retry."""
+        from braket.task_result import ProgramSetExecutableResult
+        from braket.task_result.program_set_executable_result_v1 import (
+            ProgramSetExecutableResultMetadata,
+        )
+
+        with self._lock:
+            if task.status != "RUNNING":
+                raise _Interrupted(f"the task is {task.status}")
+        if failure is None and self.config.executable_should_fail(task.tags, inputs):
+            failure = str(self.config.get("fail_executable_reason"))
+        if failure is not None:
+            document = _executable_failure(index, failure, retryable=True, category="DEVICE")
+            return _ExecutableRun(document, document.failureMetadata, failed=True)
+        try:
+            result, _program, duration_ms = _simulate(task.device, source, inputs, shots)
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            document = _executable_failure(index, reason, retryable=False, category="COMPILATION")
+            return _ExecutableRun(document, document.failureMetadata, failed=True)
+        document = ProgramSetExecutableResult(
+            inputsIndex=index,
+            measurements=result.measurements,
+            measurementProbabilities=result.measurementProbabilities,
+            measuredQubits=result.measuredQubits,
+        )
+        return _ExecutableRun(document, ProgramSetExecutableResultMetadata(), duration_ms)
+
+    def _write_objects(self, task: _Task, objects: Mapping[str, bytes]) -> None:
+        """Write the objects under the task's directory in S3, in order (in memory without S3)."""
         if self._s3 is None:
             with self._lock:
-                self._memory_results[task.arn] = document
+                for path, body in objects.items():
+                    self._memory_objects[(task.arn, path)] = body
             return
-        self._s3.put_object(
-            Bucket=task.bucket,
-            Key=f"{task.directory}/results.json",
-            Body=document,
-            ContentType="application/json",
-        )
+        for path, body in objects.items():
+            self._s3.put_object(
+                Bucket=task.bucket,
+                Key=f"{task.directory}/{path}",
+                Body=body,
+                ContentType="application/json",
+            )
 
     # --- GetQuantumTask / CancelQuantumTask ---------------------------------------------------
 
@@ -1189,13 +1524,13 @@ class BraketEmulator:
     def _describe(self, task: _Task, *, queue_info: bool) -> dict[str, Any]:
         described = self._summary(task)
         described["deviceParameters"] = task.device_parameters or "{}"
-        described["actionMetadata"] = {"actionType": task.action_type}
+        described["actionMetadata"] = task.action.metadata()
         if task.associations:
             described["associations"] = list(task.associations)
         if task.status == "FAILED":
             described["failureReason"] = task.failure_reason or "Task failed"
         if task.status == "COMPLETED":
-            described["numSuccessfulShots"] = task.shots
+            described["numSuccessfulShots"] = task.successful_shots
         if queue_info:
             priority = "Priority" if task.job_token else "Normal"
             if task.status in ("CREATED", "QUEUED"):

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -24,18 +25,30 @@ from tests.emulators.braket.fixture import BraketEmulatorEnv
 
 BELL = "OPENQASM 3.0;\nqubit[2] q;\nbit[2] c;\nh q[0];\ncnot q[0], q[1];\nc = measure q;\n"
 RY = "OPENQASM 3.0;\ninput float theta;\nqubit q;\nbit c;\nry(theta) q;\nc = measure q;\n"
+RX = "OPENQASM 3.0;\ninput float theta;\nqubit q;\nbit c;\nrx(theta) q;\nc = measure q;\n"
+UNDEFINED_GATE = "OPENQASM 3.0;\nqubit q;\nbit c;\nfoo q;\nc = measure q;\n"
 SV1 = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
 DM1 = "arn:aws:braket:::device/quantum-simulator/amazon/dm1"
+TN1 = "arn:aws:braket:::device/quantum-simulator/amazon/tn1"
+PROGRAM_SET = "braket.ir.openqasm.program_set"
+
+
+def program(source: str = BELL, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "braketSchemaHeader": {"name": "braket.ir.openqasm.program", "version": "1"},
+        "source": source,
+        "inputs": inputs or {},
+    }
 
 
 def action(source: str = BELL, inputs: dict[str, float] | None = None) -> str:
-    return json.dumps(
-        {
-            "braketSchemaHeader": {"name": "braket.ir.openqasm.program", "version": "1"},
-            "source": source,
-            "inputs": inputs or {},
-        }
-    )
+    return json.dumps(program(source, inputs))
+
+
+def program_set(*programs: dict[str, Any]) -> str:
+    """A program set action; the programs as made by ``program``."""
+    header = {"name": PROGRAM_SET, "version": "1"}
+    return json.dumps({"braketSchemaHeader": header, "programs": list(programs)})
 
 
 def create(client: Any, env: BraketEmulatorEnv, **overrides: Any) -> str:
@@ -50,10 +63,15 @@ def create(client: Any, env: BraketEmulatorEnv, **overrides: Any) -> str:
     return str(client.create_quantum_task(**request)["quantumTaskArn"])
 
 
-def error_of(call: Callable[[], Any]) -> tuple[str, int]:
+def error_response(call: Callable[[], Any]) -> dict[str, Any]:
+    """The parsed error response of a call that must raise ``ClientError``."""
     with pytest.raises(ClientError) as caught:
         call()
-    response = caught.value.response
+    return dict(caught.value.response)
+
+
+def error_of(call: Callable[[], Any]) -> tuple[str, int]:
+    response = error_response(call)
     return str(response["Error"]["Code"]), int(response["ResponseMetadata"]["HTTPStatusCode"])
 
 
@@ -541,6 +559,336 @@ def test_api_latency_and_concurrency(braket_emulator: BraketEmulatorEnv) -> None
     assert all(braket_emulator.emulator.wait_for_status(a) == "COMPLETED" for a in arns)
 
 
+# --- program sets -------------------------------------------------------------------------------
+
+
+def test_program_set_capabilities(braket_emulator: BraketEmulatorEnv) -> None:
+    from braket.aws import AwsDevice
+    from braket.device_schema import OpenQASMProgramSetDeviceActionProperties
+    from braket.schema_common import BraketSchemaBase
+
+    from tests.emulators.braket.devices import (
+        PROGRAM_SET_MAX_EXECUTABLES,
+        PROGRAM_SET_MAX_TOTAL_SHOTS,
+    )
+
+    client = braket_emulator.braket_client()
+    for arn, advertised in ((SV1, True), (DM1, True), (TN1, False)):
+        text = client.get_device(deviceArn=arn)["deviceCapabilities"]
+        assert (PROGRAM_SET in json.loads(text)["action"]) is advertised, arn
+        caps = BraketSchemaBase.parse_raw_schema(text)
+        assert (PROGRAM_SET in caps.action) is advertised, arn
+    properties = AwsDevice(SV1).properties.action[PROGRAM_SET]
+    assert isinstance(properties, OpenQASMProgramSetDeviceActionProperties)
+    assert properties.maximumExecutables == PROGRAM_SET_MAX_EXECUTABLES == 100
+    assert properties.maximumTotalShots == PROGRAM_SET_MAX_TOTAL_SHOTS == 200_000
+    assert PROGRAM_SET not in AwsDevice(TN1).properties.action
+
+
+def test_program_set_runs_through_the_sdk(braket_emulator: BraketEmulatorEnv) -> None:
+    from braket.aws import AwsDevice
+    from braket.ir.openqasm import Program
+    from braket.ir.openqasm import ProgramSet as OpenQASMProgramSet
+    from braket.tasks import ProgramSetQuantumTaskResult
+
+    env = braket_emulator
+    programs = OpenQASMProgramSet(
+        programs=[
+            Program(source=RX, inputs={"theta": [0.0, math.pi, 0.0]}),
+            Program(source=BELL),
+        ]
+    )
+    task = AwsDevice(SV1).run(programs, s3_destination_folder=(env.bucket, "sets"), shots=400)
+    result = task.result()
+    assert isinstance(result, ProgramSetQuantumTaskResult)
+    assert len(result) == 2
+    assert result.num_executables == 4
+    rx, bell = result.entries
+    assert [dict(entry.counts) for entry in rx] == [{"0": 100}, {"1": 100}, {"0": 100}]
+    assert [entry.inputs for entry in rx] == [{"theta": 0.0}, {"theta": math.pi}, {"theta": 0.0}]
+    assert rx[1].measured_qubits == [0]
+    assert set(bell[0].counts) <= {"00", "11"}
+    assert sum(bell[0].counts.values()) == 100
+    assert bell.program.source == BELL
+    assert rx.additional_metadata.simulatorMetadata.executionDuration >= 0
+    metadata = result.task_metadata
+    assert (metadata.id, metadata.deviceId, metadata.status) == (task.id, SV1, "COMPLETED")
+    assert (metadata.requestedShots, metadata.successfulShots) == (400, 400)
+    assert metadata.totalFailedExecutables == 0
+    assert [len(p.executables) for p in metadata.programMetadata] == [3, 1]
+
+    # GetQuantumTask: same shape, with the program counts in actionMetadata
+    described = task.metadata()
+    directory = f"sets/{task.id.rsplit('/', 1)[1]}"
+    assert described["outputS3Directory"] == directory
+    assert (described["shots"], described["numSuccessfulShots"]) == (400, 400)
+    assert described["actionMetadata"] == {
+        "actionType": PROGRAM_SET,
+        "programCount": 2,
+        "executableCount": 4,
+    }
+    client = env.braket_client()
+    summary = client.search_quantum_tasks(
+        filters=[{"name": "quantumTaskArn", "operator": "EQUAL", "values": [task.id]}]
+    )["quantumTasks"][0]
+    single = create(client, env)
+    env.emulator.wait_for_status(single)
+    single_summary = client.search_quantum_tasks(
+        filters=[{"name": "quantumTaskArn", "operator": "EQUAL", "values": [single]}]
+    )["quantumTasks"][0]
+    assert set(summary) == set(single_summary)
+    assert summary["shots"] == 400
+
+    # the S3 layout: one directory, as for single programs
+    listing = env.s3_client().list_objects_v2(Bucket=env.bucket, Prefix=f"{directory}/")
+    assert sorted(o["Key"].removeprefix(f"{directory}/") for o in listing["Contents"]) == [
+        "metadata.json",
+        "programs/0/executables/0.json",
+        "programs/0/executables/1.json",
+        "programs/0/executables/2.json",
+        "programs/0/program.json",
+        "programs/0/results.json",
+        "programs/1/executables/0.json",
+        "programs/1/program.json",
+        "programs/1/results.json",
+        "results.json",
+    ]
+    document = json.loads(env.emulator.results_json(task.id))
+    assert document["braketSchemaHeader"]["name"] == "braket.task_result.program_set_task_result"
+    assert document["s3Location"] == [env.bucket, directory]
+    assert document["programResults"] == ["programs/0/results.json", "programs/1/results.json"]
+    assert document["taskMetadata"] == "metadata.json"
+    program_result = json.loads(env.emulator.results_object(task.id, "programs/0/results.json"))
+    assert program_result["source"] == "program.json"
+    assert program_result["executableResults"] == [f"executables/{k}.json" for k in range(3)]
+    source = json.loads(env.emulator.results_object(task.id, "programs/0/program.json"))
+    assert source["inputs"] == {"theta": [0.0, math.pi, 0.0]}
+    executable = json.loads(env.emulator.results_object(task.id, "programs/0/executables/1.json"))
+    assert executable["inputsIndex"] == 1
+    assert executable["measurements"] == [[1]] * 100
+
+
+def test_sdk_program_set_with_observables_on_dm1(braket_emulator: BraketEmulatorEnv) -> None:
+    from braket.aws import AwsDevice
+    from braket.circuits import Circuit
+    from braket.circuits.observables import Z
+    from braket.parametric import FreeParameter
+    from braket.program_sets import CircuitBinding, ProgramSet
+
+    binding = CircuitBinding(
+        Circuit().rx(0, FreeParameter("theta")), input_sets={"theta": [0.0, math.pi]}
+    )
+    programs = ProgramSet.product([binding], [Z(0)], shots_per_executable=30)
+    task = AwsDevice(DM1).run(programs, s3_destination_folder=(braket_emulator.bucket, "obs"))
+    (entry,) = task.result().entries
+    assert [dict(e.counts) for e in entry] == [{"0": 30}, {"1": 30}]
+    assert [e.expectation for e in entry] == [1.0, -1.0]
+    assert task.metadata()["shots"] == 60
+
+
+def test_program_set_validation_errors(braket_emulator: BraketEmulatorEnv) -> None:
+    from braket.aws import AwsDevice
+    from braket.ir.openqasm import Program
+    from braket.ir.openqasm import ProgramSet as OpenQASMProgramSet
+
+    env = braket_emulator
+    client = env.braket_client()
+    rx = program(RX, {"theta": [0.0, 1.0, 2.0]})  # 3 executables
+    header_v2 = json.loads(program_set(rx))
+    header_v2["braketSchemaHeader"]["version"] = "2"
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"action": program_set(program(RX, {"theta": [0.0] * 101})), "shots": 101}, "at most 100"),
+        ({"action": program_set(rx), "shots": 100}, "not a positive multiple of the 3"),
+        ({"action": program_set(rx), "shots": 0}, "not a positive multiple"),
+        ({"action": program_set(rx, program()), "shots": 200_004}, "maximumTotalShots"),
+        ({"action": program_set(program()), "shots": 150_000}, "shots range"),
+        ({"action": program_set(rx), "shots": 300, "deviceArn": TN1}, "not support program sets"),
+        ({"action": program_set(program(RX, {"theta": [0.0, 1.0], "phi": [0.0]}))}, "same length"),
+        ({"action": program_set(program(RX, {"theta": 0.5}))}, "must be lists"),
+        ({"action": program_set(program(RX, {"theta": []}))}, "no executables"),
+        ({"action": program_set(program(), program("not OpenQASM"))}, "Invalid OpenQASM"),
+        ({"action": program_set()}, "at least 1 items"),
+        ({"action": json.dumps(header_v2)}, "braketSchemaHeader"),
+    ]
+    for overrides, message in cases:
+        request = {"shots": 200, **overrides}
+        response = error_response(partial(create, client, env, **request))
+        assert response["Error"]["Code"] == "ValidationException", overrides
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert message in response["Error"]["Message"], (message, response["Error"]["Message"])
+    # a fault in one program is named in the modeled programSetValidationFailures
+    response = error_response(
+        lambda: create(client, env, action=program_set(program(), program("nonsense")), shots=2)
+    )
+    assert response["reason"] == "ProgramSetValidationFailed"
+    [failure] = response["programSetValidationFailures"]
+    assert failure["programIndex"] == 1
+    assert failure["errors"][0].startswith("Invalid OpenQASM program")
+    # the SDK quotes the first failure; it sends TN1 a program set and gets the answer
+    broken = OpenQASMProgramSet(programs=[Program(source=BELL), Program(source="nonsense")])
+    with pytest.raises(ClientError, match="First failure"):
+        AwsDevice(SV1).run(broken, s3_destination_folder=(env.bucket, "bad"), shots=2)
+    fine = OpenQASMProgramSet(programs=[Program(source=BELL)])
+    with pytest.raises(ClientError, match="does not support program sets"):
+        AwsDevice(TN1).run(fine, s3_destination_folder=(env.bucket, "bad"), shots=2)
+    assert env.emulator.tasks() == []
+
+
+def test_program_set_client_token_replay(braket_emulator: BraketEmulatorEnv) -> None:
+    env = braket_emulator
+    client = env.braket_client()
+    request: dict[str, Any] = {
+        "clientToken": "set-token",
+        "action": program_set(program(RX, {"theta": [0.0, math.pi]})),
+        "shots": 200,
+    }
+    first = create(client, env, **request)
+    assert create(client, env, **request) == first
+    assert [t["quantumTaskArn"] for t in env.emulator.tasks()] == [first]
+    records = env.calls.calls("CreateQuantumTask")
+    assert [(r.client_token, r.replay, r.task_arn) for r in records] == [
+        ("set-token", False, first),
+        ("set-token", True, first),
+    ]
+    other = {**request, "action": program_set(program(RX, {"theta": [math.pi, 0.0]}))}
+    assert error_of(partial(create, client, env, **other)) == ("ConflictException", 409)
+    assert env.emulator.wait_for_status(first) == "COMPLETED"
+    assert len(env.emulator.tasks()) == 1
+
+
+def test_failing_executables(braket_emulator: BraketEmulatorEnv) -> None:
+    from braket.aws import AwsDevice, AwsQuantumTask
+    from braket.ir.openqasm import Program
+    from braket.ir.openqasm import ProgramSet as OpenQASMProgramSet
+    from braket.task_result import ProgramSetExecutableFailure
+    from braket.tasks.program_set_quantum_task_result import MeasuredEntry
+
+    env = braket_emulator
+    seen: list[tuple[dict[str, str], dict[str, Any]]] = []
+
+    def flaky(tags: Mapping[str, str], inputs: Mapping[str, Any]) -> bool:
+        seen.append((dict(tags), dict(inputs)))
+        return tags.get("flaky") == "yes" and inputs.get("theta") == 1.0
+
+    env.config.update(fail_executable_predicate=flaky, fail_executable_reason="qubit on holiday")
+    programs = OpenQASMProgramSet(
+        programs=[
+            Program(source=RX, inputs={"theta": [0.0, 1.0, math.pi, 1.0]}),
+            Program(source=BELL),
+        ]
+    )
+    device = AwsDevice(SV1)
+    folder = (env.bucket, "flaky")
+    task = device.run(programs, s3_destination_folder=folder, shots=500, tags={"flaky": "yes"})
+    result = task.result()
+    assert task.state() == "COMPLETED"
+    rx, bell = result.entries
+    assert [type(e).__name__ for e in rx] == [
+        "MeasuredEntry",
+        "ProgramSetExecutableFailure",
+        "MeasuredEntry",
+        "ProgramSetExecutableFailure",
+    ]
+    failures = [e for e in rx if isinstance(e, ProgramSetExecutableFailure)]
+    assert [f.inputsIndex for f in failures] == [1, 3]
+    for failure in failures:
+        assert failure.failureMetadata.failureReason == "qubit on holiday"
+        assert failure.failureMetadata.retryable is True
+        assert failure.failureMetadata.category == "DEVICE"
+    assert [dict(e.counts) for e in rx if isinstance(e, MeasuredEntry)] == [{"0": 100}, {"1": 100}]
+    assert isinstance(bell[0], MeasuredEntry)
+    assert (result.task_metadata.totalFailedExecutables, result.task_metadata.successfulShots) == (
+        2,
+        300,
+    )
+    assert task.metadata()["numSuccessfulShots"] == 300
+    assert seen[:2] == [({"flaky": "yes"}, {"theta": 0.0}), ({"flaky": "yes"}, {"theta": 1.0})]
+    assert seen[-1] == ({"flaky": "yes"}, {})  # the program without inputs
+    untagged = device.run(programs, s3_destination_folder=folder, shots=500).result()
+    assert untagged.task_metadata.totalFailedExecutables == 0
+
+    # a simulation error fails its executable only, as a compilation failure
+    env.config.update(fail_executable_predicate=None)
+    mixed = OpenQASMProgramSet(programs=[Program(source=UNDEFINED_GATE), Program(source=BELL)])
+    task = device.run(mixed, s3_destination_folder=folder, shots=20)
+    (broken,), (bell_entry,) = task.result().entries
+    assert task.state() == "COMPLETED"
+    assert isinstance(broken, ProgramSetExecutableFailure)
+    assert "Gate foo is not defined" in broken.failureMetadata.failureReason
+    assert (broken.failureMetadata.retryable, broken.failureMetadata.category) == (
+        False,
+        "COMPILATION",
+    )
+    assert sum(bell_entry.counts.values()) == 10
+
+    # a fraction, set over HTTP (the predicate is Python-only)
+    admin = env.admin
+    assert admin.config()["fail_executable_predicate"] is False
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        admin.set_config(fail_executable_predicate=True)
+    assert caught.value.code == 400
+    caught.value.close()
+    admin.set_config(fail_executable_fraction=1.0)
+    task = device.run(programs, s3_destination_folder=folder, shots=500)
+    result = task.result()
+    assert task.state() == "COMPLETED"
+    assert all(isinstance(e, ProgramSetExecutableFailure) for c in result for e in c)
+    assert task.metadata()["numSuccessfulShots"] == 0
+
+    # a whole-task fault fails the task; its results show every executable failed
+    admin.set_config(fail_executable_fraction=0.0, fail_task_tags={"doomed": "*"})
+    client = env.braket_client()
+    arn = create(client, env, action=program_set(program()), shots=10, tags={"doomed": "1"})
+    assert env.emulator.wait_for_status(arn) == "FAILED"
+    doomed = AwsQuantumTask(arn, env.aws_session())
+    assert doomed.metadata()["failureReason"] == env.config.get("fail_task_reason")
+    [[entry]] = doomed.result().entries
+    assert isinstance(entry, ProgramSetExecutableFailure)
+    assert doomed.result().task_metadata.status == "FAILED"
+
+
+def test_program_set_cancel(braket_emulator: BraketEmulatorEnv) -> None:
+    from braket.aws import AwsDevice
+    from braket.ir.openqasm import Program
+    from braket.ir.openqasm import ProgramSet as OpenQASMProgramSet
+
+    env = braket_emulator
+    s3 = env.s3_client()
+    programs = OpenQASMProgramSet(programs=[Program(source=RX, inputs={"theta": [0.0, 1.0]})])
+
+    def written(arn: str) -> list[str]:
+        prefix = f"{env.emulator.task(arn)['outputS3Directory']}/"
+        listing = s3.list_objects_v2(Bucket=env.bucket, Prefix=prefix)
+        return [o["Key"] for o in listing.get("Contents", [])]
+
+    # before it runs
+    env.config.update(queue_time=30)
+    task = AwsDevice(SV1).run(programs, s3_destination_folder=(env.bucket, "c"), shots=20)
+    task.cancel()
+    assert task.state() == "CANCELLED"
+    assert task.result() is None
+    assert written(task.id) == []
+    with pytest.raises(ClientError):
+        env.emulator.results_json(task.id)
+
+    # while its executables run: it stops before the next one and writes nothing
+    started, proceed = threading.Event(), threading.Event()
+
+    def hold(tags: Mapping[str, str], inputs: Mapping[str, Any]) -> bool:
+        started.set()
+        proceed.wait(5)
+        return False
+
+    env.config.update(queue_time=0, fail_executable_predicate=hold)
+    client = env.braket_client()
+    arn = create(client, env, action=program_set(program(RX, {"theta": [0.0, 1.0]})), shots=20)
+    assert started.wait(5)
+    assert client.cancel_quantum_task(quantumTaskArn=arn)["cancellationStatus"] == "CANCELLING"
+    proceed.set()
+    assert env.emulator.wait_for_status(arn) == "CANCELLED"
+    assert written(arn) == []
+
+
 # --- call record and admin endpoint ---------------------------------------------------------
 
 
@@ -624,6 +972,20 @@ def test_start_and_stop_cleanly_without_s3() -> None:
     )["quantumTaskArn"]
     assert emulator.wait_for_status(arn) == "COMPLETED"
     assert json.loads(emulator.results_json(arn))["measurements"] == [["1"]] * 10
+    # a program set keeps all its files in memory too
+    arn = client.create_quantum_task(
+        deviceArn=SV1,
+        shots=10,
+        outputS3Bucket="memory-only",
+        outputS3KeyPrefix="p",
+        action=program_set(program(RX, {"theta": [0.0, math.pi]})),
+    )["quantumTaskArn"]
+    assert emulator.wait_for_status(arn) == "COMPLETED"
+    assert json.loads(emulator.results_json(arn))["taskMetadata"] == "metadata.json"
+    executable = json.loads(emulator.results_object(arn, "programs/0/executables/1.json"))
+    assert executable["measurements"] == [[1]] * 5
+    with pytest.raises(KeyError):
+        emulator.results_object(arn, "programs/9/results.json")
     emulator.stop()
     emulator.stop()  # idempotent
     client.close()
