@@ -414,14 +414,25 @@ class Executor:
             provider = self.providers.get(provider_name)
             running = [r for r in rows if r.status.in_flight]
             if running and provider is not None:
-                ids = self._unshared(self._job_ids(provider, running))
+                found = self._find(provider, running) if provider.capabilities.durable_jobs else {}
+                ids = self._unshared(list(found.values()))
                 if ids:
                     self._cancel(provider, ids)
+                asked = {split_job_id(i)[0] for i in ids}
+                # cancelling: asked of the provider; cancelled: nothing of its own runs (never
+                # sent, ended with its process, or a batch that runs on for its other members)
+                marks = {
+                    r.address: S.CANCELLING
+                    if split_job_id(found.get(r.address, ""))[0] in asked
+                    else S.CANCELLED
+                    for r in running
+                }
                 self.store.apply(
                     self.stack.name,
                     [
-                        Transition(r.address, S.CANCELLED, detail="no longer in the manifest")
+                        Transition(r.address, marks[r.address], detail="no longer in the manifest")
                         for r in running
+                        if r.status is not marks[r.address]
                     ],
                 )
             to_forget.extend(r.address for r in rows)
@@ -453,11 +464,12 @@ class Executor:
                 ],
             )
 
+    def _find(self, provider: Provider, rows: Sequence[Row]) -> dict[str, str]:
+        """Provider ids of in-flight rows by address, pending intents looked up by key."""
+        return find_jobs(rows, lambda keys, since: self._lookup(provider, keys, since))
+
     def _job_ids(self, provider: Provider, rows: Sequence[Row]) -> list[str]:
-        """Provider ids of in-flight rows, pending intents looked up by key."""
-        return list(
-            find_jobs(rows, lambda keys, since: self._lookup(provider, keys, since)).values()
-        )
+        return list(self._find(provider, rows).values())
 
     def _unshared(self, ids: list[str]) -> list[str]:
         """The jobs of ``ids`` that no instance of this apply still waits on: a native batch

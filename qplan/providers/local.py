@@ -32,6 +32,7 @@ from typing import Any
 from qplan.jobstatus import JobStatus
 from qplan.manifest.models import FaultSpec
 from qplan.manifest.models import LocalProvider as LocalConfig
+from qplan.processes import pid_alive
 from qplan.providers import local_worker
 from qplan.providers.base import (
     Capabilities,
@@ -65,14 +66,8 @@ def _remove_orphan_markers() -> None:
     killed outright cannot remove its own)."""
     for folder in Path(tempfile.gettempdir()).glob(f"{_MARKERS_PREFIX}*-*"):
         pid_text = folder.name[len(_MARKERS_PREFIX) :].split("-", 1)[0]
-        if not pid_text.isdigit():
-            continue
-        try:
-            os.kill(int(pid_text), 0)
-        except ProcessLookupError:
+        if pid_text.isdigit() and not pid_alive(int(pid_text)):
             shutil.rmtree(folder, ignore_errors=True)
-        except PermissionError:
-            continue
 
 
 def _pulser_installed() -> bool:

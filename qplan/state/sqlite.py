@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from qplan.jobstatus import JobStatus, check_transition
+from qplan.processes import pid_alive
 from qplan.state.migrations import MIGRATIONS, SCHEMA_VERSION
 from qplan.state.model import LockInfo, Row, RowState, Snapshot, Transition
 from qplan.state.store import Lock, StackLocked, StateError, StateStore, content_hash
@@ -43,16 +44,6 @@ _SETTABLE = (
     "error",
 )
 _REQUIRED_NEW = ("kind", "job", "fingerprint", "attempt", "provider", "target")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class SqliteStore(StateStore):
@@ -294,7 +285,7 @@ class SqliteStore(StateStore):
             return None
         name, owner, host, pid, operation, acquired, heartbeat = row
         stale = self.clock() - heartbeat > STALE_AFTER or (
-            host == socket.gethostname() and not _pid_alive(pid)
+            host == socket.gethostname() and not pid_alive(pid)
         )
         return LockInfo(name, owner, host, pid, operation, acquired, heartbeat, stale)
 
@@ -306,7 +297,7 @@ class SqliteStore(StateStore):
         here = socket.gethostname()
         with self._write() as conn:
             held = conn.execute("SELECT host, pid FROM locks WHERE stack = ?", (stack,)).fetchone()
-            if held is not None and held[0] == here and not _pid_alive(held[1]):
+            if held is not None and held[0] == here and not pid_alive(held[1]):
                 conn.execute("DELETE FROM locks WHERE stack = ?", (stack,))
                 held = None
             if held is None:

@@ -213,6 +213,20 @@ def test_dropping_a_point_keeps_the_batch_running_for_the_others(
     assert report.counts["forgotten"] == 1  # type: ignore[attr-defined]
     assert statuses(store, smaller) == {address(1): S.SUCCEEDED, address(3): S.SUCCEEDED}
     check_attribution(store, smaller)
+    # nothing was asked of the provider for the dropped point: its record says cancelled
+    assert [e["new_status"] for e in store.events("ex", address(2))][-2:] == ["cancelled", None]
+
+
+def test_dropping_a_point_of_its_own_cancels_its_job(
+    write: Callable[..., Path], store: SqliteStore
+) -> None:
+    provider = ScriptedProvider(steps=3)
+    run(load(write, points=(1, 2), batch="batch: per_point"), store, provider, no_wait=True)
+    job_id = store.row("ex", address(2)).provider_job_id  # type: ignore[union-attr]
+    run(load(write, points=(1,), batch="batch: per_point"), store, provider)
+    assert provider.cancels == [job_id]
+    # the cancel was asked, not confirmed, when the row was forgotten
+    assert [e["new_status"] for e in store.events("ex", address(2))][-2:] == ["cancelling", None]
 
 
 @pytest.mark.parametrize("parallelism", [1, 2])
