@@ -53,6 +53,8 @@ __all__ = ["ApplyReport", "Executor", "Options", "find_jobs"]
 
 S = JobStatus
 _T = TypeVar("_T")
+UNREACHABLE_GRACE = 10.0  # seconds a provider may fail before qplan says so
+UNREACHABLE_NOTICE = 60.0  # seconds between two notices that a provider keeps failing
 _SUBMIT_ACTIONS = frozenset({Action.CREATE, Action.RETRY, Action.REPLACE})
 
 
@@ -176,6 +178,7 @@ class Executor:
         self._limits: dict[str, int] = {}
         self._next_observation = float("-inf")
         self._starved: set[str] = set()  # providers whose rate limit held back ready work
+        self._down: dict[str, tuple[float, float]] = {}  # provider -> (failing since, said at)
         intervals = [p.capabilities.poll_interval for p in providers.values()] or [1.0]
         self.poll = self.options.poll_interval or min(intervals)
 
@@ -403,9 +406,26 @@ class Executor:
     ) -> dict[str, str]:
         while True:
             try:
-                return provider.lookup(keys, since)
-            except TransientError:
+                found = provider.lookup(keys, since)
+            except TransientError as exc:
+                if self._interrupt.is_set():  # Ctrl-C while the provider is away: stop here
+                    raise KeyboardInterrupt from None
+                self._unreachable(provider.name, exc)
                 self.clock.sleep(self.poll)
+                continue
+            self._down.pop(provider.name, None)
+            return found
+
+    def _unreachable(self, name: str, exc: Exception) -> None:
+        """Say, once a minute, that a provider keeps failing: qplan waits through outages
+        (its work is safe in the state), but never silently."""
+        now = self.clock.now()
+        since, said = self._down.get(name, (now, float("-inf")))
+        if now - since >= UNREACHABLE_GRACE and now - said >= UNREACHABLE_NOTICE:
+            waited = f" for {now - since:.0f}s" if now > since else ""
+            self._emit("retrying", detail=f"{name} unreachable{waited}, still trying: {exc}")
+            said = now
+        self._down[name] = (since, said)
 
     def _retire(self, gone: list[Row]) -> None:
         """Rows gone from the manifest: cancel what runs, forget what is final."""
@@ -768,8 +788,10 @@ class Executor:
                 chunk = group[start : start + size]
                 try:
                     seen = provider.observe([w.job_id for w in chunk if w.job_id])
-                except TransientError:
+                except TransientError as exc:
+                    self._unreachable(provider_name, exc)
                     continue
+                self._down.pop(provider_name, None)
                 self._record(provider, chunk, seen)
 
     def _record(self, provider: Provider, chunk: list[_Work], seen: Mapping[str, Any]) -> None:

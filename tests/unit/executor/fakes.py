@@ -52,7 +52,12 @@ class ScriptedProvider(Provider):
     sessions: list[str] = field(default_factory=list)
     batches: list[list[str]] = field(default_factory=list)
     batch: int = 1
+    down_until: float = 0.0  # observe and lookup fail as unreachable until this time
     clock: Any = None
+
+    def _check_up(self) -> None:
+        if self.clock is not None and self.clock.now() < self.down_until:
+            raise TransientError("connection refused")
 
     def __post_init__(self) -> None:
         self.capabilities = Capabilities(
@@ -98,9 +103,11 @@ class ScriptedProvider(Provider):
         return job_id
 
     def lookup(self, keys: Sequence[str], since: float | None = None) -> dict[str, str]:
+        self._check_up()
         return {k: self.by_key[k] for k in keys if k in self.by_key}
 
     def observe(self, job_ids: Sequence[str]) -> dict[str, Observation]:
+        self._check_up()
         for base in dict.fromkeys(split_job_id(j)[0] for j in job_ids):
             job = self.jobs[base]
             if job.status.in_flight and job.status is not S.CANCELLING:

@@ -451,3 +451,18 @@ def test_replacing_a_pending_intent_cancels_the_job_found_by_its_key(
     )
     run(edited, store, ScriptedProvider(jobs=provider.jobs, by_key=provider.by_key, steps=1))
     assert provider.jobs[old].status is S.CANCELLED or provider.jobs[old].status is S.CANCELLING
+
+
+def test_an_unreachable_provider_is_waited_for_and_reported_once_a_minute(
+    write: Callable[..., Path], store: SqliteStore
+) -> None:
+    stack = load(write)
+    clock = FakeClock()
+    provider = ScriptedProvider(down_until=clock.now() + 150.0)  # observations fail 150 s
+    sink, report = run(stack, store, provider, clock)
+    notices = [e for e in sink.events if "unreachable" in e.detail]
+    # silent for a 10 s grace, then once a minute: at about 10 s, 70 s and 130 s
+    assert [round(e.at - 1_800_000_000.0, -1) for e in notices] == [10.0, 70.0, 130.0]
+    assert "sim unreachable for 10s, still trying: connection refused" in notices[0].detail
+    assert set(statuses(store, stack).values()) == {S.SUCCEEDED}  # then it carried on
+    assert report.ok  # type: ignore[attr-defined]
