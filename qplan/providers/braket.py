@@ -18,6 +18,7 @@ AWS chain only; endpoints from ``AWS_ENDPOINT_URL_BRAKET`` / ``AWS_ENDPOINT_URL_
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import json
 import re
@@ -67,6 +68,9 @@ _PERMANENT = {
 }
 _TAG_UNSAFE = re.compile(r"[^\w.:/=+\-@ ]")
 PROGRAM_SET_ACTION = "braket.ir.openqasm.program_set"
+PAGE = 100  # summaries per SearchQuantumTasks call
+IN_FLIGHT_STATUSES = ("CREATED", "QUEUED", "RUNNING", "CANCELLING")
+FINAL_STATUSES = ("COMPLETED", "FAILED", "CANCELLED")
 LOOKBACK = 600.0  # seconds before an intent in which its task may have been created
 CLOCK_SKEW = 5.0  # seconds the service's createdAt may precede this machine's clock
 
@@ -82,6 +86,10 @@ def _tag(value: str) -> str:
 
 # one executable of a ProgramSet task: (counts, measured qubits, result path) or why it failed
 _Executable = tuple[dict[str, int], list[int], str] | str
+
+
+def _status_filter(statuses: Sequence[str]) -> dict[str, Any]:
+    return {"name": "status", "operator": "EQUAL", "values": list(statuses)}
 
 
 def _check_format(submission: Submission) -> None:
@@ -357,25 +365,56 @@ class BraketTaskProvider(Provider):
                 by_device.setdefault(task.device, []).append(arn)
         statuses: dict[str, str] = {}
         for device, group in by_device.items():
-            # the window starts at the oldest task still watched, so its pages hold the tasks
-            # in flight and the few finished since: one call per 100 of them
-            earliest = min(self._tasks[a].created for a in group) - CLOCK_SKEW
-            filters = [
-                {"name": "deviceArn", "operator": "EQUAL", "values": [device]},
-                {"name": "createdAt", "operator": "GTE", "values": [self._since(earliest)]},
-            ]
-            wanted = set(group)
-            for summary in self._search(filters):
+            statuses.update(self._device_statuses(device, group))
+        return statuses
+
+    def _device_statuses(self, device: str, arns: list[str]) -> dict[str, str]:
+        """One device's watched tasks, in as few pages of 100 summaries as this process's
+        knowledge of the device's tasks allows:
+
+        - when the window from the oldest watched task takes no more pages than the watched
+          tasks themselves, list it;
+        - else (an old task still runs among many finished since): list the window's tasks
+          still in flight (status filter), then the watched ones that have just finished,
+          by a window around them or by ARN (10 per call), whichever takes fewer calls.
+          That costs at most the same pages, and one page when none has just finished.
+        Anything still missing (a clock far off, or lag) is asked by ARN."""
+        created = sorted(t.created for t in self._tasks.values() if t.device == device)
+        when = {a: self._tasks[a].created for a in arns}
+        on_device = {"name": "deviceArn", "operator": "EQUAL", "values": [device]}
+        start = min(when.values()) - CLOCK_SKEW
+        wanted = set(arns)
+        statuses: dict[str, str] = {}
+
+        def take(filters: list[dict[str, Any]]) -> None:
+            for summary in self._search([on_device, *filters]):
                 if summary["quantumTaskArn"] in wanted:
                     statuses[summary["quantumTaskArn"]] = summary["status"]
-            missing = [a for a in group if a not in statuses]  # a clock far off, or lag
-            for start in range(0, len(missing), 10):
-                chunk = missing[start : start + 10]
-                for summary in self._search(
-                    [{"name": "quantumTaskArn", "operator": "EQUAL", "values": chunk}]
-                ):
-                    statuses[summary["quantumTaskArn"]] = summary["status"]
+
+        window = len(created) - bisect.bisect_left(created, start)
+        if -(-window // PAGE) <= -(-len(arns) // PAGE):  # listing all costs no extra page
+            take([self._created(">=", start)])
+        else:
+            take([self._created(">=", start), _status_filter(IN_FLIGHT_STATUSES)])
+            done = [a for a in arns if a not in statuses]
+            if done:
+                low = min(when[a] for a in done) - CLOCK_SKEW
+                high = max(when[a] for a in done) + CLOCK_SKEW
+                between = bisect.bisect_right(created, high) - bisect.bisect_left(created, low)
+                if -(-between // PAGE) <= -(-len(done) // 10):  # fewer pages than ARN calls
+                    take([self._created("between", low, high), _status_filter(FINAL_STATUSES)])
+        missing = [a for a in arns if a not in statuses]
+        for i in range(0, len(missing), 10):
+            take([{"name": "quantumTaskArn", "operator": "EQUAL", "values": missing[i : i + 10]}])
         return statuses
+
+    def _created(self, op: str, *epochs: float) -> dict[str, Any]:
+        operator = {">=": "GTE", "between": "BETWEEN"}[op]
+        return {
+            "name": "createdAt",
+            "operator": operator,
+            "values": [self._since(e) for e in epochs],
+        }
 
     def _failure_reason(self, arn: str) -> str:
         try:
