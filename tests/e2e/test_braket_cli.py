@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -372,3 +373,21 @@ def test_cancelling_one_point_of_a_batch_cancels_the_batch(
     assert env.calls.counts().get("CancelQuantumTask", 0) == 1
     assert folder.qplan("status", "qplan.yaml", "--refresh").returncode == 0
     assert {s for s, _ in folder.rows().values()} == {"cancelled"}
+
+
+def test_the_braket_example_applies_as_written(
+    tmp_path: Path, braket_emulator: BraketEmulatorEnv
+) -> None:
+    env = braket_emulator
+    example = Path(__file__).parents[2] / "examples" / "braket-sweep"
+    shutil.copytree(example, tmp_path / "example")
+    folder = Folder.__new__(Folder)
+    folder.path, folder.env = tmp_path / "example", env
+    result = folder.apply()
+    assert result.returncode == 0, result.stdout + result.stderr
+    # the calibration task, then the 32-point sweep as one ProgramSet task
+    assert creates(env) == 2
+    rows = folder.rows()
+    assert len(rows) == 33 and {s for s, _ in rows.values()} == {"succeeded"}
+    results = json.loads(folder.qplan("results", "qplan.yaml", "--format", "json").stdout)
+    assert len(results) == 33 and all(sum(r["counts"].values()) == r["shots"] for r in results)
