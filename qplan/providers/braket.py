@@ -21,6 +21,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import json
+import math
 import re
 import threading
 import time
@@ -107,10 +108,15 @@ def _epoch(value: Any) -> float:
 
 @dataclass
 class _Task:
+    """What this process knows of a task. ``created``: the service's createdAt once a
+    summary showed it, else this machine's clock at submission (``margin`` then allows for
+    the clocks' skew)."""
+
     device: str
     created: float
     bucket: str = ""
     directory: str = ""
+    margin: float = 0.0
 
 
 class BraketTaskProvider(Provider):
@@ -281,7 +287,7 @@ class BraketTaskProvider(Provider):
         except Exception as exc:
             raise self._map(exc, submission.address, submitting=True) from None
         with self._lock:
-            self._tasks[arn] = _Task(arn_device, created)
+            self._tasks[arn] = _Task(arn_device, created, margin=CLOCK_SKEW)
         return str(arn)
 
     def _search(self, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -312,8 +318,10 @@ class BraketTaskProvider(Provider):
             )
 
     @staticmethod
-    def _since(epoch: float) -> str:
-        return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    def _since(epoch: float, *, up: bool = False) -> str:
+        """A createdAt filter value, in whole seconds: rounded down, or ``up``."""
+        second = math.ceil(epoch) if up else math.floor(epoch)
+        return dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def lookup(self, keys: Sequence[str], since: float | None = None) -> dict[str, str]:
         wanted = set(keys)
@@ -380,9 +388,10 @@ class BraketTaskProvider(Provider):
           That costs at most the same pages, and one page when none has just finished.
         Anything still missing (a clock far off, or lag) is asked by ARN."""
         created = sorted(t.created for t in self._tasks.values() if t.device == device)
-        when = {a: self._tasks[a].created for a in arns}
+        low_of = {a: self._tasks[a].created - self._tasks[a].margin for a in arns}
+        high_of = {a: self._tasks[a].created + self._tasks[a].margin for a in arns}
         on_device = {"name": "deviceArn", "operator": "EQUAL", "values": [device]}
-        start = min(when.values()) - CLOCK_SKEW
+        start = min(low_of.values())
         wanted = set(arns)
         statuses: dict[str, str] = {}
 
@@ -398,8 +407,8 @@ class BraketTaskProvider(Provider):
             take([self._created(">=", start), _status_filter(IN_FLIGHT_STATUSES)])
             done = [a for a in arns if a not in statuses]
             if done:
-                low = min(when[a] for a in done) - CLOCK_SKEW
-                high = max(when[a] for a in done) + CLOCK_SKEW
+                low = min(low_of[a] for a in done)
+                high = max(high_of[a] for a in done)
                 between = bisect.bisect_right(created, high) - bisect.bisect_left(created, low)
                 if -(-between // PAGE) <= -(-len(done) // 10):  # fewer pages than ARN calls
                     take([self._created("between", low, high), _status_filter(FINAL_STATUSES)])
@@ -410,11 +419,8 @@ class BraketTaskProvider(Provider):
 
     def _created(self, op: str, *epochs: float) -> dict[str, Any]:
         operator = {">=": "GTE", "between": "BETWEEN"}[op]
-        return {
-            "name": "createdAt",
-            "operator": operator,
-            "values": [self._since(e) for e in epochs],
-        }
+        values = [self._since(e, up=i > 0) for i, e in enumerate(epochs)]
+        return {"name": "createdAt", "operator": operator, "values": values}
 
     def _failure_reason(self, arn: str) -> str:
         try:

@@ -181,8 +181,11 @@ def test_crash_between_create_and_state_write(
         state = folder.path / ".qplan" / "state.db"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # until intents are committed and their calls sent
-            if state.exists() and any(s == "submitting" for s, _ in folder.rows().values()):
-                break
+            try:
+                if state.exists() and any(s == "submitting" for s, _ in folder.rows().values()):
+                    break
+            except sqlite3.OperationalError:  # the file exists, its tables not yet
+                pass
             time.sleep(0.05)
         time.sleep(0.5)  # inside the 3 s the emulator takes to answer CreateQuantumTask
     finally:
