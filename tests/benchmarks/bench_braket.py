@@ -1,7 +1,7 @@
 """Time `qplan apply` on N Braket tasks against hand-written SDK code, on the Braket emulator.
 
     python tests/benchmarks/bench_braket.py [--tasks 500] [--loop-tasks 60]
-        [--max-parallel 10,64] [--qplan-poll-interval 1] [--case-timeout 1800]
+        [--max-parallel 10,64] [--qplan-poll-interval 1] [--no-native] [--case-timeout 1800]
 
 The service: moto (S3, STS) and the wire-compatible Braket emulator (tests/emulators/braket),
 started on loopback by `braket_stack()` in this process, with 200 ms added to every Braket API
@@ -15,12 +15,19 @@ included) inheriting the environment `braket_stack()` sets (endpoints, fake cred
                        `braket` provider whose `s3_bucket` comes from QPLAN_S3_BUCKET, target
                        aws/sv1, default options; then again with `--poll-interval P`
                        (--qplan-poll-interval, default 1; 0 skips it);
+  qplan apply, batch: native
+                       the same manifest, except `batch: native` in the sweep, in a fresh
+                       folder, default options (--no-native skips it): qplan sends the points
+                       as ProgramSet tasks (action braket.ir.openqasm.program_set, one
+                       executable per point, up to sv1's maximumExecutables, 100, per task:
+                       ceil(N / 100) tasks), each point keeping its own state row, whose
+                       provider job id is TASK_ARN#k (k: the executable's index);
   run_batch            `AwsDevice(sv1).run_batch([Program(source=...)] * N,
                        s3_destination_folder=(bucket, prefix), shots=100, max_parallel=M,
                        inputs=[{"theta": x}, ...]).results()` (per-task inputs: a list of
                        dicts, one per program, as AwsQuantumTaskBatch zips them), once per M
                        of --max-parallel (default 10, the SDK's default, and 64, qplan's
-                       default --parallelism);
+                       in-flight limit before it became 1000 tasks on Braket);
   submit all, collect  `tasks = [device.run(Program(source=..., inputs={"theta": x}),
                        s3_destination_folder=..., shots=100) for x in points]`, then
                        `[t.result() for t in tasks]`: the other common notebook pattern, on
@@ -49,19 +56,33 @@ Checks (any failure: exit status 1, with the reasons printed at the end):
   theta = 0 gives {"0": 100} and theta = pi gives {"1": 100}, and every point's count of "1"
   is within 6 standard deviations (+1 shot) of 100 sin^2(theta / 2) (the inputs reached the
   right tasks; a false alarm has a probability of about 1e-9 per point);
-- qplan: `qplan results --format json` gives N results at the N points; the state holds N
-  rows `succeeded` with a result hash; exactly N CreateQuantumTask calls created a task
-  (answered 2xx and not a replay of an earlier clientToken), with N distinct clientTokens,
-  and the emulator holds exactly one task per qplan address (tag `qplan-address`);
+- qplan (every case): `qplan results --format json` gives N results at the N points (their
+  counts checked as above); the state holds N rows `succeeded` with a result hash;
+- qplan per point: exactly N CreateQuantumTask calls created a task (answered 2xx and not a
+  replay of an earlier clientToken), with N distinct clientTokens, and the emulator holds
+  exactly one task per qplan address (tag `qplan-address`);
+- qplan, batch: native: exactly ceil(N / 100) CreateQuantumTask calls created a task, with
+  as many distinct clientTokens, and the emulator holds no other task and one task per qplan
+  key (tag `qplan-key`); each of them is a ProgramSet (GetQuantumTask's actionMetadata:
+  actionType braket.ir.openqasm.program_set) and their executableCounts sum to N; every
+  point's provider job id is TASK_ARN#k of one of them with k below its executableCount, no
+  two points on the same executable;
 - the SDK cases: exactly one task created per point run;
 - qplan's status calls: at most one status call per 50 in-flight tasks per poll (below).
 
-Status calls per poll, from the call log (for each qplan run): qplan observes its in-flight
-tasks with SearchQuantumTasks, one device filter per poll, 100 tasks per page. A poll is a
-SearchQuantumTasks call without `nextToken` whose filters name a `deviceArn`, plus the
-following pages (calls with a `nextToken` and the same filters); its start is the arrival
-time of its first page. Searches without a device filter (lookups by key after an ambiguous
-create, or by task ARN) and GetQuantumTask calls are counted apart. The tasks in flight at
+Status calls per poll, from the call log (for each qplan run, the native one included, where
+"tasks" are its ProgramSet tasks, at most ceil(N / 100) in flight, so one call per poll is
+the target there; its API calls by operation are in the table): qplan observes its in-flight
+tasks with SearchQuantumTasks filtered by device, 100 tasks per page; one poll may make
+several searches with different filters (a createdAt window, the window's tasks in flight
+only, the tasks just finished by their own window or by ARN) and their pages, one after
+another, milliseconds apart, and the next poll starts a poll interval (2 s by default, 1 s
+with --poll-interval 1) after it ends. So a poll is a burst of SearchQuantumTasks calls whose
+filters name a `deviceArn`: each call that arrives within POLL_GAP (0.25 s, or half the
+--poll-interval if less) of the answer to the previous such call belongs to the same poll;
+its start is the arrival time of its first call. Searches without a device filter (lookups
+by key after an ambiguous create, or by task ARN of an earlier process) and GetQuantumTask
+calls are counted apart. The tasks in flight at
 poll p, N_p, are those whose CreateQuantumTask had been answered before poll p started and
 that qplan could not yet know to be finished: created after the start of poll p-1, or ended
 (the emulator's endedAt) at or after the start of poll p-1. A task that ended while poll p-1
@@ -74,7 +95,9 @@ the number of polls over 1, and for polls with N_p >= 50 the literal calls_p / (
 Speed targets (verdicts printed; not part of the exit status): qplan apply (default options)
 at least 10x faster than the plain loop (extrapolated to N if the loop ran on a subset), and
 faster than run_batch (for each max_parallel). A ratio to a target at or above 1.0 meets it
-(above 1.0 for "faster").
+(above 1.0 for "faster"). The same ratios and verdicts are printed for the other qplan cases,
+and for the native case its speed-up over the per-point qplan apply (no target). The table's
+"tasks" and "s/task" count points (the native case runs N points in ceil(N / 100) tasks).
 The emulator answers every call after 200 ms but, unlike the service, does not throttle:
 run_batch with a large max_parallel creates tasks faster than Braket's CreateQuantumTask quota
 (20 per second, bursts of 40) would allow, while qplan keeps under it (18 per second, bursts
@@ -89,6 +112,7 @@ import json
 import math
 import os
 import platform
+import re
 import sqlite3
 import subprocess
 import sys
@@ -106,6 +130,12 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.emulators.braket.calls import CallRecord  # noqa: E402
+from tests.emulators.braket.devices import (  # noqa: E402
+    PROGRAM_SET_ACTION,
+    PROGRAM_SET_MAX_EXECUTABLES,
+    PROGRAM_SET_MAX_TOTAL_SHOTS,
+)
 from tests.emulators.braket.fixture import BraketEmulatorEnv, braket_stack  # noqa: E402
 
 SHOTS = 100
@@ -114,6 +144,10 @@ QUEUE_TIME = 2.0  # seconds every task waits before it runs
 LOOP_TARGET = 10.0  # qplan apply at least 10x faster than the plain loop
 BATCH_TARGET = 1.0  # qplan apply faster than run_batch
 PER_CALL = 50  # in-flight tasks one status call per poll may cover
+POLL_GAP = 0.25  # seconds between a search's answer and the next call of the same poll, at most
+# points per ProgramSet task with `batch: native`: sv1's maximumExecutables (100), unless its
+# maximumTotalShots allows fewer at SHOTS each
+BATCH_POINTS = min(PROGRAM_SET_MAX_EXECUTABLES, PROGRAM_SET_MAX_TOTAL_SHOTS // SHOTS)
 PROGRESS_EVERY = 20.0  # seconds between progress lines on stderr
 PREFIX = "bench"
 OPERATIONS = (
@@ -159,7 +193,7 @@ programs:
     sweep:
       grid:
         theta: {{linspace: [0, 3.141592653589793, {n}]}}
-"""
+{batch}"""
 # The hand-written baselines, as a user writes them in a notebook. Arguments: the program,
 # the points (JSON), the device ARN, the bucket, the key prefix [, max_parallel]. Each prints
 # one JSON line: the measurement counts of every result, in the order of the points, and
@@ -246,8 +280,7 @@ def log(message: str) -> None:
 
 @dataclass
 class Poll:
-    start: float  # wall time of the first page's arrival
-    filters: str
+    start: float  # wall time of the first call's arrival
     calls: int = 1
     in_flight: int = 0
 
@@ -289,6 +322,7 @@ class Case:
     extrapolated: float | None = None  # wall time extrapolated to N (plain loop on a subset)
     detail: str = ""
     polls: PollStats | None = None
+    executables: list[int] | None = None  # per created ProgramSet task (batch: native)
 
 
 def _epoch(text: str | None) -> float:
@@ -309,7 +343,13 @@ class Bench:
         self.failures: list[str] = []
         self.device = env.device_arn("sv1")
         source = "".join(f"      {line}\n" for line in PROGRAM.splitlines())
-        self.manifest_text = MANIFEST.format(source=source, shots=SHOTS, n=n, prefix=PREFIX)
+        self.manifest_text = MANIFEST.format(
+            source=source, shots=SHOTS, n=n, prefix=PREFIX, batch=""
+        )
+        # the same manifest with the sweep's points sent as ProgramSet tasks
+        self.native_manifest_text = MANIFEST.format(
+            source=source, shots=SHOTS, n=n, prefix=PREFIX, batch="      batch: native\n"
+        )
         (folder / "program.qasm").write_text(PROGRAM)
         (folder / "loop.py").write_text(LOOP % {"shots": SHOTS})
         (folder / "submit_all.py").write_text(SUBMIT_ALL % {"shots": SHOTS})
@@ -407,12 +447,7 @@ class Bench:
 
     def _record_calls(self, case: Case) -> None:
         case.calls = self.env.calls.counts()
-        creates = [
-            c
-            for c in self.env.calls.calls("CreateQuantumTask")
-            if 200 <= c.status < 300 and not c.replay
-        ]
-        case.created = len(creates)
+        case.created = len(self._created())
 
     # --- checks -------------------------------------------------------------------------
 
@@ -455,36 +490,57 @@ class Bench:
 
     # --- qplan ----------------------------------------------------------------------------
 
-    def qplan(self, name: str, args: list[str], timeout: float) -> Case:
+    def qplan(self, name: str, args: list[str], timeout: float, *, native: bool = False) -> Case:
+        """`qplan apply` in a fresh folder (fresh state); with `native`, the manifest's sweep
+        says `batch: native` (its points go as ProgramSet tasks)."""
         case = Case(name, self.n)
-        folder = self.folder / name.replace(" ", "-").replace("=", "")
+        folder = self.folder / re.sub(r"[^A-Za-z0-9.]+", "-", name).strip("-")
         folder.mkdir()
-        (folder / "qplan.yaml").write_text(self.manifest_text)  # a fresh folder: fresh state
+        manifest = self.native_manifest_text if native else self.manifest_text
+        (folder / "qplan.yaml").write_text(manifest)  # a fresh folder: fresh state
         self.reset()
         log(f"{name}: {self.n} tasks ...")
         command = [sys.executable, "-m", "qplan", "apply", "qplan.yaml", *args]
         case.wall, _, stdout, _ = self.run(command, folder, "apply", timeout)
         self._record_calls(case)
-        case.polls = self.status_polls()
+        gap = POLL_GAP  # polls are at least a poll interval apart: at most half of it
+        if "--poll-interval" in args:
+            gap = min(gap, float(args[args.index("--poll-interval") + 1]) / 2)
+        case.polls = self.status_polls(gap)
         tail = [line for line in stdout.splitlines() if line.startswith("Apply")]
         case.detail = tail[-1] if tail else ""
-        self.check_qplan(case, folder)
+        executables = self.check_program_sets(case) if native else self.check_per_point(case)
+        rows = self.check_state(case, folder)
+        if rows is None:
+            return case
+        if native:
+            self.check_executables(case, rows, executables)
+        self.check_results(case, folder)
         log(f"{name}: {case.wall:.1f} s")
         return case
 
-    def check_qplan(self, case: Case, folder: Path) -> None:
-        label = case.name
-        # exactly once: one created task per point, distinct clientTokens, one task per address
+    def _created(self) -> list[CallRecord]:
+        """The CreateQuantumTask calls that created a task (2xx, not a replay)."""
         creates = self.env.calls.calls("CreateQuantumTask")
-        ok = [c for c in creates if 200 <= c.status < 300 and not c.replay]
-        tokens = Counter(c.client_token for c in ok)
-        if len(ok) != self.n or len(tokens) != self.n:
-            self.fail(
-                f"{label}: {len(ok)} CreateQuantumTask calls created a task "
-                f"({len(tokens)} distinct clientTokens) for {self.n} points; all creates by "
-                f"status: {dict(Counter(c.status for c in creates))}, replays: "
-                f"{sum(1 for c in creates if c.replay)}"
-            )
+        return [c for c in creates if 200 <= c.status < 300 and not c.replay]
+
+    def _creates_failure(self, label: str, ok: list[CallRecord], expected: str) -> None:
+        creates = self.env.calls.calls("CreateQuantumTask")
+        tokens = {c.client_token for c in ok}
+        self.fail(
+            f"{label}: {len(ok)} CreateQuantumTask calls created a task "
+            f"({len(tokens)} distinct clientTokens), expected {expected}; all creates by "
+            f"status: {dict(Counter(c.status for c in creates))}, replays: "
+            f"{sum(1 for c in creates if c.replay)}"
+        )
+
+    def check_per_point(self, case: Case) -> dict[str, int]:
+        """Exactly once, one task per point: N created tasks, N distinct clientTokens, one
+        task per qplan address. Returns {} (no executables)."""
+        label = case.name
+        ok = self._created()
+        if len(ok) != self.n or len({c.client_token for c in ok}) != self.n:
+            self._creates_failure(label, ok, f"{self.n}, one per point")
         per_address = Counter(t["tags"].get("qplan-address") for t in self.env.emulator.tasks())
         twice = {a: k for a, k in per_address.items() if k != 1}
         if len(per_address) != self.n or twice:
@@ -492,23 +548,89 @@ class Bench:
                 f"{label}: the emulator holds tasks for {len(per_address)} addresses, "
                 f"not exactly one each for {self.n}: {dict(list(twice.items())[:5])}"
             )
-        # the state and the results
+        return {}
+
+    def check_program_sets(self, case: Case) -> dict[str, int]:
+        """Exactly once, one ProgramSet task per batch: ceil(N / points per task) created
+        tasks with distinct clientTokens and qplan keys, each of action program_set (its
+        GetQuantumTask actionMetadata), whose executables sum to N. Returns the executables
+        of each created task, by ARN."""
+        label = case.name
+        expected = math.ceil(self.n / BATCH_POINTS)
+        ok = self._created()
+        if len(ok) != expected or len({c.client_token for c in ok}) != expected:
+            self._creates_failure(
+                label, ok, f"{expected}, one per {BATCH_POINTS} points (maximumExecutables)"
+            )
+        tasks = {t["quantumTaskArn"]: t for t in self.env.emulator.tasks()}
+        executables: dict[str, int] = {}
+        for call in ok:
+            metadata = tasks.get(call.task_arn or "", {}).get("actionMetadata", {})
+            if metadata.get("actionType") != PROGRAM_SET_ACTION:
+                self.fail(f"{label}: task {call.task_arn} has actionMetadata {metadata}")
+                continue
+            executables[call.task_arn or ""] = int(metadata.get("executableCount", 0))
+        case.executables = [executables[c.task_arn or ""] for c in ok if c.task_arn in executables]
+        if sum(executables.values()) != self.n:
+            self.fail(
+                f"{label}: the created ProgramSet tasks hold {sum(executables.values())} "
+                f"executables ({case.executables}), expected {self.n}"
+            )
+        keys = Counter(t["tags"].get("qplan-key") for t in tasks.values())
+        twice = {k: v for k, v in keys.items() if v != 1}
+        if len(tasks) != len(ok) or twice:
+            self.fail(
+                f"{label}: the emulator holds {len(tasks)} tasks for {len(ok)} created, "
+                f"qplan keys used more than once: {dict(list(twice.items())[:5])}"
+            )
+        return executables
+
+    def check_state(self, case: Case, folder: Path) -> list[tuple[str, str, str]] | None:
+        """N job rows succeeded with a result hash; returns (address, status,
+        provider_job_id) of each row, None without a state."""
+        label = case.name
         db = folder / ".qplan" / "state.db"
         if not db.exists():
             self.fail(f"{label}: no state at {db}")
-            return
+            return None
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         try:
-            statuses = Counter(
-                status if digest else f"{status} (no result hash)"
-                for status, digest in conn.execute(
-                    "SELECT status, result_hash FROM resources WHERE kind = 'job'"
-                )
-            )
+            rows = conn.execute(
+                "SELECT address, status, result_hash, provider_job_id FROM resources "
+                "WHERE kind = 'job'"
+            ).fetchall()
         finally:
             conn.close()
+        statuses = Counter(
+            status if digest else f"{status} (no result hash)" for _, status, digest, _ in rows
+        )
         if statuses != Counter({"succeeded": self.n}):
             self.fail(f"{label}: state rows {dict(statuses)}, expected {self.n} succeeded")
+        return [(address, status, job_id or "") for address, status, _, job_id in rows]
+
+    def check_executables(
+        self, case: Case, rows: list[tuple[str, str, str]], executables: dict[str, int]
+    ) -> None:
+        """Every point's provider_job_id is ARN#k: k an executable of a created ProgramSet
+        task, no two points on the same one."""
+        seen: Counter[tuple[str, str]] = Counter()
+        bad: list[str] = []
+        for address, _, job_id in rows:
+            arn, _, index = job_id.partition("#")
+            if arn not in executables or not index.isdigit() or int(index) >= executables[arn]:
+                bad.append(f"{address}: {job_id!r}")
+            seen[(arn, index)] += 1
+        shared = sum(1 for k in seen.values() if k > 1)
+        if bad or shared:
+            self.fail(
+                f"{case.name}: {len(bad)} points whose provider_job_id is not ARN#k of an "
+                f"executable of a created ProgramSet task (first: {bad[:3]}), {shared} "
+                "executables shared by several points"
+            )
+
+    def check_results(self, case: Case, folder: Path) -> None:
+        """`qplan results --format json`: N results at the N points, counts as expected."""
+        label = case.name
         command = [sys.executable, "-m", "qplan", "results", "qplan.yaml", "--format", "json"]
         _, code, stdout, _ = self.run(command, folder, "results", 600)
         if code != 0:
@@ -523,29 +645,25 @@ class Bench:
         thetas = sorted(by_theta)
         self.check_counts(f"{label} (qplan results)", thetas, [by_theta[t] for t in thetas])
 
-    def status_polls(self) -> PollStats:
-        """Group qplan's SearchQuantumTasks calls into polls and count the tasks in flight at
-        each (see the module docstring)."""
+    def status_polls(self, gap: float) -> PollStats:
+        """Group qplan's SearchQuantumTasks calls into polls (bursts of device-filtered
+        searches, each within `gap` s of the previous one's answer) and count the tasks in
+        flight at each (see the module docstring)."""
         calls = self.env.calls
-        created = {
-            c.task_arn: c.wall + c.duration
-            for c in calls.calls("CreateQuantumTask")
-            if 200 <= c.status < 300 and not c.replay and c.task_arn
-        }
+        created = {c.task_arn: c.wall + c.duration for c in self._created() if c.task_arn}
         ended = {t["quantumTaskArn"]: _epoch(t.get("endedAt")) for t in self.env.emulator.tasks()}
         polls: list[Poll] = []
-        latest: dict[str, Poll] = {}
+        last_answer = -math.inf  # when the previous device-filtered search was answered
         other = 0
         for call in sorted(calls.calls("SearchQuantumTasks"), key=lambda c: c.wall):
-            filters = json.dumps(call.filters, sort_keys=True)
             if not any(f.get("name") == "deviceArn" for f in call.filters or []):
                 other += 1
-            elif call.next_token and filters in latest:
-                latest[filters].calls += 1
+                continue
+            if polls and call.wall - last_answer <= gap:
+                polls[-1].calls += 1
             else:
-                poll = Poll(call.wall, filters)
-                polls.append(poll)
-                latest[filters] = poll
+                polls.append(Poll(call.wall))
+            last_answer = max(last_answer, call.wall + call.duration)
         previous: float | None = None
         for poll in polls:
             poll.in_flight = sum(
@@ -730,6 +848,11 @@ def main() -> None:
         help="a second qplan apply with this --poll-interval (0: skip; default: %(default)s)",
     )
     parser.add_argument(
+        "--no-native",
+        action="store_true",
+        help="skip the qplan apply whose sweep says `batch: native` (ProgramSet tasks)",
+    )
+    parser.add_argument(
         "--case-timeout",
         type=float,
         default=1800.0,
@@ -760,7 +883,10 @@ def main() -> None:
         log("warming up the emulator and the disk cache ...")
         bench.warm_up()
         timeout = args.case_timeout
-        qplan_cases = [bench.qplan("qplan apply (default options)", [], timeout)]
+        per_point = bench.qplan("qplan apply (default options)", [], timeout)
+        qplan_cases = [per_point]
+        if not args.no_native:
+            qplan_cases.append(bench.qplan("qplan apply, batch: native", [], timeout, native=True))
         if args.qplan_poll_interval > 0:
             interval = f"{args.qplan_poll_interval:g}"
             qplan_cases.append(
@@ -793,7 +919,9 @@ def main() -> None:
     print()
     for case in qplan_cases:
         print(f"{case.name} ({case.wall:.1f} s):")
-        print_speed(case, baselines, args.tasks)
+        # the native case is compared with the per-point one too (no target)
+        others = [per_point, *baselines] if case.executables is not None else baselines
+        print_speed(case, others, args.tasks)
     print()
     print(f"status calls per poll (at most 1 per {PER_CALL} tasks in flight):")
     for case in qplan_cases:
@@ -807,9 +935,14 @@ def main() -> None:
             )
     print()
     for case in qplan_cases:
+        executables = (
+            f", ProgramSet tasks of {'+'.join(map(str, case.executables))} executables"
+            if case.executables is not None
+            else ""
+        )
         print(
             f"{case.name}: {case.created} tasks created by CreateQuantumTask "
-            f"({case.calls.get('CreateQuantumTask', 0)} calls)"
+            f"({case.calls.get('CreateQuantumTask', 0)} calls){executables}"
         )
     print(f"\ntotal benchmark time: {total / 60:.1f} min")
     if failures:
