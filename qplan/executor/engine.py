@@ -604,10 +604,13 @@ class Executor:
         if sweep is not None and mode == "native":
             try:
                 limit = provider.batch_limit(job.target.device, job.program.format, job.spec.shots)
-            except TransientError:
+            except TransientError as exc:
+                self._unreachable(provider.name, exc)
                 return None
             except PermanentError as exc:
                 self._emit("retrying", job.name, detail=f"one job per point: {exc}")
+            else:
+                self._down.pop(provider.name, None)
             limit = min(limit, sweep.batch_size or limit)
         self._limits[job.name] = limit
         return limit

@@ -73,6 +73,7 @@ class ScriptedProvider(Provider):
         return self._create(submission.key, submission, ())
 
     def batch_limit(self, device: str, format: str, shots: int) -> int:
+        self._check_up()
         return self.batch
 
     def submit_batch(self, key: str, members: Sequence[Submission]) -> str:

@@ -244,3 +244,16 @@ def test_parallelism_counts_batches_not_instances(
         )
     else:  # two batches (six instances) in flight at once
         assert kinds == ["submitted"] * 6 + ["succeeded"] * 6
+
+
+def test_batches_wait_for_the_device_limits_and_say_so(
+    write: Callable[..., Path], store: SqliteStore
+) -> None:
+    stack = load(write, points=(1, 2, 3))
+    clock = FakeClock()
+    provider = ScriptedProvider(batch=3, down_until=clock.now() + 30.0)  # GetDevice fails 30 s
+    sink, _ = run(stack, store, provider, clock)
+    assert provider.batches == [[address(t) for t in (1, 2, 3)]]  # still one batch, later
+    assert provider.submit_times[0] >= 1_800_000_030.0
+    assert any("sim unreachable" in e.detail for e in sink.events)
+    check_attribution(store, stack)
