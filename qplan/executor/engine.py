@@ -541,6 +541,8 @@ class Executor:
         self._starved.clear()
         batched: dict[str, list[_Work]] = defaultdict(list)  # job -> ready instances
         deps_of: dict[str, str] = {}
+        fresh: Counter[str] = Counter()  # job -> fresh instances collected for batches
+        unknown: set[str] = set()  # jobs whose batch limit the provider could not give
         for work in works:
             if budget <= 0 or self._interrupt.is_set():
                 break
@@ -561,13 +563,21 @@ class Executor:
                 self._skip(work, f"skipped: session {session.name} was aborted by a failure")
                 continue
             provider = work.job.target.provider
+            if work.job.name in unknown:
+                continue
             limit = self._batch_limit(work.job)
-            if limit is None or room[provider] <= 0:  # limits not known yet, or full
+            if limit is None:  # the device's limits are not known yet: next pass
+                unknown.add(work.job.name)
+                continue
+            if room[provider] <= 0:
                 continue
             if limit > 1:
-                ready = batched[work.job.name]
-                if len(ready) < limit * min(budget, room[provider]):
-                    ready.append(work)
+                # a batch pending from before goes whole (same members, same key); fresh
+                # instances only as many as the batches that may go now can take
+                pending = work.status is S.SUBMITTING and work.batch[1] is not None
+                if pending or fresh[work.job.name] < limit * min(budget, room[provider]):
+                    batched[work.job.name].append(work)
+                    fresh[work.job.name] += 0 if pending else 1
                 continue
             if not self.buckets[provider].try_take():
                 self._starved.add(provider)
@@ -708,7 +718,7 @@ class Executor:
             except PermanentError as exc:
                 for work in unit:
                     work.needs_submit = False
-                    self._failed(work, str(exc))
+                    self._failed(work, str(exc), now)
                 continue
             session = self.sessions.get(first.job.session) if first.job.session else None
             if session is not None:
@@ -770,13 +780,15 @@ class Executor:
 
     def _backoff(self, work: _Work, attempt: int) -> float:
         """Exponential, with "equal jitter" (between half and all of the delay). The jitter
-        is a function of the submission's key, so the members of a native batch wait alike
-        and are sent again together."""
+        is a function of the submission's key, or for native batches of the job, so that
+        members failed together wait alike and are sent again together."""
         retry = work.job.spec.retry
         base = retry.backoff if retry else 1.0
         cap = retry.max_backoff if retry else 60.0
         delay: float = min(cap, base * 2 ** max(0, attempt - 1))
-        draw = random.Random(f"{self._jitter}\0{work.batch[0]}\0{attempt}").random()
+        # members of one job's native batches, failed in one poll, are sent again together
+        who = work.job.name if self._limits.get(work.job.name, 1) > 1 else work.batch[0]
+        draw = random.Random(f"{self._jitter}\0{who}\0{attempt}").random()
         return delay * (0.5 + draw / 2)
 
     # --- observation ----------------------------------------------------------------------
@@ -856,8 +868,9 @@ class Executor:
                     self._emit("running", work.job.name, work.address, observation.job_id)
         self.store.apply(self.stack.name, transitions, results)
         # the policy (retries, session abort, halting) acts on state committed above
+        now = self.clock.now()
         for work, error in failures:
-            self._failed(work, error)
+            self._failed(work, error, now)
 
     def _results(self, provider: Provider, job_ids: list[str]) -> dict[str, Callable[[], bytes]]:
         """Results of succeeded jobs, read ``submit_concurrency`` at a time; per job id, a
@@ -899,8 +912,9 @@ class Executor:
 
     # --- failure policy -------------------------------------------------------------------
 
-    def _failed(self, work: _Work, error: str) -> None:
-        """Record a failed attempt, then apply the failure policy."""
+    def _failed(self, work: _Work, error: str, now: float | None = None) -> None:
+        """Record a failed attempt, then apply the failure policy. ``now``: the time the
+        failure was seen (one for all failures of a poll, so that they retry together)."""
         self.store.apply(self.stack.name, [Transition(work.address, S.FAILED, error=error)])
         work.status, work.job_id = S.FAILED, None
         attempts = work.job.spec.retry.attempts if work.job.spec.retry else 1
@@ -911,7 +925,8 @@ class Executor:
             and not self.halt
         ):
             work.needs_submit = True
-            work.not_before = self.clock.now() + self._backoff(work, work.attempt)
+            seen = self.clock.now() if now is None else now
+            work.not_before = seen + self._backoff(work, work.attempt)
             self.report.counts["retried"] += 1
             self._emit(
                 "retrying", work.job.name, work.address, f"attempt {work.attempt} failed: {error}"

@@ -257,3 +257,82 @@ def test_batches_wait_for_the_device_limits_and_say_so(
     assert provider.submit_times[0] >= 1_800_000_030.0
     assert any("sim unreachable" in e.detail for e in sink.events)
     check_attribution(store, stack)
+
+
+def test_a_pending_batch_is_resent_whole_even_under_a_tight_parallelism(
+    write: Callable[..., Path], store: SqliteStore
+) -> None:
+    """A batch sent before a crash, that a lagging search does not list yet, goes again with
+    the same members under the same key (the provider's token catches it), not split."""
+    stack = load(
+        write,
+        points=(1, 2, 3, 4),
+        batch="batch: native, batch_size: 2",
+        extra="    retry: {attempts: 2, backoff: 5s}",
+    )
+
+    def outcome(s: Submission) -> str:
+        return "fail" if s.address == address(1) and s.attempt == 1 else "ok"
+
+    provider = ScriptedProvider(batch=2, outcome=outcome)
+    submit_batch, lookup = provider.submit_batch, provider.lookup
+
+    def crash_after(key: str, members: Sequence[Submission]) -> str:
+        job = submit_batch(key, members)
+        if address(3) in [m.address for m in members]:
+            raise Crash  # the provider has the batch; its id never reached the state
+        return job
+
+    provider.submit_batch = crash_after  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        run(stack, store, provider, parallelism=1)
+    provider.submit_batch = submit_batch  # type: ignore[method-assign]
+    lagged: list[bool] = []
+
+    def lagging(keys: Sequence[str], since: float | None = None) -> dict[str, str]:
+        if not lagged:  # the first search does not list the new task yet
+            lagged.append(True)
+            return {}
+        return lookup(keys, since)
+
+    provider.lookup = lagging  # type: ignore[method-assign]
+    run(stack, store, provider, FakeClock(), parallelism=1)
+    runs_of_3 = [
+        job for job in provider.jobs.values() if address(3) in [m.address for m in job.members]
+    ]
+    assert len(runs_of_3) == 1  # the resend was recognised by its key
+    check_attribution(store, stack)
+
+
+def test_failed_members_of_different_batches_are_retried_together(
+    write: Callable[..., Path], store: SqliteStore
+) -> None:
+    stack = load(write, points=(1, 2, 3, 4, 5, 6), extra="    retry: {attempts: 2, backoff: 5s}")
+    failing = {address(1), address(4)}
+
+    def outcome(s: Submission) -> str:
+        return "fail" if s.address in failing and s.attempt == 1 else "ok"
+
+    provider = ScriptedProvider(batch=3, outcome=outcome)
+    run(stack, store, provider)
+    assert provider.batches[-1] == [address(1), address(4)]
+    check_attribution(store, stack)
+
+
+def test_the_device_limit_is_asked_once_per_pass_while_it_cannot_be_read(
+    write: Callable[..., Path], store: SqliteStore
+) -> None:
+    stack = load(write, points=tuple(range(1, 201)))
+    clock = FakeClock()
+    provider = ScriptedProvider(batch=3, down_until=clock.now() + 3.0)
+    asked: list[float] = []
+    batch_limit = provider.batch_limit
+
+    def counting(device: str, format: str, shots: int) -> int:
+        asked.append(clock.now())
+        return batch_limit(device, format, shots)
+
+    provider.batch_limit = counting  # type: ignore[method-assign]
+    run(stack, store, provider, clock)
+    assert len(asked) == len(set(asked))  # never twice in one pass
+    assert len(provider.batches) == 67 and provider.jobs
