@@ -831,6 +831,9 @@ class Executor:
             if status is S.SUCCEEDED:
                 try:
                     data = fetched[observation.job_id]()
+                except PermanentError as exc:  # gone or malformed: the attempt failed
+                    failures.append((work, f"result unreadable: {exc}"))
+                    continue
                 except ProviderError as exc:
                     self._emit(
                         "retrying", work.job.name, work.address, f"result not readable yet: {exc}"

@@ -70,6 +70,7 @@ _PERMANENT = {
 _TAG_UNSAFE = re.compile(r"[^\w.:/=+\-@ ]")
 PROGRAM_SET_ACTION = "braket.ir.openqasm.program_set"
 PAGE = 100  # summaries per SearchQuantumTasks call
+CACHED_SETS = 1024  # ProgramSet results kept for their members (more than one poll finishes)
 IN_FLIGHT_STATUSES = ("CREATED", "QUEUED", "RUNNING", "CANCELLING")
 FINAL_STATUSES = ("COMPLETED", "FAILED", "CANCELLED")
 LOOKBACK = 600.0  # seconds before an intent in which its task may have been created
@@ -148,6 +149,8 @@ class BraketTaskProvider(Provider):
         self.client = self.session.braket_client
         self._tasks: dict[str, _Task] = {}
         self._sets: OrderedDict[str, list[_Executable]] = OrderedDict()
+        self._reading: dict[str, threading.Lock] = {}
+        self._s3: Any = None
         self._set_limits: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
 
@@ -353,6 +356,8 @@ class BraketTaskProvider(Provider):
                     outcome = self._executables(arn)[index]
                 except TransientError:
                     continue  # results not readable yet: next poll
+                except PermanentError:
+                    pass  # succeeded as a task: reading its result says what is wrong
                 except IndexError:
                     status, error = JobStatus.FAILED, f"no executable {index} in {arn}"
                 else:
@@ -447,8 +452,13 @@ class BraketTaskProvider(Provider):
         return task
 
     def _read(self, bucket: str, key: str) -> str:
+        """One S3 object, through one client shared by every read of this provider."""
+        with self._lock:
+            if self._s3 is None:
+                self._s3 = self.session.boto_session.client("s3", region_name=self.config.region)
+            s3 = self._s3
         try:
-            return str(self.session.retrieve_s3_object_body(bucket, key))
+            return str(s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8"))
         except Exception as exc:
             raise self._map(exc, "", submitting=False) from None
 
@@ -480,17 +490,24 @@ class BraketTaskProvider(Provider):
 
     def _executables(self, arn: str) -> list[_Executable]:
         """The outcomes of a completed ProgramSet task, in executable order (program by
-        program, then by input index), read once from S3 and kept for its members."""
+        program, then by input index), read once from S3 and kept for its members: the
+        members read at once wait for one read (a lock per task)."""
         with self._lock:
-            cached = self._sets.get(arn)
-            if cached is not None:
-                self._sets.move_to_end(arn)
-                return cached
-        outcomes = self._read_program_set(arn)
-        with self._lock:
-            self._sets[arn] = outcomes
-            while len(self._sets) > 64:
-                self._sets.popitem(last=False)
+            reading = self._reading.setdefault(arn, threading.Lock())
+        with reading:
+            with self._lock:
+                cached = self._sets.get(arn)
+                if cached is not None:
+                    self._sets.move_to_end(arn)
+                    return cached
+            try:
+                outcomes = self._read_program_set(arn)
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                raise PermanentError(f"{arn}: program set results unreadable: {exc}") from None
+            with self._lock:
+                self._sets[arn] = outcomes
+                while len(self._sets) > CACHED_SETS:
+                    self._reading.pop(self._sets.popitem(last=False)[0], None)
         return outcomes
 
     def _read_program_set(self, arn: str) -> list[_Executable]:

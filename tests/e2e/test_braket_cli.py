@@ -394,3 +394,23 @@ def test_the_braket_example_applies_as_written(
     assert len(rows) == 33 and {s for s, _ in rows.values()} == {"succeeded"}
     results = json.loads(folder.qplan("results", "qplan.yaml", "--format", "json").stdout)
     assert len(results) == 33 and all(sum(r["counts"].values()) == r["shots"] for r in results)
+
+
+def test_a_result_gone_from_s3_fails_the_attempt_and_is_retried(
+    folder: Folder, braket_emulator: BraketEmulatorEnv
+) -> None:
+    env = braket_emulator
+    folder.write(batch="batch: native")
+    submitted = folder.apply("--no-wait")
+    assert submitted.returncode == 0, submitted.stderr
+    (task,) = tasks(env)
+    assert env.emulator.wait_for_status(task["quantumTaskArn"], timeout=60) == "COMPLETED"
+    s3 = env.s3_client()
+    for item in s3.list_objects_v2(Bucket=env.bucket).get("Contents", []):
+        if item["Key"].endswith("/results.json"):  # every results file of the task
+            s3.delete_object(Bucket=env.bucket, Key=item["Key"])
+    resumed = folder.apply()
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "result unreadable" in resumed.stdout and "NoSuchKey" in resumed.stdout
+    assert creates(env) == 2  # the batch again, as the retry policy allows
+    check_results(folder)
