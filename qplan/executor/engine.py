@@ -864,6 +864,8 @@ class Executor:
                 else:
                     error = observation.error or "failed"
                 failures.append((work, error))
+            elif work.status is S.CANCELLING:
+                continue  # a listing older than the cancel: it stays cancelling
             else:
                 transitions.append(Transition(work.address, status))
                 work.status = status

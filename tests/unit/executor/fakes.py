@@ -29,6 +29,7 @@ class FakeJob:
     status: JobStatus = S.QUEUED
     polls: int = 0
     members: Sequence[Submission] = ()
+    stale: int = 0  # observations that still show the status from before a cancel
 
 
 @dataclass
@@ -53,6 +54,7 @@ class ScriptedProvider(Provider):
     batches: list[list[str]] = field(default_factory=list)
     batch: int = 1
     down_until: float = 0.0  # observe and lookup fail as unreachable until this time
+    listing_lag: int = 0  # observations after a cancel that still say RUNNING
     clock: Any = None
 
     def _check_up(self) -> None:
@@ -120,13 +122,15 @@ class ScriptedProvider(Provider):
                     job.status = S.FAILED if kind == "fail" else S.SUCCEEDED
                 else:
                     job.status = S.RUNNING
+            elif job.status is S.CANCELLING and job.stale:
+                job.stale -= 1
             elif job.status is S.CANCELLING:
                 job.status = S.CANCELLED
         out = {}
         for job_id in job_ids:
             base, index = split_job_id(job_id)
             job = self.jobs[base]
-            status = job.status
+            status = S.RUNNING if job.stale else job.status
             if (
                 index is not None
                 and status is S.SUCCEEDED
@@ -150,6 +154,7 @@ class ScriptedProvider(Provider):
             job = self.jobs[job_id]
             if job.status.in_flight:
                 job.status = S.CANCELLING
+                job.stale = self.listing_lag
 
     def open_session(self, key: str, name: str, device: str, abort_on_failure: bool) -> str:
         self.sessions.append(key)

@@ -466,3 +466,21 @@ def test_an_unreachable_provider_is_waited_for_and_reported_once_a_minute(
     assert "sim unreachable for 10s, still trying: connection refused" in notices[0].detail
     assert set(statuses(store, stack).values()) == {S.SUCCEEDED}  # then it carried on
     assert report.ok  # type: ignore[attr-defined]
+
+
+def test_a_listing_older_than_a_cancel_does_not_undo_it(
+    write: Callable[..., Path], store: SqliteStore
+) -> None:
+    stack = load(write, first="    timeout: 5s")
+
+    def outcome(s: Submission) -> str:
+        return "hang" if s.address.startswith("first") else "ok"
+
+    provider = ScriptedProvider(outcome=outcome, listing_lag=2)  # RUNNING twice after cancel
+    _sink, report = run(stack, store, provider)
+    assert len(provider.cancels) == 3
+    for row in store.rows("ex"):
+        if row.job == "first":
+            assert row.status is S.FAILED and row.error == "timed out after 5s"
+            assert "running" not in [e["new_status"] for e in store.events("ex", row.address)][3:]
+    assert report.halted  # type: ignore[attr-defined]
