@@ -53,11 +53,6 @@ def load(
     return qplan.load(write(text))
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> SqliteStore:
-    return SqliteStore(tmp_path / "state.db")
-
-
 def address(theta: int) -> str:
     return f"scan[theta={float(theta)}]"
 

@@ -6,8 +6,6 @@ import itertools
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 import qplan
 from qplan.executor import Executor, FakeClock, Options, RecordingSink
 from qplan.jobstatus import JobStatus
@@ -55,11 +53,6 @@ def load(
     write: Callable[..., Path], *, first: str = "", second: str = "", policy: str = "abort"
 ) -> Stack:
     return qplan.load(write(MANIFEST.format(first_extra=first, second_extra=second, policy=policy)))
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> SqliteStore:
-    return SqliteStore(tmp_path / "state.db")
 
 
 def run(
