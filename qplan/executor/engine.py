@@ -53,6 +53,7 @@ __all__ = ["ApplyReport", "Executor", "Options", "find_jobs"]
 
 S = JobStatus
 _T = TypeVar("_T")
+_I = TypeVar("_I")
 UNREACHABLE_GRACE = 10.0  # seconds a provider may fail before qplan says so
 UNREACHABLE_NOTICE = 60.0  # seconds between two notices that a provider keeps failing
 _SUBMIT_ACTIONS = frozenset({Action.CREATE, Action.RETRY, Action.REPLACE})
@@ -471,9 +472,8 @@ class Executor:
         ]
         for provider_name, group in _group(old, lambda w: w.job.target.provider).items():
             provider = self.providers[provider_name]
-            ids = self._unshared(
-                self._job_ids(provider, [w.row for w in group if w.row is not None])
-            )
+            rows = [w.row for w in group if w.row is not None]
+            ids = self._unshared(list(self._find(provider, rows).values()))
             if ids:
                 self._cancel(provider, ids)
             self.store.apply(
@@ -487,9 +487,6 @@ class Executor:
     def _find(self, provider: Provider, rows: Sequence[Row]) -> dict[str, str]:
         """Provider ids of in-flight rows by address, pending intents looked up by key."""
         return find_jobs(rows, lambda keys, since: self._lookup(provider, keys, since))
-
-    def _job_ids(self, provider: Provider, rows: Sequence[Row]) -> list[str]:
-        return list(self._find(provider, rows).values())
 
     def _unshared(self, ids: list[str]) -> list[str]:
         """The jobs of ``ids`` that no instance of this apply still waits on: a native batch
@@ -737,27 +734,22 @@ class Executor:
         up to each provider's ``submit_concurrency``. Returns, per unit, a callable giving
         the job id or raising the provider's error: outcomes are handled in order, on this
         thread."""
-        from concurrent.futures import ThreadPoolExecutor
 
-        def call(unit: list[_Work]) -> Callable[[], str]:
+        def call(unit: list[_Work]) -> str:
             provider = self.providers[unit[0].job.target.provider]
             session = self.sessions.get(unit[0].job.session or "")
             submissions = [self._submission(w, session) for w in unit]
             if len(unit) == 1:
-                return _outcome(lambda: provider.submit(submissions[0]))
-            return _outcome(lambda: provider.submit_batch(unit[0].batch[0], submissions))
+                return provider.submit(submissions[0])
+            return provider.submit_batch(unit[0].batch[0], submissions)
 
         outcomes: dict[int, Callable[[], str]] = {}
         for provider_name, group in _group(
             list(enumerate(units)), lambda u: u[1][0].job.target.provider
         ).items():
-            workers = min(self.providers[provider_name].capabilities.submit_concurrency, len(group))
-            if workers <= 1:
-                outcomes.update((i, call(unit)) for i, unit in group)
-                continue
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qplan-submit") as pool:
-                futures = {i: pool.submit(call, unit) for i, unit in group}
-            outcomes.update((i, future.result()) for i, future in futures.items())
+            workers = self.providers[provider_name].capabilities.submit_concurrency
+            done = _concurrently(call, [unit for _, unit in group], workers, "qplan-submit")
+            outcomes.update(zip((i for i, _ in group), done, strict=True))
         return [outcomes[i] for i in range(len(units))]
 
     def _submission(self, work: _Work, session: _Session | None) -> Submission:
@@ -880,16 +872,13 @@ class Executor:
     def _results(self, provider: Provider, job_ids: list[str]) -> dict[str, Callable[[], bytes]]:
         """Results of succeeded jobs, read ``submit_concurrency`` at a time; per job id, a
         callable giving the canonical result or raising the provider's error."""
-        from concurrent.futures import ThreadPoolExecutor
 
-        def read(job_id: str) -> Callable[[], bytes]:
-            return _outcome(lambda: _canonical(provider.result(job_id)))
+        def read(job_id: str) -> bytes:
+            return _canonical(provider.result(job_id))
 
-        workers = min(provider.capabilities.submit_concurrency, len(job_ids))
-        if workers <= 1:
-            return {job_id: read(job_id) for job_id in job_ids}
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qplan-result") as pool:
-            return dict(zip(job_ids, pool.map(read, job_ids), strict=True))
+        workers = provider.capabilities.submit_concurrency
+        done = _concurrently(read, job_ids, workers, "qplan-result")
+        return dict(zip(job_ids, done, strict=True))
 
     def _check_timeouts(self, works: list[_Work]) -> None:
         now = self.clock.now()
@@ -1090,6 +1079,24 @@ def _group(items: Sequence[Any], key: Callable[[Any], str]) -> dict[str, list[An
     for item in items:
         groups[key(item)].append(item)
     return groups
+
+
+def _concurrently(
+    call: Callable[[_I], _T], items: Sequence[_I], workers: int, name: str
+) -> list[Callable[[], _T]]:
+    """``call`` on every item, up to ``workers`` at once (threads named ``name``). Per item,
+    in order, a callable giving the value or raising the ProviderError the call raised."""
+    from concurrent.futures import ThreadPoolExecutor
+    from functools import partial
+
+    def one(item: _I) -> Callable[[], _T]:
+        return _outcome(partial(call, item))
+
+    workers = min(workers, len(items))
+    if workers <= 1:
+        return [one(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
+        return list(pool.map(one, items))
 
 
 def _outcome(call: Callable[[], _T]) -> Callable[[], _T]:
