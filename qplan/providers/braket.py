@@ -69,7 +69,9 @@ _PERMANENT = {
 }
 _TAG_UNSAFE = re.compile(r"[^\w.:/=+\-@ ]")
 PROGRAM_SET_ACTION = "braket.ir.openqasm.program_set"
+PROGRAM_HEADER = {"name": "braket.ir.openqasm.program", "version": "1"}
 PAGE = 100  # summaries per SearchQuantumTasks call
+ARNS_PER_SEARCH = 10  # task ARNs one SearchQuantumTasks filter takes
 CACHED_SETS = 1024  # ProgramSet results kept for their members (more than one poll finishes)
 IN_FLIGHT_STATUSES = ("CREATED", "QUEUED", "RUNNING", "CANCELLING")
 FINAL_STATUSES = ("COMPLETED", "FAILED", "CANCELLED")
@@ -88,6 +90,12 @@ def _tag(value: str) -> str:
 
 # one executable of a ProgramSet task: (counts, measured qubits, result path) or why it failed
 _Executable = tuple[dict[str, int], list[int], str] | str
+
+
+def _arn_filters(arns: Sequence[str]) -> list[dict[str, Any]]:
+    """Filters naming ``arns``, as many per filter as one search takes."""
+    chunks = (arns[i : i + ARNS_PER_SEARCH] for i in range(0, len(arns), ARNS_PER_SEARCH))
+    return [{"name": "quantumTaskArn", "operator": "EQUAL", "values": list(c)} for c in chunks]
 
 
 def _status_filter(statuses: Sequence[str]) -> dict[str, Any]:
@@ -194,7 +202,7 @@ class BraketTaskProvider(Provider):
     def submit(self, submission: Submission) -> str:
         _check_format(submission)
         action = {
-            "braketSchemaHeader": {"name": "braket.ir.openqasm.program", "version": "1"},
+            "braketSchemaHeader": PROGRAM_HEADER,
             "source": submission.program,
             "inputs": dict(submission.inputs),
         }
@@ -242,7 +250,7 @@ class BraketTaskProvider(Provider):
             "braketSchemaHeader": {"name": PROGRAM_SET_ACTION, "version": "1"},
             "programs": [
                 {
-                    "braketSchemaHeader": {"name": "braket.ir.openqasm.program", "version": "1"},
+                    "braketSchemaHeader": PROGRAM_HEADER,
                     "source": first.program,
                     "inputs": {name: [m.inputs[name] for m in members] for name in first.inputs},
                 }
@@ -297,7 +305,7 @@ class BraketTaskProvider(Provider):
         found: list[dict[str, Any]] = []
         token: str | None = None
         while True:
-            kwargs: dict[str, Any] = {"filters": filters, "maxResults": 100}
+            kwargs: dict[str, Any] = {"filters": filters, "maxResults": PAGE}
             if token:
                 kwargs["nextToken"] = token
             try:
@@ -311,14 +319,17 @@ class BraketTaskProvider(Provider):
             if not token:
                 return found
 
-    def _remember(self, summary: dict[str, Any]) -> None:
+    def _remember(self, summary: dict[str, Any]) -> _Task:
+        """Keep what a task summary (or GetQuantumTask) says of where and when it is."""
+        task = _Task(
+            summary["deviceArn"],
+            _epoch(summary["createdAt"]),
+            summary.get("outputS3Bucket", ""),
+            summary.get("outputS3Directory", ""),
+        )
         with self._lock:
-            self._tasks[summary["quantumTaskArn"]] = _Task(
-                summary["deviceArn"],
-                _epoch(summary["createdAt"]),
-                summary.get("outputS3Bucket", ""),
-                summary.get("outputS3Directory", ""),
-            )
+            self._tasks[summary["quantumTaskArn"]] = task
+        return task
 
     @staticmethod
     def _since(epoch: float, *, up: bool = False) -> str:
@@ -329,10 +340,9 @@ class BraketTaskProvider(Provider):
     def lookup(self, keys: Sequence[str], since: float | None = None) -> dict[str, str]:
         wanted = set(keys)
         start = (since if since is not None else self.clock() - 86400.0) - LOOKBACK
-        filters = [{"name": "createdAt", "operator": "GTE", "values": [self._since(start)]}]
         return {
             summary["tags"]["qplan-key"]: summary["quantumTaskArn"]
-            for summary in self._search(filters)
+            for summary in self._search([self._created(">=", start)])
             if summary.get("tags", {}).get("qplan-key") in wanted
         }
 
@@ -367,10 +377,8 @@ class BraketTaskProvider(Provider):
         return out
 
     def _statuses(self, arns: list[str]) -> dict[str, str]:
-        unknown = [arn for arn in arns if arn not in self._tasks]
-        for start in range(0, len(unknown), 10):  # tasks of an earlier process: 10 per call
-            chunk = unknown[start : start + 10]
-            self._search([{"name": "quantumTaskArn", "operator": "EQUAL", "values": chunk}])
+        for by_arn in _arn_filters([a for a in arns if a not in self._tasks]):
+            self._search([by_arn])  # tasks of an earlier process: their device and creation
         by_device: dict[str, list[str]] = {}
         for arn in arns:
             task = self._tasks.get(arn)
@@ -415,11 +423,10 @@ class BraketTaskProvider(Provider):
                 low = min(low_of[a] for a in done)
                 high = max(high_of[a] for a in done)
                 between = bisect.bisect_right(created, high) - bisect.bisect_left(created, low)
-                if -(-between // PAGE) <= -(-len(done) // 10):  # fewer pages than ARN calls
+                if -(-between // PAGE) <= -(-len(done) // ARNS_PER_SEARCH):  # fewer calls
                     take([self._created("between", low, high), _status_filter(FINAL_STATUSES)])
-        missing = [a for a in arns if a not in statuses]
-        for i in range(0, len(missing), 10):
-            take([{"name": "quantumTaskArn", "operator": "EQUAL", "values": missing[i : i + 10]}])
+        for by_arn in _arn_filters([a for a in arns if a not in statuses]):
+            take([by_arn])
         return statuses
 
     def _created(self, op: str, *epochs: float) -> dict[str, Any]:
@@ -441,14 +448,7 @@ class BraketTaskProvider(Provider):
                 meta = self.client.get_quantum_task(quantumTaskArn=arn)
             except Exception as exc:
                 raise self._map(exc, "", submitting=False) from None
-            task = _Task(
-                meta["deviceArn"],
-                _epoch(meta["createdAt"]),
-                meta["outputS3Bucket"],
-                meta["outputS3Directory"],
-            )
-            with self._lock:
-                self._tasks[arn] = task
+            task = self._remember({**meta, "quantumTaskArn": arn})
         return task
 
     def _read(self, bucket: str, key: str) -> str:
