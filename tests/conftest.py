@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,18 @@ bit c;
 ry(theta) q;
 c = measure q;
 """
+
+
+LOCAL_LEFTOVERS = shutil.ignore_patterns(".qplan", "qplan.lock", "journal*", "__pycache__")
+"""What running an example in place leaves in its folder (the README's first command applies
+the quickstart where it stands): state, run journals, bytecode. Never copied into a test."""
+
+
+def copy_example(name: str, dest: Path, *, examples: Path = EXAMPLES) -> Path:
+    """A copy of ``examples/NAME`` at ``dest`` with only the example's own files: a test
+    never reads state it did not create."""
+    shutil.copytree(examples / name, dest, ignore=LOCAL_LEFTOVERS)
+    return dest
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLOUD_ENV, EXAMPLES
+from tests.conftest import CLOUD_ENV, copy_example
 
 
 class Stack:
@@ -60,7 +59,7 @@ class Stack:
 
 @pytest.fixture
 def quickstart(tmp_path: Path) -> Stack:
-    shutil.copytree(EXAMPLES / "quickstart", tmp_path / "q")
+    copy_example("quickstart", tmp_path / "q")
     return Stack(tmp_path / "q")
 
 
@@ -86,6 +85,20 @@ def test_apply_then_reapply_submits_nothing(quickstart: Stack) -> None:
     assert results[1]["counts"] == {"0": 100}  # ry(0) leaves |0>
 
 
+def test_an_example_applied_in_place_does_not_leak_its_state_into_tests(tmp_path: Path) -> None:
+    # the README's first command applies the quickstart where it stands, leaving its state
+    # in examples/quickstart/.qplan; the tests' copies of the example must not carry it
+    examples = tmp_path / "examples"
+    in_place = Stack(copy_example("quickstart", examples / "quickstart"))
+    assert in_place.qplan("apply", "qplan.yaml").returncode == 0
+    assert (examples / "quickstart" / ".qplan" / "state.db").exists()
+    copy = Stack(copy_example("quickstart", tmp_path / "copy", examples=examples))
+    result = copy.qplan("apply", "qplan.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "6 to create" in result.stdout
+    assert len(copy.runs()) == 6
+
+
 def test_editing_one_program_replaces_only_its_points(quickstart: Stack) -> None:
     assert quickstart.qplan("apply", "qplan.yaml").returncode == 0
     manifest = quickstart.folder / "qplan.yaml"
@@ -100,7 +113,7 @@ def test_editing_one_program_replaces_only_its_points(quickstart: Stack) -> None
 
 
 def test_pulser_example_runs_on_the_local_emulator(tmp_path: Path) -> None:
-    shutil.copytree(EXAMPLES / "pasqal-batch", tmp_path / "p")
+    copy_example("pasqal-batch", tmp_path / "p")
     stack = Stack(tmp_path / "p")
     result = stack.qplan("apply", "qplan.yaml", "--var", "target=local/qutip")
     assert result.returncode == 0, result.stdout + result.stderr

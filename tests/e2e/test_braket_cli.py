@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 
 from qplan.providers.braket import _tag
+from tests.conftest import copy_example
 from tests.emulators.braket.fixture import BraketEmulatorEnv
 
 POINTS = 6
@@ -382,8 +382,7 @@ def test_the_braket_example_applies_as_written(
     tmp_path: Path, braket_emulator: BraketEmulatorEnv
 ) -> None:
     env = braket_emulator
-    example = Path(__file__).parents[2] / "examples" / "braket-sweep"
-    shutil.copytree(example, tmp_path / "example")
+    copy_example("braket-sweep", tmp_path / "example")
     folder = Folder.__new__(Folder)
     folder.path, folder.env = tmp_path / "example", env
     result = folder.apply()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ import qplan
 from qplan.jobstatus import JobStatus
 from qplan.planner import JobFingerprinter
 from qplan.state import SqliteStore, Transition
-from tests.conftest import CLOUD_ENV, EXAMPLES, REPO
+from tests.conftest import CLOUD_ENV, EXAMPLES, REPO, copy_example
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -34,7 +33,7 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def quickstart(tmp_path: Path) -> Path:
     """A copy of the quickstart example, so that its state lands in a temporary folder."""
     target = tmp_path / "quickstart"
-    shutil.copytree(EXAMPLES / "quickstart", target)
+    copy_example("quickstart", target)
     return target
 
 

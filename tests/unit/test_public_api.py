@@ -40,12 +40,10 @@ def test_help_does_not_import_heavy_modules() -> None:
 
 
 def test_a_notebook_drives_the_same_stack_as_the_cli(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    import shutil
-
     from qplan.executor import RecordingSink
-    from tests.conftest import EXAMPLES
+    from tests.conftest import copy_example
 
-    shutil.copytree(EXAMPLES / "quickstart", tmp_path / "q")
+    copy_example("quickstart", tmp_path / "q")
     manifest = tmp_path / "q" / "qplan.yaml"
     assert qplan.plan(manifest).has_changes
     sink = RecordingSink()
