@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -98,10 +99,9 @@ def apply(
     if report is None:
         click.echo("Apply cancelled; nothing was submitted.")
         sys.exit(1)
+    code = 0 if report.ok else (EXIT_INTERRUPTED if report.interrupted else 1)
     if as_json:
-        code = 0 if report.ok else (EXIT_INTERRUPTED if report.interrupted else 1)
         sys.exit(code)
-    counts = report.counts
     click.echo("")
     for address, error in report.failures.items():
         click.echo(click.style(f"failed  {address}: {error}", fg="red"), err=True)
@@ -109,26 +109,40 @@ def apply(
         click.echo(f"skipped {address}: {reason}", err=True)
     if len(report.skipped) > 20:
         click.echo(f"... and {len(report.skipped) - 20} more skipped", err=True)
-    summary = ", ".join(
-        f"{counts[k]} {k}"
-        for k in ("submitted", "succeeded", "retried", "failed", "skipped", "forgotten")
-        if counts[k]
-    )
+    summary = describe(report.counts)
     if report.interrupted:
         click.echo(
             f"Interrupted ({summary or 'nothing done'}): run `qplan apply` again to resume.",
             err=True,
         )
-        sys.exit(EXIT_INTERRUPTED)
-    if report.halted:
+    elif report.halted:
         click.echo(f"Apply failed ({summary}): {report.halted}", err=True)
-        sys.exit(1)
-    if no_wait and report.pending:
+    elif report.failures:
+        failed = len(report.failures)
+        click.echo(
+            f"Apply finished with {failed} failed instance{'s' if failed != 1 else ''} "
+            f"({summary}).",
+            err=True,
+        )
+    elif no_wait and report.pending:
         click.echo(
             f"Submitted ({summary or 'nothing new'}); {report.pending} instance(s) not finished: "
             "run `qplan apply` again or `qplan status --refresh` to collect them."
         )
-        return
-    if not summary and not plan.has_changes:
-        return  # the plan above already said "No changes"
-    click.echo(f"Apply complete: {summary or 'nothing to do'}.")
+    elif summary or plan.has_changes:  # otherwise the plan above already said "No changes"
+        click.echo(f"Apply complete: {summary or 'nothing to do'}.")
+    sys.exit(code)
+
+
+def describe(counts: Mapping[str, int]) -> str:
+    """``1 created, 64 in flight; 63 succeeded, 2 failed (3 attempts retried)``: the
+    planned actions carried out, in the plan's words, then the outcomes."""
+    from qplan.executor import OUTCOMES, PLANNED_WORDS
+
+    done = ", ".join(f"{counts[w]} {w}" for w in PLANNED_WORDS.values() if counts.get(w))
+    ends = ", ".join(f"{counts[w]} {w}" for w in OUTCOMES if counts.get(w))
+    text = "; ".join(part for part in (done, ends) if part)
+    retried = counts.get("attempts retried", 0)
+    if retried:
+        text += f" ({retried} failed attempt{'s' if retried != 1 else ''} run again)"
+    return text

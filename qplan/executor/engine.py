@@ -56,6 +56,9 @@ _T = TypeVar("_T")
 _I = TypeVar("_I")
 UNREACHABLE_GRACE = 10.0  # seconds a provider may fail before qplan says so
 UNREACHABLE_NOTICE = 60.0  # seconds between two notices that a provider keeps failing
+PROGRESS_EVERY = 10.0  # seconds between two progress events, while the counts change
+PROGRESS_ANYWAY = 300.0  # seconds after which a progress event comes even if nothing moved
+INTERRUPTED = "interrupted: runs again on the next apply"
 _SUBMIT_ACTIONS = frozenset({Action.CREATE, Action.RETRY, Action.REPLACE})
 
 
@@ -78,8 +81,28 @@ class Options:
     observe_only: bool = False
 
 
+PLANNED_WORDS = {
+    Action.CREATE: "created",
+    Action.RETRY: "retried",
+    Action.REPLACE: "replaced",
+    Action.CANCEL: "cancelled",
+    Action.FORGET: "forgotten",
+    Action.WAIT: "in flight",
+}
+"""What the summary of an apply calls the instances of each planned action it carried out:
+the plan's own words, so that plan and apply count alike."""
+OUTCOMES = ("succeeded", "failed", "skipped")
+
+
 @dataclass
 class ApplyReport:
+    """``counts``: the planned actions carried out, in the plan's words (``created``,
+    ``retried``, ``replaced``, ``cancelled``, ``forgotten``, ``in flight``), then the
+    outcomes (``succeeded``, ``failed``, ``skipped``) and ``attempts retried`` (failed
+    attempts run again under the retry policy). ``ok``: not interrupted, not halted, and
+    no instance ended failed (whatever ``on_failure`` says: ``continue`` decides whether
+    other work goes on, not whether the apply succeeded)."""
+
     counts: Counter[str] = field(default_factory=Counter)
     failures: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
@@ -89,7 +112,7 @@ class ApplyReport:
 
     @property
     def ok(self) -> bool:
-        return not self.interrupted and not self.halted
+        return not self.interrupted and not self.halted and not self.failures
 
 
 @dataclass
@@ -102,11 +125,14 @@ class _Work:
     fingerprint: str
     action: Action
     row: Row | None
+    planned: Action = Action.NOOP  # what the plan said; ``action`` moves on as work is done
+    carried_out: bool = False  # this apply sent (or resolved) an attempt the plan asked for
     attempt: int = 0
     key: str = ""
     job_id: str | None = None
     status: JobStatus | None = None
     since: float = 0.0
+    started_at: float | None = None  # when the provider said the current run started
     not_before: float = 0.0
     needs_submit: bool = False
     needs_lookup: bool = False
@@ -114,6 +140,7 @@ class _Work:
     cancel_reason: str = ""
     failed: bool = False
     skipped: str = ""
+    stopped: bool = False  # cancelled by an interrupt; the next apply runs it again
 
     @property
     def batch(self) -> tuple[str, int | None]:
@@ -122,7 +149,7 @@ class _Work:
 
     @property
     def final(self) -> bool:
-        return self.failed or bool(self.skipped) or self.status is S.SUCCEEDED
+        return self.failed or bool(self.skipped) or self.stopped or self.status is S.SUCCEEDED
 
     @property
     def in_flight(self) -> bool:
@@ -179,6 +206,8 @@ class Executor:
         self._limits: dict[str, int] = {}
         self._next_observation = float("-inf")
         self._starved: set[str] = set()  # providers whose rate limit held back ready work
+        self._progress_at = self.clock.now()
+        self._progress_counts: Counter[str] = Counter()
         self._down: dict[str, tuple[float, float]] = {}  # provider -> (failing since, said at)
         intervals = [p.capabilities.poll_interval for p in providers.values()] or [1.0]
         self.poll = self.options.poll_interval or min(intervals)
@@ -210,6 +239,7 @@ class Executor:
                     fingerprint(instance.address),
                     action,
                     row,
+                    planned=action,
                 )
                 if row is not None:
                     work.attempt, work.key, work.job_id = (
@@ -260,7 +290,9 @@ class Executor:
                 self._retire(gone)
                 self._replace_in_flight(works)
                 self._loop(works)
-            except KeyboardInterrupt:
+                if self._interrupt.is_set() or (self.halt and self.options.fail_fast):
+                    self._settle(works)
+            except KeyboardInterrupt:  # a second Ctrl-C: stop at once
                 self._interrupt.set()
             if self._interrupt.is_set():
                 self.report.interrupted = True
@@ -282,6 +314,10 @@ class Executor:
             if self._interrupt.is_set():
                 raise KeyboardInterrupt
             self._interrupt.set()
+            self._emit(
+                "interrupting",
+                detail="stopping: nothing new is submitted; Ctrl-C again to stop at once",
+            )
 
         previous = signal.signal(signal.SIGINT, handler)
         try:
@@ -293,11 +329,12 @@ class Executor:
         """Observe in-flight jobs every poll interval; submit ready work as soon as the
         rate limit and the in-flight limits allow, which may be between observations."""
         while not self._interrupt.is_set():
-            self._check_timeouts(works)
             watched = [w for w in works if w.in_flight or w.needs_lookup]
             if watched and self.clock.now() >= self._next_observation:
                 self._observe(watched)
                 self._next_observation = self.clock.now() + self.poll
+            self._check_timeouts(works)  # after observing: what finished is not timed out
+            self._progress(works)
             self._submit_ready(works)
             if self._interrupt.is_set():
                 return
@@ -317,6 +354,49 @@ class Executor:
             ):
                 return
             self.clock.sleep(self._next_wake(works, bool(in_flight)))
+
+    def _settle(self, works: list[_Work]) -> None:
+        """Before an interrupted (or ``--fail-fast``) apply ends: runs that end with this
+        process (local ones) are cancelled, and observed until each has ended, so that
+        every run that finished is recorded with its result and the others are recorded
+        cancelled, to run again next time. Nothing is left in flight that is not. Jobs
+        that outlive the process (cloud ones) keep running and are adopted next time. A
+        KeyboardInterrupt (a second Ctrl-C) stops the wait at once; the next apply then
+        finds the finished runs by key."""
+        local = [
+            w
+            for w in works
+            if w.in_flight and not self.providers[w.job.target.provider].capabilities.durable_jobs
+        ]
+        if not local:
+            return
+        self._emit("interrupting", detail=f"waiting for {len(local)} local run(s) to end")
+        for work in local:
+            if not work.cancel_reason and not work.timed_out:
+                work.cancel_reason = INTERRUPTED
+        for provider_name, group in _group(local, lambda w: w.job.target.provider).items():
+            self._cancel(self.providers[provider_name], [w.job_id for w in group if w.job_id])
+        while True:
+            self._observe(local)
+            local = [w for w in local if w.in_flight]
+            if not local:
+                return
+            self.clock.sleep(self.poll)
+
+    def _progress(self, works: list[_Work]) -> None:
+        """A ``progress`` event with counts by status, every PROGRESS_EVERY seconds while
+        they change, and at least every PROGRESS_ANYWAY seconds: logs show an apply move."""
+        now = self.clock.now()
+        if now - self._progress_at < PROGRESS_EVERY:
+            return
+        counts: Counter[str] = Counter()
+        for work in works:
+            if work.planned is not Action.NOOP:
+                counts[_where(work)] += 1
+        if counts == self._progress_counts and now - self._progress_at < PROGRESS_ANYWAY:
+            return
+        self._progress_at, self._progress_counts = now, counts
+        self.sink.emit(Event("progress", now, counts=dict(counts)))
 
     def _all_durable(self, works: list[_Work]) -> bool:
         """Whether every job in ``works`` outlives this process (``--no-wait`` cannot leave
@@ -339,9 +419,11 @@ class Executor:
 
     def _recover(self, works: list[_Work]) -> None:
         """Pending intents from an earlier run: adopt what the provider has, else resend
-        with the same key. Runs of a provider whose jobs died with their process are
-        recorded as cancelled and run again as a new attempt."""
-        lost = [
+        with the same key. Runs of a provider whose jobs end with their process are looked
+        up by key too: one that finished is found with its result (the local provider
+        keeps results until they are recorded); the others are recorded as cancelled and
+        run again as a new attempt."""
+        ended = [
             w
             for w in works
             if w.row is not None
@@ -349,6 +431,28 @@ class Executor:
             and w.action is Action.WAIT
             and not self.providers[w.job.target.provider].capabilities.durable_jobs
         ]
+        lost: list[_Work] = []
+        for provider_name, group in _group(ended, lambda w: w.job.target.provider).items():
+            keys = list(dict.fromkeys(w.batch[0] for w in group if w.key))
+            found = self._lookup(self.providers[provider_name], keys) if keys else {}
+            kept: list[Transition] = []
+            for work in group:
+                key, index = work.batch
+                job_id = found.get(key)
+                if job_id is None:
+                    lost.append(work)
+                    continue
+                work.job_id = job_id if index is None else member_job_id(job_id, index)
+                kept.append(
+                    Transition(
+                        work.address,
+                        work.row.status if work.row is not None else S.QUEUED,
+                        provider_job_id=work.job_id,
+                        detail="found by key: it ended with its qplan process",
+                    )
+                )
+                self._emit("adopted", work.job.name, work.address, work.job_id)
+            self.store.apply(self.stack.name, kept)
         if lost:
             self.store.apply(
                 self.stack.name,
@@ -459,9 +563,10 @@ class Executor:
             to_forget.extend(r.address for r in rows)
             for row in rows:
                 self._emit("forgotten", row.job, row.address, str(row.status))
+            self.report.counts["cancelled"] += len(running)
+            self.report.counts["forgotten"] += len(rows) - len(running)
         if to_forget:
             self.store.forget(self.stack.name, to_forget, "no longer in the manifest")
-            self.report.counts["forgotten"] += len(to_forget)
 
     def _replace_in_flight(self, works: list[_Work]) -> None:
         """An instance whose fingerprint changed while in flight: cancel the old run first."""
@@ -655,6 +760,7 @@ class Executor:
         for unit in units:
             sent_before = {w.address: w.key for w in unit if w.status is S.SUBMITTING and w.key}
             for work in unit:
+                work.carried_out = True
                 if work.address not in sent_before:  # a new attempt
                     work.attempt = (
                         1 if work.action in (Action.CREATE, Action.REPLACE) else work.attempt + 1
@@ -725,7 +831,6 @@ class Executor:
                 work.needs_submit, work.status = False, S.QUEUED
                 work.job_id = job_id if position is None else member_job_id(job_id, position)
                 accepted.append(Transition(work.address, S.QUEUED, provider_job_id=work.job_id))
-                self.report.counts["submitted"] += 1
                 self._emit("submitted", work.job.name, work.address, work.job_id)
         self.store.apply(self.stack.name, accepted)  # 3. provider ids committed
 
@@ -815,8 +920,11 @@ class Executor:
                 and w.status is not S.SUCCEEDED
             ],
         )
+        released: list[str] = []
         for work in chunk:
             observation = seen.get(work.job_id or "")
+            if observation is not None and observation.started_at is not None:
+                work.started_at = observation.started_at
             if observation is None or observation.status is work.status:
                 continue
             status = observation.status
@@ -835,9 +943,15 @@ class Executor:
                 transitions.append(
                     Transition(work.address, S.SUCCEEDED, result_hash=content_hash(data))
                 )
+                released.append(observation.job_id)
                 work.status = S.SUCCEEDED
                 self.report.counts["succeeded"] += 1
-                self._emit("succeeded", work.job.name, work.address, observation.job_id)
+                late = " (it finished before the cancel took effect)" if work.timed_out else ""
+                self._emit("succeeded", work.job.name, work.address, observation.job_id + late)
+            elif status is S.CANCELLED and work.cancel_reason == INTERRUPTED:
+                transitions.append(Transition(work.address, S.CANCELLED, detail=INTERRUPTED))
+                work.status, work.job_id, work.stopped = S.CANCELLED, None, True
+                self._emit("cancelled", work.job.name, work.address, INTERRUPTED)
             elif (
                 status is S.CANCELLED
                 and not work.timed_out
@@ -864,6 +978,8 @@ class Executor:
                 if status is S.RUNNING:
                     self._emit("running", work.job.name, work.address, observation.job_id)
         self.store.apply(self.stack.name, transitions, results)
+        if released:
+            provider.release(released)
         # the policy (retries, session abort, halting) acts on state committed above
         now = self.clock.now()
         for work, error in failures:
@@ -880,12 +996,26 @@ class Executor:
         done = _concurrently(read, job_ids, workers, "qplan-result")
         return dict(zip(job_ids, done, strict=True))
 
+    def _timeout_start(self, work: _Work) -> float | None:
+        """When ``work``'s timeout started counting: at its submission to a provider that
+        queues what it is sent; at the start of its run where it waits in qplan's own queue
+        (local), so that time spent behind other runs is never counted."""
+        if self.providers[work.job.target.provider].capabilities.timeout_from_start:
+            return work.started_at
+        return work.since
+
     def _check_timeouts(self, works: list[_Work]) -> None:
+        """Cancel what runs past its timeout. The outcome is decided by what comes back: a
+        run that ends cancelled fails as timed out; one that finished before the cancel
+        took effect succeeded, with its result."""
         now = self.clock.now()
         late: dict[str, list[_Work]] = defaultdict(list)
         for work in works:
             timeout = work.job.spec.timeout
-            if timeout and work.in_flight and not work.timed_out and now - work.since > timeout:
+            if not timeout or not work.in_flight or work.timed_out:
+                continue
+            start = self._timeout_start(work)
+            if start is not None and now - start > timeout:
                 work.timed_out = True
                 late[work.job.target.provider].append(work)
         for provider_name, group in late.items():
@@ -901,7 +1031,10 @@ class Executor:
             for work in group:
                 work.status = S.CANCELLING
                 self._emit(
-                    "timeout", work.job.name, work.address, _seconds(work.job.spec.timeout or 0)
+                    "cancelling",
+                    work.job.name,
+                    work.address,
+                    f"running longer than its timeout of {_seconds(work.job.spec.timeout or 0)}",
                 )
 
     # --- failure policy -------------------------------------------------------------------
@@ -921,7 +1054,7 @@ class Executor:
             work.needs_submit = True
             seen = self.clock.now() if now is None else now
             work.not_before = seen + self._backoff(work, work.attempt)
-            self.report.counts["retried"] += 1
+            self.report.counts["attempts retried"] += 1
             self._emit(
                 "retrying", work.job.name, work.address, f"attempt {work.attempt} failed: {error}"
             )
@@ -1051,6 +1184,10 @@ class Executor:
                 if session.opened and not session.closed:
                     self._close_session(session)
         self.report.pending = sum(1 for w in works if not w.final)
+        for work in works:
+            acted = work.carried_out and work.planned is not Action.NOOP
+            if acted or work.planned is Action.WAIT:
+                self.report.counts[PLANNED_WORDS[work.planned]] += 1
         counts = Counter({k: v for k, v in self.report.counts.items() if v})
         self.sink.emit(Event("finished", self.clock.now(), detail=self.halt, counts=dict(counts)))
 
@@ -1119,3 +1256,18 @@ def _canonical(result: Mapping[str, Any]) -> bytes:
 
 def _seconds(value: float) -> str:
     return f"{value:g}s"
+
+
+def _where(work: _Work) -> str:
+    """Where an instance stands, for progress counts."""
+    if work.status is S.SUCCEEDED:
+        return "succeeded"
+    if work.failed:
+        return "failed"
+    if work.skipped:
+        return "skipped"
+    if work.stopped:
+        return "cancelled"
+    if work.in_flight and work.status is not None:
+        return str(work.status)
+    return "waiting"

@@ -17,7 +17,7 @@ from qplan.planner import (
     make_plan,
     save_plan,
 )
-from qplan.state import LockInfo, Row, StateStore, open_store
+from qplan.state import LockInfo, Row, StateStore, open_store, state_path
 
 __all__ = [
     "LoadOptions",
@@ -42,11 +42,13 @@ class LoadOptions:
 
 @dataclass
 class Workspace:
-    """A loaded manifest and its open state store."""
+    """A loaded manifest and its open state store. ``workdir``: this stack's own folder on
+    this machine, beside a SQLite state (what providers keep across processes)."""
 
     manifest: str
     stack: Stack
     store: StateStore = field(repr=False)
+    workdir: Path | None = None
 
 
 @contextmanager
@@ -61,7 +63,7 @@ def open_workspace(
     )
     store = open_store(options.state, Path(manifest), create=write)
     try:
-        yield Workspace(manifest, stack, store)
+        yield Workspace(manifest, stack, store, state_path(options.state, Path(manifest)).parent)
     finally:
         store.close()
 

@@ -65,13 +65,13 @@ def _locked(ws: Workspace, operation: str) -> Iterator[None]:
 
 
 @contextmanager
-def _providers(stack: Stack, names: set[str]) -> Iterator[dict[str, Provider]]:
+def _providers(ws: Workspace, names: set[str]) -> Iterator[dict[str, Provider]]:
     made: dict[str, Provider] = {}
     try:
         for name in sorted(names):
-            config = stack.providers.get(name)
+            config = ws.stack.providers.get(name)
             if config is not None:
-                made[name] = make_provider(name, config)
+                made[name] = make_provider(name, config, ws.workdir)
         yield made
     finally:
         for provider in made.values():
@@ -108,20 +108,31 @@ def apply(
     if is_plan_file(target):
         saved = load_plan(Path(target))
         manifest = saved.manifest
-    with open_workspace(manifest, options, write=True) as ws, _locked(ws, "apply"):
-        plan = dataclasses.replace(
-            make_plan(ws.stack, ws.store.snapshot(ws.stack.name)), manifest=manifest
-        )
-        if saved is not None:
-            check_current(saved, plan, Path(target))
-        if on_plan is not None:
-            on_plan(plan)
-        if confirm is not None and not confirm(plan, ws.stack):
-            return plan, None
-        rows = list(ws.store.rows(ws.stack.name))
-        with _providers(ws.stack, _used(ws.stack, plan, rows)) as providers:
-            executor = Executor(ws.stack, ws.store, providers, plan, run, sink=sink)
-            return plan, executor.run()
+    with open_workspace(manifest, options, write=True) as ws:
+        if _runs_locally(ws.stack):
+            # before any other thread starts: a Ctrl-C must reach qplan, not its workers
+            from qplan.providers.local import start_fork_server
+
+            start_fork_server()
+        with _locked(ws, "apply"):
+            plan = dataclasses.replace(
+                make_plan(ws.stack, ws.store.snapshot(ws.stack.name)), manifest=manifest
+            )
+            if saved is not None:
+                check_current(saved, plan, Path(target))
+            if on_plan is not None:
+                on_plan(plan)
+            if confirm is not None and not confirm(plan, ws.stack):
+                return plan, None
+            rows = list(ws.store.rows(ws.stack.name))
+            with _providers(ws, _used(ws.stack, plan, rows)) as providers:
+                executor = Executor(ws.stack, ws.store, providers, plan, run, sink=sink)
+                return plan, executor.run()
+
+
+def _runs_locally(stack: Stack) -> bool:
+    local = {name for name, config in stack.providers.items() if config.type == "local"}
+    return any(job.target.provider in local for job in stack.jobs.values())
 
 
 def spends_money(plan: Plan, stack: Stack) -> bool:
@@ -145,7 +156,7 @@ def refresh(manifest: str, options: LoadOptions, *, sink: EventSink | None = Non
         in_flight = [r for r in rows if r.status.in_flight]
         if in_flight:
             names = {r.provider for r in in_flight}
-            with _providers(ws.stack, names) as providers:
+            with _providers(ws, names) as providers:
                 observe_only = Options(no_wait=True, handle_sigint=False, observe_only=True)
                 Executor(
                     ws.stack, ws.store, providers, _waiting(plan), observe_only, sink=sink
@@ -231,7 +242,7 @@ def _cancel_rows(ws: Workspace, rows: Sequence[Row], detail: str) -> int:
     by_provider: dict[str, list[Row]] = {}
     for row in in_flight:
         by_provider.setdefault(row.provider, []).append(row)
-    with _providers(ws.stack, set(by_provider)) as providers:
+    with _providers(ws, set(by_provider)) as providers:
         transitions = []
         for name, group in by_provider.items():
             provider = providers.get(name)

@@ -6,6 +6,8 @@ manifest commands never import braket, pulser or azure.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from qplan.errors import UsageError
 from qplan.manifest.models import ProviderConfig
 from qplan.providers.base import (
@@ -36,12 +38,15 @@ __all__ = [
 ]
 
 
-def make_provider(name: str, config: ProviderConfig) -> Provider:
-    """The provider configured as ``name``. Cloud types are not available yet."""
+def make_provider(name: str, config: ProviderConfig, workdir: Path | None = None) -> Provider:
+    """The provider configured as ``name``. ``workdir``: a folder of this stack's where a
+    provider may keep what must outlive the process (the local provider's results, until
+    they are recorded). Azure and Pasqal are not available yet."""
     if config.type == "local":
         from qplan.providers.local import LocalSimulatorProvider
 
-        return LocalSimulatorProvider(name, config)
+        runs = None if workdir is None else workdir / "local-runs"
+        return LocalSimulatorProvider(name, config, runs)
     if config.type == "braket":
         from qplan.providers.braket import BraketTaskProvider
 

@@ -66,7 +66,9 @@ class Capabilities:
     results are also fetched that many at once. ``max_in_flight``: the provider's jobs
     this apply keeps in flight at most (a native batch counts once). ``batch_by_default``:
     a sweep with ``batch: auto`` goes as native batches (Pasqal); False: one job per
-    point (Braket)."""
+    point (Braket). ``timeout_from_start``: jobs wait in qplan's own queue until they start
+    (local), so a timeout counts from the ``started_at`` of their observations; False: the
+    provider queues what it is sent, and a timeout counts from the submission."""
 
     native_sessions: bool = False
     native_batches: bool = False
@@ -83,6 +85,7 @@ class Capabilities:
     submit_concurrency: int = 1
     max_in_flight: int = 64
     batch_by_default: bool = False
+    timeout_from_start: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,11 +109,13 @@ class Submission:
 
 @dataclass(frozen=True)
 class Observation:
-    """What the provider says of one job now. ``error`` explains a failure."""
+    """What the provider says of one job now. ``error`` explains a failure;
+    ``started_at`` (seconds since the epoch) is when it started running, if known."""
 
     job_id: str
     status: JobStatus
     error: str | None = None
+    started_at: float | None = None
 
 
 def member_job_id(batch_id: str, index: int) -> str:
@@ -154,6 +159,10 @@ class Provider(ABC):
     @abstractmethod
     def cancel(self, job_ids: Sequence[str]) -> None:
         """Ask to cancel; already-final jobs are not an error."""
+
+    def release(self, job_ids: Sequence[str]) -> None:  # noqa: B027 - optional hook
+        """The outcomes of ``job_ids`` are recorded in the state: the provider may drop
+        what it kept for them (the local provider's copies of results)."""
 
     def batch_limit(self, device: str, format: str, shots: int) -> int:
         """How many instances one native batch on ``device`` may hold (1: no native batches;

@@ -2,17 +2,71 @@
 
 Results are plain dicts, safe to send between processes:
 ``{"counts": {bitstring: n}, "raw": {...}}``.
+
+A worker lives exactly as long as the qplan process that started it: ``init`` watches a
+pipe whose only writer is that process, and ends the worker the moment the pipe closes,
+whatever killed qplan (SIGKILL included). The fork server then ends too, once no worker
+is left. A worker never receives a terminal's Ctrl-C: the fork server is started with
+SIGINT blocked, and every worker inherits that; qplan itself decides what an interrupt
+stops.
+
+Each run, in order: gives up at once if its cancel marker exists (cancelled before it
+started), creates its start marker (a timeout counts from there, not from qplan's own
+queue), runs, writes its result durably when asked (``result_file``, atomically, before
+the run is reported ended), and only then reports the end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import threading
 import time
+import warnings
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any
 
 _SIMULATORS: dict[str, Any] = {}
 HANG_LIMIT = 3600.0
+JOURNAL_ENV = "QPLAN_LOCAL_JOURNAL"
+
+__all__ = ["JOURNAL_ENV", "Run", "RunCancelled", "init", "run", "write_result"]
+
+
+class RunCancelled(Exception):
+    """The run was cancelled: before it started, or (fault ``hang``) while it waited."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run, as the local provider sends it to a worker."""
+
+    device: str
+    format: str
+    program: str
+    shots: int
+    inputs: dict[str, Any] = field(default_factory=dict)
+    fault: str | None = None
+    address: str = ""
+    key: str = ""
+    cancel_marker: str = ""
+    start_marker: str = ""
+    result_file: str = ""
+
+
+def init(lifeline: Connection) -> None:
+    """Worker initializer: end this worker when the qplan process that owns it is gone."""
+    threading.Thread(
+        target=_end_with_owner, args=(lifeline,), name="qplan-lifeline", daemon=True
+    ).start()
+
+
+def _end_with_owner(lifeline: Connection) -> None:
+    with contextlib.suppress(EOFError, OSError):
+        lifeline.recv_bytes()  # nothing is ever sent: this returns when the writer is gone
+    os._exit(0)
 
 
 def _openqasm3(device: str, text: str, shots: int, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -25,7 +79,11 @@ def _openqasm3(device: str, text: str, shots: int, inputs: dict[str, Any]) -> di
     if simulator is None:
         engine = {"braket_sv": StateVectorSimulator, "braket_dm": DensityMatrixSimulator}[device]
         simulator = _SIMULATORS[device] = engine()
-    result = simulator.run_openqasm(Program(source=text, inputs=inputs or None), shots=shots)
+    with warnings.catch_warnings():
+        # "noise-free circuit on the density matrix simulator": the manifest chose that
+        # target on purpose; each worker would print the advice to stderr once more
+        warnings.simplefilter("ignore", UserWarning)
+        result = simulator.run_openqasm(Program(source=text, inputs=inputs or None), shots=shots)
     counts: dict[str, int] = {}
     for measurement in result.measurements or ():
         bits = "".join(str(b) for b in measurement)
@@ -37,8 +95,6 @@ def _openqasm3(device: str, text: str, shots: int, inputs: dict[str, Any]) -> di
 
 
 def _pulser(text: str, shots: int, inputs: dict[str, Any]) -> dict[str, Any]:
-    import warnings
-
     from pulser import Sequence
     from pulser.backend import BitStrings
     from pulser_simulation import QutipBackendV2, QutipConfig
@@ -52,9 +108,6 @@ def _pulser(text: str, shots: int, inputs: dict[str, Any]) -> dict[str, Any]:
         ).run()
     counts = {str(k): int(v) for k, v in sorted(results.final_bitstrings.items())}
     return {"counts": counts, "raw": {"atom_order": list(built.register.qubit_ids)}}
-
-
-JOURNAL_ENV = "QPLAN_LOCAL_JOURNAL"
 
 
 def _journal(event: str, address: str, key: str) -> None:
@@ -73,44 +126,44 @@ def _journal(event: str, address: str, key: str) -> None:
         os.close(fd)
 
 
-def run(
-    device: str,
-    fmt: str,
-    text: str,
-    shots: int,
-    inputs: dict[str, Any],
-    fault: str | None,
-    cancel_marker: str,
-    address: str = "",
-    key: str = "",
-) -> dict[str, Any]:
-    """Run one job; raises on failure (the message becomes the job's error)."""
-    _journal("start", address, key)
-    result = _run(device, fmt, text, shots, inputs, fault, cancel_marker)
-    _journal("end", address, key)
+def write_result(path: str, result: dict[str, Any]) -> None:
+    """Write ``result`` to ``path`` all at once: a reader finds the whole result or none."""
+    partial = f"{path}.{os.getpid()}.partial"
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, json.dumps(result, separators=(",", ":")).encode())
+    finally:
+        os.close(fd)
+    os.replace(partial, path)
+
+
+def run(spec: Run) -> dict[str, Any]:
+    """Run one job; raises on failure (the message becomes the job's error), RunCancelled
+    when it was cancelled before it started."""
+    if spec.cancel_marker and os.path.exists(spec.cancel_marker):
+        raise RunCancelled("cancelled before it started")
+    if spec.start_marker:
+        os.close(os.open(spec.start_marker, os.O_WRONLY | os.O_CREAT, 0o600))
+    _journal("start", spec.address, spec.key)
+    result = _run(spec)
+    if spec.result_file:
+        write_result(spec.result_file, result)
+    _journal("end", spec.address, spec.key)
     return result
 
 
-def _run(
-    device: str,
-    fmt: str,
-    text: str,
-    shots: int,
-    inputs: dict[str, Any],
-    fault: str | None,
-    cancel_marker: str,
-) -> dict[str, Any]:
-    if fault == "fail":
+def _run(spec: Run) -> dict[str, Any]:
+    if spec.fault == "fail":
         raise RuntimeError("injected failure (local provider faults)")
-    if fault == "hang":
+    if spec.fault == "hang":
         deadline = time.monotonic() + HANG_LIMIT
         while time.monotonic() < deadline:
-            if os.path.exists(cancel_marker):
-                raise RuntimeError("cancelled while hanging (local provider faults)")
+            if os.path.exists(spec.cancel_marker):
+                raise RunCancelled("cancelled while hanging (local provider faults)")
             time.sleep(0.02)
         raise RuntimeError("hung for an hour (local provider faults)")
-    if fmt == "openqasm3":
-        return _openqasm3(device, text, shots, inputs)
-    if fmt == "pulser":
-        return _pulser(text, shots, inputs)
-    raise ValueError(f"the local provider cannot run {fmt}")
+    if spec.format == "openqasm3":
+        return _openqasm3(spec.device, spec.program, spec.shots, spec.inputs)
+    if spec.format == "pulser":
+        return _pulser(spec.program, spec.shots, spec.inputs)
+    raise ValueError(f"the local provider cannot run {spec.format}")

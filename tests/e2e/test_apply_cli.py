@@ -73,7 +73,7 @@ def write(tmp_path: Path, text: str) -> Stack:
 def test_apply_then_reapply_submits_nothing(quickstart: Stack) -> None:
     first = quickstart.qplan("apply", "qplan.yaml")
     assert first.returncode == 0, first.stderr
-    assert first.stdout.splitlines()[-1] == "Apply complete: 6 submitted, 6 succeeded."
+    assert first.stdout.splitlines()[-1] == "Apply complete: 6 created; 6 succeeded."
     assert len(quickstart.runs()) == 6
     again = quickstart.qplan("apply", "qplan.yaml")
     assert again.returncode == 0, again.stderr
@@ -186,7 +186,7 @@ def test_retry_then_success(tmp_path: Path) -> None:
         "retrying       scan[theta=0.2] (attempt 1 failed: RuntimeError: injected failure"
         in result.stdout
     )
-    assert "Apply complete: 6 submitted, 4 succeeded, 2 retried." in result.stdout
+    assert "Apply complete: 4 created; 4 succeeded (2 failed attempts run again)." in result.stdout
 
 
 def test_retries_exhausted_fail_and_skip_dependents(tmp_path: Path) -> None:
@@ -213,8 +213,10 @@ def test_on_failure_continue_skips_dependents_with_the_reason(tmp_path: Path) ->
         tmp_path, "      - {match: 'scan[theta=0.1]', mode: fail}", scan="    on_failure: continue"
     )
     result = stack.qplan("apply", "qplan.yaml")
-    assert result.returncode == 0, result.stderr
+    # `continue` lets other work go on, but an apply with a failed instance failed
+    assert result.returncode == 1, result.stderr
     assert "skipped after-scan: skipped: a job it runs after (scan) failed" in result.stderr
+    assert "Apply finished with 1 failed instance (" in result.stderr
     assert stack.rows()["scan[theta=0.2]"][0] == "succeeded"
 
 
@@ -228,7 +230,7 @@ def test_timeout_cancels_a_hanging_run(tmp_path: Path) -> None:
     result = stack.qplan("apply", "qplan.yaml")
     assert time.monotonic() - started < 60
     assert stack.rows()["scan[theta=0.2]"] == ("failed", 1, "timed out after 2s")
-    assert result.returncode == 0
+    assert result.returncode == 1
 
 
 SESSION = """\
@@ -270,7 +272,7 @@ def test_continue_session_goes_on(tmp_path: Path) -> None:
         "succeeded",
     ]
     assert rows["session.group"] == ("failed", 1, "1 member(s) failed")
-    assert result.returncode == 0
+    assert result.returncode == 1
 
 
 def test_ctrl_c_stops_and_resumes(tmp_path: Path) -> None:
@@ -323,7 +325,7 @@ def test_json_events_and_destroy(quickstart: Stack) -> None:
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert sum(e["event"] == "succeeded" for e in events) == 6
     assert events[-1]["event"] == "finished" and events[-1]["counts"] == {
-        "submitted": 6,
+        "created": 6,
         "succeeded": 6,
     }
     destroyed = quickstart.qplan("destroy", "qplan.yaml", "--yes")

@@ -16,7 +16,11 @@ from qplan.planner import Action, Plan
 __all__ = ["JsonSink", "PlainSink", "RichSink", "make_sink"]
 
 _DETAILED_UP_TO = 10  # instances per job below which every step is printed in plain mode
-_ALWAYS = frozenset({"failed", "retrying", "timeout", "skipped", "adopted", "forgotten"})
+_ALWAYS = frozenset(
+    {"failed", "retrying", "cancelling", "cancelled", "skipped", "adopted", "forgotten"}
+)
+_NOTICES = ("failed", "retrying", "cancelling", "skipped", "interrupting", "interrupted")
+_PROGRESS_ORDER = ("succeeded", "failed", "skipped", "cancelled", "running", "queued")
 
 
 def _stamp(at: float) -> str:
@@ -55,31 +59,35 @@ class _Tally:
         elif event.kind == "running":
             c["queued"] -= 1
             c["running"] += 1
-        elif event.kind in ("succeeded", "failed"):
+        elif event.kind in ("succeeded", "failed", "cancelled"):
             c["running" if c["running"] else "queued"] -= 1
-            c["done" if event.kind == "succeeded" else "failed"] += 1
+            c[{"succeeded": "done"}.get(event.kind, event.kind)] += 1
         elif event.kind == "skipped":
             c["skipped"] += 1
         elif event.kind == "retrying" and "failed" in event.detail:
             c["running" if c["running"] else "queued"] -= 1
 
-    def finished(self, job: str) -> bool:
+    def ended(self, job: str) -> int:
         c = self.state[job]
-        return c["done"] + c["failed"] + c["skipped"] >= self.total[job] > 0
+        return c["done"] + c["failed"] + c["skipped"] + c["cancelled"]
+
+    def finished(self, job: str) -> bool:
+        return self.ended(job) >= self.total[job] > 0
 
     def describe(self, job: str) -> str:
         c = self.state[job]
         parts = [
             f"{max(c[k], 0)} {k}"
-            for k in ("queued", "running", "done", "failed", "skipped")
+            for k in ("queued", "running", "done", "failed", "skipped", "cancelled")
             if c[k]
         ]
         return ", ".join(parts) or "waiting"
 
 
 class PlainSink:
-    """Timestamped lines, for logs. Small jobs get a line per step; large ones only their
-    problems and a line when they finish."""
+    """Timestamped lines, for logs. Small jobs get a line per step; large ones a line per
+    problem, a line when they finish, and the executor's progress counts at a steady
+    interval (so that a long apply is seen to move)."""
 
     def __init__(self, plan: Plan) -> None:
         self.tally = _Tally(plan)
@@ -89,6 +97,17 @@ class PlainSink:
         self.tally.update(event)
         stamp = _stamp(event.at)
         if event.kind == "finished":
+            return
+        if event.kind == "progress":
+            counts = event.counts
+            order = [k for k in _PROGRESS_ORDER if counts.get(k)]
+            order += sorted(k for k in counts if k not in _PROGRESS_ORDER and counts[k])
+            total = sum(counts.values())
+            click.echo(
+                f"{stamp} progress: "
+                + ", ".join(f"{counts[k]} {k}" for k in order)
+                + f" (of {total})"
+            )
             return
         small = self.tally.total.get(event.job, 0) <= _DETAILED_UP_TO
         if event.address and (small or event.kind in _ALWAYS) and event.kind != "running":
@@ -132,15 +151,14 @@ class RichSink:
 
     def emit(self, event: Event) -> None:
         self.tally.update(event)
-        if event.kind in ("failed", "retrying", "timeout", "skipped", "interrupted"):
+        if event.kind in _NOTICES:
             where = event.address or "apply"
             self.progress.console.print(f"[yellow]{event.kind}[/] {where}: {event.detail}")
         task = self.tasks.get(event.job)
         if task is not None:
-            c = self.tally.state[event.job]
             self.progress.update(
                 task,
-                completed=c["done"] + c["failed"] + c["skipped"],
+                completed=self.tally.ended(event.job),
                 state=self.tally.describe(event.job),
             )
         if event.kind == "finished":

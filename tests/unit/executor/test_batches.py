@@ -131,7 +131,7 @@ def test_failed_members_are_retried_together(
     _sink, report = run(stack, store, provider)
     # the two failed executables of the first batch went again, as one batch of their own
     assert provider.batches[-1] == [address(2), address(3)]
-    assert report.counts["retried"] == 2  # type: ignore[attr-defined]
+    assert report.counts["attempts retried"] == 2  # type: ignore[attr-defined]
     check_attribution(store, stack)
     row = store.row("ex", address(3))
     assert row is not None and row.attempt == 2 and row.provider_job_id == "job-3#1"
@@ -205,7 +205,8 @@ def test_dropping_a_point_keeps_the_batch_running_for_the_others(
     smaller = load(write, points=(1, 3))
     _sink, report = run(smaller, store, provider)
     assert provider.cancels == []  # the batch still serves theta=1 and theta=3
-    assert report.counts["forgotten"] == 1  # type: ignore[attr-defined]
+    # the plan's "1 to cancel" (in flight, gone): recorded cancelled, then forgotten
+    assert report.counts["cancelled"] == 1  # type: ignore[attr-defined]
     assert statuses(store, smaller) == {address(1): S.SUCCEEDED, address(3): S.SUCCEEDED}
     check_attribution(store, smaller)
     # nothing was asked of the provider for the dropped point: its record says cancelled

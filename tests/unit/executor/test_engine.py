@@ -477,3 +477,18 @@ def test_a_listing_older_than_a_cancel_does_not_undo_it(
             assert row.status is S.FAILED and row.error == "timed out after 5s"
             assert "running" not in [e["new_status"] for e in store.events("ex", row.address)][3:]
     assert report.halted  # type: ignore[attr-defined]
+
+
+def test_progress_counts_come_at_a_steady_interval_while_they_change(
+    write: Callable[..., Path], store: SqliteStore
+) -> None:
+    stack = load(write)
+    provider = ScriptedProvider(steps=30)  # each job runs 30 polls of 1 s
+    sink, _report = run(stack, store, provider)
+    progress = [e for e in sink.events if e.kind == "progress"]
+    times = [e.at for e in progress]
+    assert len(progress) >= 3
+    assert all(b - a >= 10 for a, b in itertools.pairwise(times))  # never more often
+    assert all(sum(e.counts.values()) == 4 for e in progress)  # every instance, once
+    assert progress[0].counts.get("waiting") == 1  # `second` runs after `first`
+    assert any(e.counts.get("succeeded") == 3 for e in progress)
