@@ -32,14 +32,17 @@ class Folder:
         self.env = {**os.environ, "QPLAN_LOCAL_JOURNAL": str(self.journal), TAG: tag}
 
     def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "qplan", *args],
-            cwd=self.path,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        """Output goes to a file: a pipe would keep a test waiting on any process that
+        outlived qplan with it."""
+        with open(self.path / "output.log", "ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "qplan", *args],
+                cwd=self.path,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
 
     def qplan(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -87,7 +90,7 @@ providers:
     type: local
     workers: 2
     faults:
-      - {match: "slow[*]", mode: hang}
+      - {match: "hanging[*]", mode: hang}
 programs:
   ry:
     format: openqasm3
@@ -98,15 +101,15 @@ programs:
       bit c;
       ry(theta) q;
       c = measure q;
-jobs:
-  slow:
+jobs:  # sent in name order: the hanging runs first
+  hanging:
     target: local/braket_sv
     program: ry
     shots: 10
     sweep: {grid: {theta: [0.1, 0.2, 0.3, 0.4]}}
     timeout: 3s
     on_failure: continue
-  fast:
+  quick:
     target: local/braket_sv
     program: ry
     shots: 10
@@ -126,7 +129,7 @@ def test_sigkill_of_the_apply_alone_ends_every_process_it_started(tmp_path: Path
         assert wait_gone(tag, 2.0) == []
     finally:
         apply.kill()
-        apply.communicate()
+        apply.wait()
 
 
 def test_a_timeout_counts_from_the_start_of_a_run_not_from_the_queue(
@@ -138,11 +141,11 @@ def test_a_timeout_counts_from_the_start_of_a_run_not_from_the_queue(
     result = folder.qplan("apply", "qplan.yaml", "--json")
     events = [json.loads(line) for line in result.stdout.splitlines()]
     rows = folder.rows()
-    assert {a: r for a, r in rows.items() if a.startswith("fast")} == {
-        a: ("succeeded", None) for a in rows if a.startswith("fast")
+    assert {a: r for a, r in rows.items() if a.startswith("quick")} == {
+        a: ("succeeded", None) for a in rows if a.startswith("quick")
     }
     assert len(rows) == 20
-    assert {r for a, r in rows.items() if a.startswith("slow")} == {
+    assert {r for a, r in rows.items() if a.startswith("hanging")} == {
         ("failed", "timed out after 3s")
     }
     # one outcome per instance, and the events say what the state says
@@ -194,7 +197,7 @@ def test_runs_that_finished_before_a_crash_are_recorded_not_run_again(
         assert wait_gone(tag, 2.0) == []
     finally:
         apply.kill()
-        apply.communicate()
+        apply.wait()
     finished = set(folder.count("end"))
     resumed = folder.qplan("apply", "qplan.yaml")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
