@@ -3,8 +3,10 @@
 Exception tree::
 
     QplanError                  anything qplan reports to a user; exit code 1
-    ├── ManifestError           a manifest (or var file) is invalid; carries Diagnostics
-    └── UsageError              a command was called wrongly (bad --var, missing file)
+    ├── ManifestError           a manifest (or var file) is invalid; carries Diagnostics;
+    │                           exit code 64 when a --var names an undeclared variable
+    └── UsageError              a command was called wrongly (bad --var, unknown address,
+                                unsupported --state); exit code 64
 
 Every error a user can cause is one of these. The CLI prints them without a traceback;
 any other exception is a bug in qplan.
@@ -15,7 +17,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Diagnostic", "ManifestError", "QplanError", "UsageError"]
+__all__ = ["EXIT_USAGE", "Diagnostic", "ManifestError", "QplanError", "UsageError"]
+
+EXIT_USAGE = 64
+"""The exit code of every command-line mistake: EX_USAGE from sysexits.h. Never 2, which
+``plan --detailed-exitcode`` uses for "changes present"."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,15 +60,24 @@ class QplanError(Exception):
 class UsageError(QplanError):
     """A command was called with arguments that cannot work."""
 
+    exit_code = EXIT_USAGE
+
 
 class ManifestError(QplanError):
-    """A manifest is invalid. ``diagnostics`` lists every problem found, sorted by position."""
+    """A manifest is invalid. ``diagnostics`` lists every problem found, sorted by position.
 
-    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+    ``command_line``: some of the problems are in the command line rather than in a file (a
+    ``--var`` naming a variable the manifest does not declare); the exit code is then
+    EXIT_USAGE, as for any usage error, and the diagnostics still say where.
+    """
+
+    def __init__(self, diagnostics: Iterable[Diagnostic], *, command_line: bool = False) -> None:
         unique = {(d.file, d.line, d.column, d.path, d.message): d for d in diagnostics}
         self.diagnostics: tuple[Diagnostic, ...] = tuple(
             sorted(unique.values(), key=Diagnostic.sort_key)
         )
+        if command_line:
+            self.exit_code = EXIT_USAGE
         count = len(self.diagnostics)
         super().__init__(
             "\n".join(str(d) for d in self.diagnostics)

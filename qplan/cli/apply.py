@@ -28,7 +28,7 @@ class _Deferred:
 
 
 @click.command()
-@click.argument("target", metavar="MANIFEST|PLANFILE", type=click.Path(dir_okay=False))
+@click.argument("target", metavar="MANIFEST|PLANFILE", type=click.Path(exists=True, dir_okay=False))
 @stack_options
 @click.option(
     "--yes", "-y", is_flag=True, help="Do not ask before spending money on a paid target."

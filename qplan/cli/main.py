@@ -1,8 +1,16 @@
 """Entry point of the ``qplan`` command: the command group and error handling.
 
-No traceback reaches a user: QplanError is printed as its located diagnostics (exit 1),
-usage errors exit 2, Ctrl-C exits 130, and anything else is reported as an internal
-error (exit 70) with its traceback only under ``--debug``.
+No traceback reaches a user. Exit codes (the table in README.md):
+
+- 0 success;
+- 1 a QplanError, printed as its located diagnostics: invalid manifest or var values, a
+  failed apply, a stale saved plan, a held lock;
+- 2 only "changes present", under ``plan --detailed-exitcode``;
+- 64 (EX_USAGE) every command-line mistake: click's usage errors (unknown command or
+  option, missing argument, bad option value, missing file) and qplan's own (UsageError,
+  or a ManifestError about a ``--var``), so that a typo never reads as "changes present";
+- 70 anything else: an internal error, a bug in qplan, with its traceback under ``--debug``;
+- 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from collections.abc import Sequence
 import click
 
 from qplan import __version__
-from qplan.errors import QplanError
+from qplan.errors import EXIT_USAGE, QplanError
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
@@ -67,6 +75,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         cli.main(args=args, prog_name="qplan", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:  # unknown option or command, missing argument, bad value
+        exc.show()
+        sys.exit(EXIT_USAGE)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -11,7 +11,7 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 
 MANIFEST = click.argument(
-    "manifest", type=click.Path(dir_okay=False, path_type=str), metavar="MANIFEST"
+    "manifest", type=click.Path(exists=True, dir_okay=False, path_type=str), metavar="MANIFEST"
 )
 
 
@@ -29,7 +29,7 @@ def load_options(func: F) -> F:
         "--var-file",
         "var_files",
         multiple=True,
-        type=click.Path(dir_okay=False, path_type=str),
+        type=click.Path(exists=True, dir_okay=False, path_type=str),
         help="YAML file of variable values; may be repeated, later files win.",
     )(func)
     func = click.option(

@@ -31,7 +31,8 @@ EXIT_CHANGES = 2
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
-    help="Exit 0 when there are no changes, 2 when there are, 1 on error.",
+    help="Exit 0 when there are no changes, 2 when there are, 1 on error "
+    "(64 on a command-line mistake).",
 )
 def plan(
     manifest: str,

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.argument("planfile", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("planfile", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @stack_options
 @click.option("-v", "--verbose", is_flag=True, help="List every instance that changes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the saved plan as JSON.")

@@ -45,7 +45,7 @@ def validate(
             for d in exc.diagnostics
         ]
         click.echo(json.dumps({"valid": False, "diagnostics": diagnostics}, indent=2))
-        raise SystemExit(1) from None
+        raise SystemExit(exc.exit_code) from None
     counts = {
         "jobs": len(stack.jobs),
         "instances": stack.instance_count,

@@ -74,6 +74,7 @@ class _Loader:
         self.templater = Templater(environ)
         self.failed: set[tuple[PathPart, ...]] = set()
         self.template_diagnostics: list[Diagnostic] = []
+        self.command_line: list[Diagnostic] = []  # about a --var, not about a file
 
     def report(self, path: Sequence[PathPart], message: str, *, key: bool = False) -> None:
         self.diagnostics.append(self.doc.diagnostic(path, message, key=key))
@@ -152,7 +153,7 @@ class _Loader:
             name, value = parse_var(text)
             if name not in declared:
                 known = ", ".join(declared) or "none"
-                self.diagnostics.append(
+                self.command_line.append(
                     Diagnostic(
                         "--var",
                         0,
@@ -161,6 +162,7 @@ class _Loader:
                         f"not declared in vars of {self.doc.file} (declared: {known})",
                     )
                 )
+                self.diagnostics.append(self.command_line[-1])
                 continue
             rendered[name] = value
             self.templater.tainted_vars.discard(name)
@@ -223,7 +225,8 @@ def load(
     max_sweep_points: int = DEFAULT_MAX_POINTS,
 ) -> Stack:
     """Load and check the manifest at ``path``. Raises ManifestError with every problem
-    found, or UsageError for a malformed ``--var``."""
+    found (exit code 64 when an override names an undeclared variable), or UsageError for
+    a malformed ``--var``."""
     display = str(path)
     file = Path(path)
     doc = load_yaml(read_text(file, display), display)
@@ -302,5 +305,6 @@ def load(
         diagnostics = loader.without_knock_on_errors()
         if not diagnostics:  # pragma: no cover - resolve reports whenever it fails
             diagnostics.append(Diagnostic(display, 0, 0, "", "invalid manifest"))
-        raise ManifestError(diagnostics)
+        command_line = any(d in loader.command_line for d in diagnostics)
+        raise ManifestError(diagnostics, command_line=command_line)
     return stack

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qplan.errors import UsageError
+from qplan.errors import QplanError, UsageError
 from qplan.executor import ApplyReport, EventSink, Executor, Options, find_jobs
 from qplan.jobstatus import JobStatus
 from qplan.manifest import Stack
@@ -255,7 +255,7 @@ def _cancel_rows(ws: Workspace, rows: Sequence[Row], detail: str) -> int:
                     if ids:
                         provider.cancel(list(ids.values()))
                 except ProviderError as exc:
-                    raise UsageError(f"cancel at {name} failed: {exc}") from None
+                    raise QplanError(f"cancel at {name} failed: {exc}") from None
             for row in group:
                 job_id = ids.get(row.address)
                 # without a job: never reached the provider, or ended with its process

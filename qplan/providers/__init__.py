@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qplan.errors import UsageError
+from qplan.errors import QplanError
 from qplan.manifest.models import ProviderConfig
 from qplan.providers.base import (
     AmbiguousError,
@@ -51,7 +51,7 @@ def make_provider(name: str, config: ProviderConfig, workdir: Path | None = None
         from qplan.providers.braket import BraketTaskProvider
 
         return BraketTaskProvider(name, config)
-    raise UsageError(
+    raise QplanError(
         f"provider {name} ({config.type}): applying on {config.type} is not available in this "
         "release; `validate`, `plan` and `graph` work, and the local provider runs everything"
     )

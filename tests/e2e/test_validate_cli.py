@@ -112,18 +112,6 @@ def test_secret_never_reaches_output(tmp_path: Path) -> None:
     )
 
 
-def test_usage_errors_exit_2_and_missing_files_exit_1() -> None:
-    result = qplan("validate")
-    assert result.returncode == 2
-    assert "Missing argument 'MANIFEST'" in result.stderr
-    result = qplan("validate", "nope.yaml")
-    assert (result.returncode, result.stderr) == (1, "nope.yaml: no such file\n1 error\n")
-    result = qplan("validate", "examples/quickstart/qplan.yaml", "--var", "shots")
-    assert result.returncode == 1
-    assert "expected NAME=VALUE" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
 def test_help_lists_the_commands() -> None:
     result = qplan("--help")
     assert result.returncode == 0
