@@ -21,7 +21,10 @@ def cancel(
     addresses: tuple[str, ...],
     options: LoadOptions,
 ) -> None:
-    """Cancel the in-flight instances of MANIFEST (all, or the given instances or jobs)."""
+    """Cancel the in-flight instances of MANIFEST.
+
+    All of them, or the given instances or jobs.
+    """
     from qplan import operations
 
     count = operations.cancel(manifest, options, addresses)

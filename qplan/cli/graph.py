@@ -23,7 +23,11 @@ def graph(
     fmt: str,
     expand: bool,
 ) -> None:
-    """Print the graph of jobs and sessions (edges from `after` and session membership)."""
+    """Print the graph of jobs and sessions, as DOT or Mermaid.
+
+    Edges come from `after` and from session membership. A sweep is one node with its
+    count, unless --expand.
+    """
     from qplan.cli.views.graph import MAX_EXPANDED, render_dot, render_mermaid
     from qplan.manifest import load
     from qplan.planner import build_graph

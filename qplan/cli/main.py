@@ -62,6 +62,8 @@ def _register() -> None:
         force_unlock.force_unlock,
         schema.schema,
     ):
+        # the whole first sentence in `qplan --help`: click would cut it to fit one line
+        command.short_help = command.short_help or command.get_short_help_str(sys.maxsize)
         cli.add_command(command)
 
 

@@ -32,9 +32,10 @@ def results(
     options: LoadOptions,
     fmt: str,
 ) -> None:
-    """Print the results recorded for MANIFEST (all, or the given instances or jobs).
+    """Print the results recorded for MANIFEST's instances.
 
-    Sweep parameters are columns; counts and probabilities per outcome.
+    All of them, or the given instances or jobs. Sweep parameters are columns; counts and
+    probabilities per outcome.
     """
     from qplan import operations
     from qplan.manifest.params import format_value

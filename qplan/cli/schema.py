@@ -8,7 +8,10 @@ import click
 @click.command()
 @click.argument("kind", type=click.Choice(["manifest", "plan"]), default="manifest")
 def schema(kind: str) -> None:
-    """Print the JSON Schema of manifests (default) or of plans, as committed under schemas/."""
+    """Print the JSON Schema of manifests (default) or of plans.
+
+    The same text as the files committed under schemas/.
+    """
     if kind == "manifest":
         from qplan.manifest.schema import manifest_json_schema_text
 

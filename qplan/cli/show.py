@@ -25,7 +25,10 @@ def show(
     verbose: bool,
     as_json: bool,
 ) -> None:
-    """Show PLANFILE; exit 1 if it is stale (state or manifest moved since)."""
+    """Show a saved PLANFILE; exit 1 if it is stale.
+
+    Stale: the state or the manifest moved since the plan was made.
+    """
     from qplan import operations
     from qplan.cli.views.paths import state_location
     from qplan.cli.views.plan import render_plan

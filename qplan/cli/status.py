@@ -24,10 +24,11 @@ def status(
     as_json: bool,
     refresh: bool,
 ) -> None:
-    """Show every resource of the stack: status, provider job id, attempts, last change.
+    """Show the stack's resources as the state records them.
 
-    Reads the state only, unless --refresh: then in-flight jobs are observed at their
-    providers (in bulk) and what changed is recorded, results included.
+    Status, attempt, provider job id, last change and error of every resource. Reads the
+    state only, unless --refresh: then in-flight jobs are observed at their providers (in
+    bulk) and what changed is recorded, results included.
     """
     from qplan import operations
     from qplan.cli.views.status import render_table

@@ -21,9 +21,10 @@ def validate(
     max_sweep_points: int,
     as_json: bool,
 ) -> None:
-    """Check MANIFEST: syntax, types, references, parameters, sweeps, cycles.
+    """Check MANIFEST and print every problem found.
 
-    Every problem is reported as FILE:LINE:COL: PATH: MESSAGE; exit code 1 if any.
+    Checks syntax, types, references, parameters, sweeps and cycles. Every problem is
+    reported as FILE:LINE:COL: PATH: MESSAGE; exit code 1 if any.
     """
     from qplan.manifest import load
 

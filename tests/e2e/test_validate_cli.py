@@ -117,3 +117,24 @@ def test_help_lists_the_commands() -> None:
     assert result.returncode == 0
     assert "validate" in result.stdout
     assert "schema" in result.stdout
+
+
+@pytest.mark.parametrize("columns", ["80", "100"])
+def test_help_shows_whole_first_sentences(columns: str) -> None:
+    from qplan.cli.main import cli
+
+    result = qplan("--help", env={"COLUMNS": columns})
+    listing = result.stdout.split("Commands:\n", 1)[1]
+    described: dict[str, str] = {}
+    for line in listing.splitlines():
+        assert len(line) <= int(columns)
+        name, _, text = line.strip().partition("  ")
+        if line.startswith("  ") and not line.startswith("   "):
+            described[name] = text.strip()
+        else:  # a description wrapped onto the next line
+            described[list(described)[-1]] += " " + line.strip()
+    assert sorted(described) == sorted(cli.commands)
+    for name, text in described.items():
+        assert "..." not in text
+        assert text.endswith(".")
+        assert " ".join((cli.commands[name].help or "").split()).startswith(text)
