@@ -26,11 +26,12 @@ def status(
 ) -> None:
     """Show the stack's resources as the state records them.
 
-    Status, attempt, provider job id, last change and error of every resource. Reads the
-    state only, unless --refresh: then in-flight jobs are observed at their providers (in
-    bulk) and what changed is recorded, results included.
+    Status, attempt, provider job id, last change (UTC) and error of every resource.
+    Reads the state only, unless --refresh: then in-flight jobs are observed at their
+    providers (in bulk) and what changed is recorded, results included.
     """
     from qplan import operations
+    from qplan.cli.views.stamps import utc_stamp
     from qplan.cli.views.status import render_table
 
     if refresh:
@@ -52,7 +53,7 @@ def status(
                     "fingerprint": r.fingerprint,
                     "result_hash": r.result_hash,
                     "error": r.error,
-                    "updated_at": r.updated_at,
+                    "updated_at": utc_stamp(r.updated_at),
                 }
                 for r in rows
             ],

@@ -171,6 +171,20 @@ def test_graph_of_a_session(tmp_path: Path) -> None:
     assert result.stdout.count("-.->") == 3
 
 
+def test_status_times_are_utc_with_a_z_like_event_stamps(quickstart: Path) -> None:
+    import datetime as dt
+
+    complete(quickstart, ["bell"])
+    store = SqliteStore(quickstart / ".qplan" / "state.db")
+    (row,) = store.rows("quickstart")
+    store.close()
+    expected = dt.datetime.fromtimestamp(row.updated_at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    table = run("status", "qplan.yaml", cwd=quickstart).stdout.splitlines()
+    assert table[1].split()[4] == expected
+    data = json.loads(run("status", "qplan.yaml", "--json", cwd=quickstart).stdout)
+    assert data["resources"][0]["updated_at"] == expected
+
+
 def test_status_and_force_unlock(quickstart: Path) -> None:
     empty = run("status", "qplan.yaml", cwd=quickstart)
     assert empty.stdout == "Stack quickstart has no resources in its state yet.\n"

@@ -3,13 +3,13 @@ or one JSON object per event (``--json``)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections import Counter, defaultdict
 from typing import Any
 
 import click
 
+from qplan.cli.views.stamps import utc_stamp
 from qplan.executor import Event
 from qplan.planner import Action, Plan
 
@@ -23,13 +23,9 @@ _NOTICES = ("failed", "retrying", "cancelling", "skipped", "interrupting", "inte
 _PROGRESS_ORDER = ("succeeded", "failed", "skipped", "cancelled", "running", "queued")
 
 
-def _stamp(at: float) -> str:
-    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class JsonSink:
     def emit(self, event: Event) -> None:
-        record: dict[str, Any] = {"event": event.kind, "at": _stamp(event.at)}
+        record: dict[str, Any] = {"event": event.kind, "at": utc_stamp(event.at)}
         for name in ("job", "address", "detail"):
             value = getattr(event, name)
             if value:
@@ -95,7 +91,7 @@ class PlainSink:
 
     def emit(self, event: Event) -> None:
         self.tally.update(event)
-        stamp = _stamp(event.at)
+        stamp = utc_stamp(event.at)
         if event.kind == "finished":
             return
         if event.kind == "progress":

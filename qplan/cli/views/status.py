@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from collections.abc import Sequence
 
 import click
 
+from qplan.cli.views.stamps import utc_stamp
 from qplan.state import Row
 
 COLUMNS = ("ADDRESS", "STATUS", "ATTEMPT", "PROVIDER JOB ID", "LAST CHANGE", "ERROR")
 RICH_LIMIT = 2000  # above this, plain aligned text: rich lays tables out in memory first
-
-
-def when(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def cells(row: Row) -> tuple[str, ...]:
@@ -25,7 +21,7 @@ def cells(row: Row) -> tuple[str, ...]:
         str(row.status),
         str(row.attempt),
         row.provider_job_id or "-",
-        when(row.updated_at),
+        utc_stamp(row.updated_at),
         error[:60] + ("…" if len(error) > 60 else ""),
     )
 
