@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 @click.command("force-unlock")
 @MANIFEST
 @stack_options
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def force_unlock(
     manifest: str,
     options: LoadOptions,

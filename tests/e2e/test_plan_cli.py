@@ -217,3 +217,8 @@ def test_status_and_force_unlock(quickstart: Path) -> None:
         run("force-unlock", "qplan.yaml", "--yes", cwd=quickstart).stdout
         == "The stack was not locked.\n"
     )
+
+
+def test_force_unlock_takes_y_like_apply(quickstart: Path) -> None:
+    result = run("force-unlock", "qplan.yaml", "-y", cwd=quickstart)
+    assert (result.returncode, result.stdout) == (0, "The stack was not locked.\n"), result.stderr
