@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from qplan.cli.options import MANIFEST, stack_options
+from qplan.cli.options import MANIFEST, stack_name_options
 
 if TYPE_CHECKING:
     from qplan.operations import LoadOptions
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 @click.command("force-unlock")
 @MANIFEST
-@stack_options
+@stack_name_options
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def force_unlock(
     manifest: str,

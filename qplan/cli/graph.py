@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from qplan.cli.options import MANIFEST, load_options
+from qplan.cli.options import MANIFEST, NO_SWEEP_LIMIT, var_options
 from qplan.errors import UsageError
 
 
 @click.command()
 @MANIFEST
-@load_options
+@var_options
 @click.option(
     "--format", "fmt", type=click.Choice(["dot", "mermaid"]), default="dot", show_default=True
 )
@@ -19,21 +19,21 @@ def graph(
     manifest: str,
     var_files: tuple[str, ...],
     overrides: tuple[str, ...],
-    max_sweep_points: int,
     fmt: str,
     expand: bool,
 ) -> None:
     """Print the graph of jobs and sessions, as DOT or Mermaid.
 
     Edges come from `after` and from session membership. A sweep is one node with its
-    count, unless --expand.
+    count, however large, unless --expand.
     """
     from qplan.cli.views.graph import MAX_EXPANDED, render_dot, render_mermaid
     from qplan.manifest import load
     from qplan.planner import build_graph
 
+    # counted, not expanded: --expand has its own, smaller limit
     stack = load(
-        manifest, var_files=var_files, overrides=overrides, max_sweep_points=max_sweep_points
+        manifest, var_files=var_files, overrides=overrides, max_sweep_points=NO_SWEEP_LIMIT
     )
     if expand and stack.instance_count > MAX_EXPANDED:
         raise UsageError(

@@ -1,8 +1,16 @@
-"""Options shared by the commands that load a manifest."""
+"""Options shared by the commands that load a manifest.
+
+A command offers only what it uses: ``--var`` and ``--var-file`` wherever a manifest is
+loaded (any value, the stack's name included, may be a template), ``--state`` where the
+state is read, and ``--max-sweep-points`` only where every instance of a sweep is expanded.
+The others (``graph``, ``force-unlock``) load the manifest without a sweep limit: they count
+points or need the stack's name, and a large sweep is no reason to refuse them.
+"""
 
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -14,17 +22,12 @@ MANIFEST = click.argument(
     "manifest", type=click.Path(exists=True, dir_okay=False, path_type=str), metavar="MANIFEST"
 )
 
+NO_SWEEP_LIMIT = sys.maxsize
+"""The sweep limit of commands that expand no sweep."""
 
-def load_options(func: F) -> F:
-    """--var, --var-file and --max-sweep-points."""
-    func = click.option(
-        "--max-sweep-points",
-        type=click.IntRange(min=1),
-        default=1_000_000,
-        show_default=True,
-        envvar="QPLAN_MAX_SWEEP_POINTS",
-        help="Refuse a sweep with more points than this (env QPLAN_MAX_SWEEP_POINTS).",
-    )(func)
+
+def var_options(func: F) -> F:
+    """--var and --var-file."""
     func = click.option(
         "--var-file",
         "var_files",
@@ -42,6 +45,19 @@ def load_options(func: F) -> F:
     return func
 
 
+def load_options(func: F) -> F:
+    """--var, --var-file and --max-sweep-points."""
+    func = click.option(
+        "--max-sweep-points",
+        type=click.IntRange(min=1),
+        default=1_000_000,
+        show_default=True,
+        envvar="QPLAN_MAX_SWEEP_POINTS",
+        help="Refuse a sweep with more points than this (env QPLAN_MAX_SWEEP_POINTS).",
+    )(func)
+    return var_options(func)
+
+
 def state_option(func: F) -> F:
     """--state: where the state lives (default: .qplan/state.db next to the manifest)."""
     return click.option(
@@ -53,17 +69,17 @@ def state_option(func: F) -> F:
     )(func)
 
 
-def stack_options(func: F) -> F:
-    """--var, --var-file, --max-sweep-points and --state, handed to the command as one
-    ``options`` argument (a ``qplan.operations.LoadOptions``)."""
+def _as_load_options(func: F) -> Callable[..., Any]:
+    """Hands --var, --var-file, --max-sweep-points (when offered) and --state to ``func``
+    as one ``options`` argument (a ``qplan.operations.LoadOptions``)."""
 
     @functools.wraps(func)
     def wrapper(
         *args: Any,
         var_files: tuple[str, ...],
         overrides: tuple[str, ...],
-        max_sweep_points: int,
         state: str | None,
+        max_sweep_points: int = NO_SWEEP_LIMIT,
         **kwargs: Any,
     ) -> Any:
         from qplan.operations import LoadOptions  # imported when run: --help stays light
@@ -71,4 +87,15 @@ def stack_options(func: F) -> F:
         options = LoadOptions(var_files, overrides, max_sweep_points, state)
         return func(*args, options=options, **kwargs)
 
-    return load_options(state_option(wrapper))  # type: ignore[return-value]
+    return wrapper
+
+
+def stack_options(func: F) -> F:
+    """--var, --var-file, --max-sweep-points and --state, as one ``options`` argument."""
+    return load_options(state_option(_as_load_options(func)))  # type: ignore[return-value]
+
+
+def stack_name_options(func: F) -> F:
+    """--var, --var-file and --state, as one ``options`` argument with no sweep limit: for
+    a command that needs the stack's name and its state, never its instances."""
+    return var_options(state_option(_as_load_options(func)))  # type: ignore[return-value]

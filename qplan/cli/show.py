@@ -27,7 +27,9 @@ def show(
 ) -> None:
     """Show a saved PLANFILE; exit 1 if it is stale.
 
-    Stale: the state or the manifest moved since the plan was made.
+    Stale: the state or the manifest moved since the plan was made. The manifest is planned
+    again to check it: give the --var, --var-file and --max-sweep-points given to `qplan
+    plan`.
     """
     from qplan import operations
     from qplan.cli.views.paths import state_location

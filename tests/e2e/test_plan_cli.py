@@ -222,3 +222,53 @@ def test_status_and_force_unlock(quickstart: Path) -> None:
 def test_force_unlock_takes_y_like_apply(quickstart: Path) -> None:
     result = run("force-unlock", "qplan.yaml", "-y", cwd=quickstart)
     assert (result.returncode, result.stdout) == (0, "The stack was not locked.\n"), result.stderr
+
+
+BIG = """\
+version: 1
+stack: "big-{{ vars.env }}"
+vars: {env: dev}
+programs:
+  r:
+    format: openqasm3
+    source: "OPENQASM 3.0; input float a; input float b; qubit q; ry(a) q; rz(b) q;"
+jobs:
+  scan:
+    target: local/braket_sv
+    program: r
+    shots: 1
+    sweep: {grid: {a: {range: [0, 1500, 1]}, b: {range: [0, 1000, 1]}}}  # 1,500,000 points
+"""
+
+
+def test_graph_and_force_unlock_never_refuse_a_large_sweep(tmp_path: Path) -> None:
+    """They expand no sweep (graph draws counts, --expand has its own cap), so a sweep above
+    --max-sweep-points is no reason to refuse them, and they do not offer the option."""
+    (tmp_path / "qplan.yaml").write_text(BIG)
+    graph = run("graph", "qplan.yaml", "--format", "mermaid", cwd=tmp_path)
+    assert graph.returncode == 0, graph.stderr
+    assert '  n0["scan<br/>local/braket_sv<br/>1500000 instances"]' in graph.stdout
+    unlock = run("force-unlock", "qplan.yaml", "-y", cwd=tmp_path)
+    assert (unlock.returncode, unlock.stdout) == (0, "The stack was not locked.\n"), unlock.stderr
+    for command in ("graph", "force-unlock"):
+        assert "--max-sweep-points" not in run(command, "--help", cwd=tmp_path).stdout
+
+
+def test_force_unlock_finds_a_templated_stack_name_with_var(tmp_path: Path) -> None:
+    (tmp_path / "qplan.yaml").write_text(BIG)
+    store = SqliteStore(tmp_path / ".qplan" / "state.db")
+    store.acquire("big-prod", "apply", "someone")
+    store.close()
+    unlock = run("force-unlock", "qplan.yaml", "-y", "--var", "env=prod", cwd=tmp_path)
+    assert unlock.stdout.startswith("Broke the lock: stack big-prod is locked by someone@")
+
+
+def test_show_checks_a_plan_with_the_variables_it_was_made_with(quickstart: Path) -> None:
+    made = run("plan", "qplan.yaml", "--var", "shots=500", "--out", "p.json", cwd=quickstart)
+    assert made.returncode == 0, made.stderr
+    without = run("show", "p.json", cwd=quickstart)
+    assert without.returncode == 1
+    assert "saved plan is stale: the manifest, its programs or its variables changed" in (
+        without.stderr
+    )
+    assert run("show", "p.json", "--var", "shots=500", cwd=quickstart).returncode == 0
