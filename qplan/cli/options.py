@@ -50,6 +50,7 @@ def load_options(func: F) -> F:
     func = click.option(
         "--max-sweep-points",
         type=click.IntRange(min=1),
+        metavar="N",
         default=1_000_000,
         show_default=True,
         envvar="QPLAN_MAX_SWEEP_POINTS",

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
-from qplan.cli.main import EXIT_INTERNAL, EXIT_INTERRUPTED
+import click
+import pytest
+
+from qplan.cli.main import EXIT_INTERNAL, EXIT_INTERRUPTED, cli
 from qplan.cli.plan import EXIT_CHANGES
 from qplan.errors import EXIT_USAGE
 from tests.conftest import REPO
@@ -29,3 +32,26 @@ def test_the_exit_code_table_lists_every_code_qplan_uses() -> None:
     for mistake in ("unknown", "missing", "--var", "--var-file"):
         assert mistake in codes[EXIT_USAGE]
     assert "--debug" in codes[EXIT_INTERNAL]
+
+
+def _signatures(name: str) -> list[str]:
+    """The README's signatures of ``qplan NAME``: code spans that open a line."""
+    spans = re.findall(r"^`(qplan [^`]*)`", README, re.MULTILINE)
+    return [" ".join(span.split()) for span in spans if span.split()[1] == name]
+
+
+@pytest.mark.parametrize("name", sorted(cli.commands))
+def test_the_readme_signature_of_each_command_names_exactly_its_options(name: str) -> None:
+    command = cli.commands[name]
+    signatures = _signatures(name)
+    assert len(signatures) == 1, f"README: want one line opening with `qplan {name} ...`"
+    (signature,) = signatures
+    context = click.Context(command, info_name=name)
+    arguments = [p.make_metavar(context) for p in command.params if isinstance(p, click.Argument)]
+    assert signature.split()[2 : 2 + len(arguments)] == arguments
+    options = [p for p in command.params if isinstance(p, click.Option) and not p.hidden]
+    written = set(re.findall(r"(?<![\w-])--?[a-z][\w-]*", signature))
+    for option in options:
+        assert written & {*option.opts, *option.secondary_opts}, f"{option.opts} not in README"
+    offered = {flag for option in options for flag in (*option.opts, *option.secondary_opts)}
+    assert written <= offered, f"the README names options {name} does not offer"
