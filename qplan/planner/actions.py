@@ -56,8 +56,8 @@ def decide(row: RowState | None, fingerprint: str, attempts: int) -> tuple[Actio
     return Action.NOOP, f"failed, all {attempts} attempt{'s' if attempts != 1 else ''} used"
 
 
-def decide_orphan(row: RowState) -> tuple[Action, str]:
-    """The action for a row whose address is gone from the manifest."""
+def decide_orphan(row: RowState, why: str = "no longer in the manifest") -> tuple[Action, str]:
+    """The action for a row whose address is gone from the manifest; ``why`` it is gone."""
     if row.status.in_flight:
-        return Action.CANCEL, f"{row.status}, no longer in the manifest"
-    return Action.FORGET, f"{row.status}, no longer in the manifest"
+        return Action.CANCEL, f"{row.status}, {why}"
+    return Action.FORGET, f"{row.status}, {why}"

@@ -57,9 +57,13 @@ class InstanceAction(_Doc):
 class ResourceDocument(_Doc):
     name: str = Field(description="Job or session name")
     kind: Literal["job", "session", "gone"] = Field(
-        description="gone: rows of a job or session no longer in the manifest"
+        description="gone: rows no longer in the manifest, to cancel or forget: those of a "
+        "job or session removed from it, or the points dropped from the sweep of a job still "
+        "in it (then name and target are that job's)"
     )
-    target: str = Field(description="PROVIDER/DEVICE; empty for gone resources")
+    target: str = Field(
+        description="PROVIDER/DEVICE; empty for the rows of a removed job or session"
+    )
     counts: dict[Action, int] = Field(description="Number of instances per action")
     instances: list[InstanceAction] | None = Field(
         None, description="Every instance and its action (omitted in summaries)"

@@ -32,8 +32,13 @@ _NEEDS_SUBMISSION = frozenset({Action.CREATE, Action.RETRY, Action.REPLACE})
 
 @dataclass
 class ResourcePlan:
-    """The plan of one job's instances, one session, or the leftovers of a job that is gone
-    from the manifest (``kind`` job, session or gone)."""
+    """The plan of one job's instances, one session, or rows gone from the manifest
+    (``kind`` job, session or gone).
+
+    Gone rows are those of a job or session removed from the manifest (``target`` empty),
+    or the points dropped from the sweep of a job still in it (``name`` and ``target`` are
+    that job's). Every row to cancel or forget is in a gone resource, never in a job's.
+    """
 
     name: str
     kind: str
@@ -134,15 +139,22 @@ def make_plan(stack: Stack, snapshot: Snapshot) -> Plan:
         plan = ResourcePlan(name, "session", session.target)
         plan.add(address, *_decide_session(remaining.pop(address, None), fp, needs_session[name]))
         resources.insert(0, plan)
-    gone: dict[str, ResourcePlan] = {}
+    gone: dict[tuple[str, str], ResourcePlan] = {}
     for address in sorted(remaining):
         row = remaining[address]
-        name = (
-            address.removeprefix("session.") if row.kind == "session" else address.split("[", 1)[0]
-        )
-        if name not in gone:
-            gone[name] = ResourcePlan(name, "gone", "")
-        gone[name].add(address, *decide_orphan(row))
+        if row.kind == "session":
+            name, kept = address.removeprefix("session."), None
+        else:
+            name = address.split("[", 1)[0]
+            kept = stack.jobs.get(name)
+        if kept is None:
+            target, why = "", "no longer in the manifest"
+        else:  # the job stays; its sweep changed
+            target = str(kept.target)
+            why = "no longer in the sweep" if "[" in address else "the job is a sweep now"
+        if (name, target) not in gone:
+            gone[name, target] = ResourcePlan(name, "gone", target)
+        gone[name, target].add(address, *decide_orphan(row, why))
     resources.extend(gone.values())
     return Plan(stack.name, str(stack.path), snapshot.serial, digest.hexdigest(), resources)
 

@@ -272,3 +272,65 @@ def test_show_checks_a_plan_with_the_variables_it_was_made_with(quickstart: Path
         without.stderr
     )
     assert run("show", "p.json", "--var", "shots=500", cwd=quickstart).returncode == 0
+
+
+QUICKSTART_POINTS = [
+    f"rotation[theta={t}]"
+    for t in ("0.0", "0.785398163397448", "1.5707963267949", "2.35619449019234", "3.14159265358979")
+]
+
+
+def test_points_dropped_from_a_sweep_are_counted_on_their_job(quickstart: Path) -> None:
+    complete(quickstart, ["bell", *QUICKSTART_POINTS])
+    manifest = quickstart / "qplan.yaml"
+    text = manifest.read_text().replace("3.141592653589793, 5]", "3.141592653589793, 3]")
+    bell = (
+        '  bell:\n    target: local/braket_sv\n    program: bell\n    shots: "{{ vars.shots }}"\n'
+    )
+    manifest.write_text(text.replace(bell, "").replace("    after: [bell]\n", ""))  # job gone
+
+    result = run("plan", "qplan.yaml", "-v", cwd=quickstart)
+    assert result.returncode == 0, result.stderr
+    lines = [line.split() for line in result.stdout.splitlines()]
+    assert lines[2:7] == [
+        ["-/+", "job", "rotation", "local/braket_sv", "2", "to", "forget,", "3", "unchanged"],
+        [
+            "-",
+            "rotation[theta=0.785398163397448]",
+            "(succeeded,",
+            "no",
+            "longer",
+            "in",
+            "the",
+            "sweep)",
+        ],
+        [
+            "-",
+            "rotation[theta=2.35619449019234]",
+            "(succeeded,",
+            "no",
+            "longer",
+            "in",
+            "the",
+            "sweep)",
+        ],
+        ["-", "gone", "bell", "(not", "in", "the", "manifest)", "1", "to", "forget"],
+        ["-", "bell", "(succeeded,", "no", "longer", "in", "the", "manifest)"],
+    ]
+    assert "gone    rotation" not in result.stdout
+
+    doc = json.loads(run("plan", "qplan.yaml", "--json", cwd=quickstart).stdout)
+    schema = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(doc)
+    assert doc["counts"] == {"forget": 3, "noop": 3}
+
+    applied = run("apply", "qplan.yaml", cwd=quickstart)
+    assert applied.returncode == 0, applied.stderr
+    assert applied.stdout.splitlines()[-1] == "Apply complete: 3 forgotten."
+    store = SqliteStore(quickstart / ".qplan" / "state.db")
+    assert sorted(r.address for r in store.rows("quickstart")) == [
+        QUICKSTART_POINTS[0],
+        QUICKSTART_POINTS[2],
+        QUICKSTART_POINTS[4],
+    ]
+    store.close()

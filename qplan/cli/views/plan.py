@@ -28,6 +28,7 @@ _PHRASE = {
     Action.WAIT: "in flight",
     Action.NOOP: "unchanged",
 }
+_NOWHERE = "(not in the manifest)"
 _ORDER = (
     Action.CREATE,
     Action.RETRY,
@@ -46,25 +47,38 @@ def _main_action(counts: Counter[Action] | dict[Action, int]) -> Action:
     return Action.NOOP
 
 
-def _phrase(counts: dict[Action, int]) -> str:
+def _phrase(counts: Counter[Action] | dict[Action, int]) -> str:
     return ", ".join(f"{counts[a]} {_PHRASE[a]}" for a in _ORDER if counts.get(a))
 
 
 def render_plan(doc: PlanDocument, *, verbose: bool, state_location: str) -> Iterable[str]:
+    """One line per job, session, or removed job or session. Points dropped from the sweep
+    of a job still in the manifest (a gone resource with the job's target) are counted on
+    the job's line, which then reads ``-/+``: the job stays, some of its points go."""
     yield f"Stack {doc.stack}: state serial {doc.state_serial} in {state_location}"
     yield ""
-    width = max((len(r.name) for r in doc.resources), default=4)
-    target_width = max((len(r.target) for r in doc.resources), default=6)
-    for resource in doc.resources:
-        symbol, color = _SYMBOL[_main_action(resource.counts)]
-        name = resource.name if resource.kind != "session" else f"{resource.name}"
+    jobs = {r.name for r in doc.resources if r.kind == "job"}
+    dropped = {r.name: r for r in doc.resources if r.kind == "gone" and r.name in jobs and r.target}
+    shown = [r for r in doc.resources if r.kind != "gone" or r.name not in dropped]
+    width = max((len(r.name) for r in shown), default=4)
+    target_width = max((len(r.target or _NOWHERE) for r in shown), default=6)
+    for resource in shown:
+        counts = Counter(resource.counts)
+        instances = list(resource.instances or [])
+        symbol, color = _SYMBOL[_main_action(counts)]
+        if resource.kind == "job" and resource.name in dropped:
+            counts.update(dropped[resource.name].counts)
+            instances += dropped[resource.name].instances or []
+            symbol, color = _SYMBOL[Action.REPLACE]
         kind = {"session": "session ", "gone": "gone    ", "job": "job     "}[resource.kind]
-        target = resource.target or "(not in the manifest)"
-        counts = _phrase(resource.counts)
-        line = f"  {symbol:>3} {kind}{name:<{width}}  {target:<{target_width}}  {counts}"
+        target = resource.target or _NOWHERE
+        line = (
+            f"  {symbol:>3} {kind}{resource.name:<{width}}  {target:<{target_width}}  "
+            f"{_phrase(counts)}"
+        )
         yield click.style(line, fg=color) if color else line
-        if verbose and resource.instances:
-            for item in resource.instances:
+        if verbose:
+            for item in instances:
                 if item.action is Action.NOOP and not item.reason:
                     continue  # unchanged: counted on the job's line
                 sym, col = _SYMBOL[item.action]

@@ -182,9 +182,13 @@ def test_grown_and_shrunk_sweeps(write: Callable[..., Path], store: SqliteStore)
     assert got["scan[theta=0.5]"] is Action.CREATE
     assert got["scan[theta=0.2]"] is Action.FORGET
     assert got["scan[theta=0.3]"] is Action.CANCEL
-    gone = [r for r in plan.resources if r.kind == "gone"]
-    assert [(r.name, sorted(r.addresses)) for r in gone] == [
-        ("scan", ["scan[theta=0.2]", "scan[theta=0.3]"])
+    gone = [r for r in plan.resources if r.kind == "gone"]  # still what apply retires
+    assert [(r.name, r.target, sorted(r.addresses)) for r in gone] == [
+        ("scan", "local/braket_sv", ["scan[theta=0.2]", "scan[theta=0.3]"])
+    ]
+    assert sorted(reason for _, _, reason in gone[0].items()) == [
+        "queued, no longer in the sweep",
+        "succeeded, no longer in the sweep",
     ]
 
 
@@ -194,6 +198,9 @@ def test_removed_job_is_forgotten(write: Callable[..., Path], store: SqliteStore
     record(store, stack, {"extra": DONE})
     plan = make_plan(manifest(write), store.snapshot("study"))
     assert actions(plan)["extra"] is Action.FORGET
+    (gone,) = [r for r in plan.resources if r.kind == "gone"]
+    assert (gone.name, gone.target) == ("extra", "")
+    assert list(gone.items()) == [("extra", Action.FORGET, "succeeded, no longer in the manifest")]
 
 
 def test_sessions_open_when_members_must_run(
