@@ -6,13 +6,13 @@ Heavy modules are imported on first use, so ``import qplan`` stays cheap.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-from qplan.errors import Diagnostic, ManifestError, QplanError, UsageError
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
+
+    from qplan.errors import Diagnostic, ManifestError, QplanError, UsageError
     from qplan.executor import ApplyReport, EventSink
     from qplan.manifest import Stack
     from qplan.operations import LoadOptions, ResultRecord
@@ -33,6 +33,18 @@ __all__ = [
     "results",
     "status",
 ]
+
+_ERRORS = frozenset({"Diagnostic", "ManifestError", "QplanError", "UsageError"})
+
+
+def __getattr__(name: str) -> Any:
+    """The error classes, imported on first use: the ``qplan`` command starts by importing
+    this package, and the less it runs before handling a Ctrl-C, the better."""
+    if name in _ERRORS:
+        from qplan import errors
+
+        return getattr(errors, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load(

@@ -1,105 +1,59 @@
-"""Entry point of the ``qplan`` command: the command group and error handling.
-
-No traceback reaches a user. Exit codes (the table in README.md):
-
-- 0 success;
-- 1 a QplanError, printed as its located diagnostics: invalid manifest or var values, a
-  failed apply, a stale saved plan, a held lock;
-- 2 only "changes present", under ``plan --detailed-exitcode``;
-- 64 (EX_USAGE) every command-line mistake: click's usage errors (unknown command or
-  option, missing argument, bad option value, missing file) and qplan's own (UsageError,
-  or a ManifestError about a ``--var``), so that a typo never reads as "changes present";
-- 70 anything else: an internal error, a bug in qplan, with its traceback under ``--debug``;
-- 130 interrupted (Ctrl-C).
+"""Entry point of the ``qplan`` command. It imports next to nothing before its ``try``, so
+that a Ctrl-C at any moment after Python itself has started, even while qplan is still
+importing, ends with exit 130 and one line, never a traceback. The commands, and the
+exit code of every outcome, are in ``qplan.cli.app``.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
-import traceback
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
-import click
-
-from qplan import __version__
-from qplan.errors import EXIT_USAGE, QplanError
+__all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "interrupted", "main"]
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, "--version", prog_name="qplan")
-@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
-def cli(debug: bool) -> None:
-    """Plan and apply quantum jobs declared in a YAML manifest, exactly once."""
-
-
-def _register() -> None:
-    from qplan.cli import (
-        apply,
-        cancel,
-        force_unlock,
-        graph,
-        plan,
-        results,
-        schema,
-        show,
-        status,
-        validate,
-    )
-
-    for command in (
-        validate.validate,
-        plan.plan,
-        apply.apply,
-        results.results,
-        cancel.cancel,
-        cancel.destroy,
-        show.show,
-        graph.graph,
-        status.status,
-        force_unlock.force_unlock,
-        schema.schema,
-    ):
-        # the whole first sentence in `qplan --help`: click would cut it to fit one line
-        command.short_help = command.short_help or command.get_short_help_str(sys.maxsize)
-        cli.add_command(command)
-
-
-_register()
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="qplan", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.UsageError as exc:  # unknown option or command, missing argument, bad value
-        exc.show()
-        sys.exit(EXIT_USAGE)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.Abort:
-        click.echo("qplan: aborted", err=True)
-        sys.exit(1)
+        from qplan.cli.app import run
+
+        run(args)
     except KeyboardInterrupt:
-        click.echo("qplan: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except QplanError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(exc.exit_code)
-    except Exception as exc:
-        if debug:
-            traceback.print_exc()
-        else:
-            click.echo(
-                f"qplan: internal error: {type(exc).__name__}: {exc}\n"
-                "This is a bug in qplan; run again with --debug for the traceback and report it.",
-                err=True,
-            )
-        sys.exit(EXIT_INTERNAL)
-    sys.exit(0)
+        interrupted(args)
+    finally:
+        _ignore_ctrl_c()  # the outcome is decided: a Ctrl-C during the teardown changes nothing
+
+
+def interrupted(args: Sequence[str]) -> NoReturn:
+    """Say that a Ctrl-C stopped the command, and how to go on; exit 130. Nothing is lost
+    by it: an apply resumes where it stopped."""
+    _ignore_ctrl_c()  # one more Ctrl-C cannot cut this short
+    command = next((a for a in args if not a.startswith("-")), "")
+    if command == "apply":
+        message = "Interrupted: run `qplan apply` again to resume.\n"
+    else:
+        message = "qplan: interrupted\n"
+    os.write(2, message.encode())
+    sys.exit(EXIT_INTERRUPTED)
+
+
+def _ignore_ctrl_c() -> None:
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def __getattr__(name: str) -> Any:
+    """``cli`` (the command group) for those who import it from here."""
+    if name == "cli":
+        from qplan.cli.app import cli
+
+        return cli
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -121,7 +121,7 @@ def test_help_lists_the_commands() -> None:
 
 @pytest.mark.parametrize("columns", ["80", "100"])
 def test_help_shows_whole_first_sentences(columns: str) -> None:
-    from qplan.cli.main import cli
+    from qplan.cli.app import cli
 
     result = qplan("--help", env={"COLUMNS": columns})
     listing = result.stdout.split("Commands:\n", 1)[1]

@@ -7,7 +7,8 @@ import re
 import click
 import pytest
 
-from qplan.cli.main import EXIT_INTERNAL, EXIT_INTERRUPTED, cli
+from qplan.cli.app import cli
+from qplan.cli.main import EXIT_INTERNAL, EXIT_INTERRUPTED
 from qplan.cli.plan import EXIT_CHANGES
 from qplan.errors import EXIT_USAGE
 from tests.conftest import REPO

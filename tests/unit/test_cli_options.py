@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from qplan.cli.main import cli
+from qplan.cli.app import cli
 
 
 def _options(command: click.Command) -> dict[str, click.Option]:

@@ -1,0 +1,226 @@
+"""Ctrl-C typed at a terminal, at any moment of `qplan apply`, and the resume after it.
+
+The apply runs in a pseudo-terminal: Ctrl-C there is the terminal's SIGINT to the whole
+foreground process group (qplan, its fork server and its workers), as a user's would be.
+Every interrupted apply must exit 130 with the resume hint and no traceback, leave no row
+in flight and no process behind; the resume must then run every point exactly once over
+both applies: the local provider's run journal, written by the workers themselves, has one
+start and one end per point, and the state one recorded success per point.
+
+The earliest moment is 50 ms, or later when this Python needs longer than that to reach
+its first line of code: a Ctrl-C while the interpreter itself starts (its `site` imports)
+gets CPython's own traceback, before any program can act.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pty
+import select
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.processes import TAG, kill_tagged, new_tag, wait_gone
+
+POINTS = 60
+MOMENTS = 20
+MANIFEST = f"""\
+version: 1
+stack: interrupts
+programs:
+  ry:
+    format: openqasm3
+    source: |
+      OPENQASM 3.0;
+      input float theta;
+      qubit[2] q;
+      bit[2] c;
+      ry(theta) q[0];
+      cnot q[0], q[1];
+      c = measure q;
+jobs:
+  scan:
+    target: local/braket_sv
+    program: ry
+    shots: 50
+    sweep: {{grid: {{theta: {{linspace: [0, 3.14159, {POINTS}]}}}}}}
+"""
+
+
+class Terminal:
+    """`qplan apply` in a pseudo-terminal, with Ctrl-C typed at a chosen moment."""
+
+    def __init__(self, folder: Path, tag: str) -> None:
+        self.folder = folder
+        self.env = {
+            **os.environ,
+            "QPLAN_LOCAL_JOURNAL": str(folder / "journal.log"),
+            TAG: tag,
+            "COLUMNS": "100",
+        }
+
+    def apply(self, ctrl_c_at: float | None) -> tuple[int, str, bool, float]:
+        """(exit code, what the terminal showed, whether Ctrl-C was typed while qplan
+        ran, seconds it ran)."""
+        started = time.monotonic()
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: qplan, as a session leader on the new terminal
+            try:
+                os.chdir(self.folder)
+                os.execve(
+                    sys.executable, [sys.executable, "-m", "qplan", "apply", "qplan.yaml"], self.env
+                )
+            finally:
+                os._exit(127)
+        shown, typed, status = b"", False, None
+        try:
+            while status is None:
+                now = time.monotonic() - started
+                if ctrl_c_at is not None and not typed and now >= ctrl_c_at:
+                    os.write(fd, b"\x03")
+                    typed = True
+                if select.select([fd], [], [], 0.005)[0]:
+                    with contextlib.suppress(OSError):  # the terminal closed: qplan is ending
+                        shown += os.read(fd, 65536)
+                done, code = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    status = code
+                elif now > 120:
+                    raise AssertionError(f"apply still running after 120 s:\n{shown.decode()}")
+            while select.select([fd], [], [], 0.05)[0]:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                shown += chunk
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+            if status is None:  # never leave it running, even when the test fails
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status) if status is not None else -9
+        return code, shown.decode(errors="replace"), typed, time.monotonic() - started
+
+    def resume(self) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "qplan", "apply", "qplan.yaml"],
+            cwd=self.folder,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+
+    def journal(self) -> tuple[Counter[str], Counter[str]]:
+        path = self.folder / "journal.log"
+        lines = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+        starts = Counter(x["address"] for x in lines if x["event"] == "start")
+        ends = Counter(x["address"] for x in lines if x["event"] == "end")
+        return starts, ends
+
+    def rows(self) -> Counter[str]:
+        db = self.folder / ".qplan" / "state.db"
+        if not db.exists():
+            return Counter()
+        with sqlite3.connect(db) as conn:
+            try:
+                found = conn.execute("SELECT status FROM resources WHERE kind = 'job'")
+                return Counter(status for (status,) in found)
+            except sqlite3.OperationalError:  # interrupted before the tables were made
+                return Counter()
+
+    def successes(self) -> Counter[str]:
+        with sqlite3.connect(self.folder / ".qplan" / "state.db") as conn:
+            found = conn.execute("SELECT address FROM events WHERE new_status = 'succeeded'")
+            return Counter(address for (address,) in found)
+
+
+def python_startup() -> float:
+    """Seconds from starting this Python to its first line of code (median of five)."""
+    seen = []
+    for _ in range(5):
+        started = time.time()
+        out = subprocess.run(
+            [sys.executable, "-c", "import time; print(time.time())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        seen.append(float(out.stdout) - started)
+    return statistics.median(seen)
+
+
+@pytest.fixture
+def tag() -> Iterator[str]:
+    value = new_tag()
+    yield value
+    kill_tagged(value)
+
+
+def test_ctrl_c_at_twenty_moments_exits_130_and_the_resume_runs_each_point_once(
+    tmp_path: Path, tag: str
+) -> None:
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    (whole / "qplan.yaml").write_text(MANIFEST)
+    code, shown, _, duration = Terminal(whole, tag).apply(None)
+    assert code == 0, shown
+    first = max(0.05, 1.5 * python_startup())
+    step = (0.9 * duration - first) / (MOMENTS - 1)
+    moments = [first + i * step for i in range(MOMENTS)]
+    interrupted = 0
+    problems: list[str] = []
+    for number, moment in enumerate(moments):
+        folder = tmp_path / f"at-{number:02d}"
+        folder.mkdir()
+        (folder / "qplan.yaml").write_text(MANIFEST)
+        terminal = Terminal(folder, tag)
+        code, shown, typed, _ = terminal.apply(moment)
+        where = f"Ctrl-C at {moment:.2f} s"
+        if not typed or code == 0:
+            # ended before its moment (a faster run than the one measured), or the Ctrl-C
+            # came once the apply had finished its work: it changes nothing then
+            assert code == 0 and "Apply complete" in shown, f"{where}: exit {code}:\n{shown}"
+        else:
+            interrupted += 1
+            if code != 130:
+                problems.append(f"{where}: exit {code}")
+            if "run `qplan apply` again to resume" not in shown:
+                problems.append(f"{where}: no resume hint:\n{shown[-800:]}")
+            if "Traceback" in shown or "KeyboardInterrupt" in shown:
+                problems.append(f"{where}: a traceback reached the terminal:\n{shown[-2000:]}")
+        left = terminal.rows()
+        in_flight = {s: n for s, n in left.items() if s not in ("succeeded", "cancelled")}
+        if in_flight:
+            problems.append(f"{where}: rows left in flight: {in_flight}")
+        survivors = wait_gone(tag, 2.0)
+        if survivors:
+            problems.append(f"{where}: processes left running: {survivors}")
+            kill_tagged(tag)
+        resumed = terminal.resume()
+        if resumed.returncode != 0:
+            problems.append(f"{where}: resume exit {resumed.returncode}: {resumed.stderr}")
+        starts, ends = terminal.journal()
+        twice = {a: n for a, n in ends.items() if n != 1}
+        if len(ends) != POINTS or twice:
+            problems.append(f"{where}: {len(ends)} points ran to their end, twice: {twice}")
+        restarted = {a: n for a, n in starts.items() if n != 1}
+        if restarted:
+            problems.append(f"{where}: runs started more than once: {restarted}")
+        recorded = terminal.successes()
+        if len(recorded) != POINTS or set(recorded.values()) != {1}:
+            problems.append(f"{where}: successes recorded: {sorted(Counter(recorded.values()))}")
+    assert problems == []
+    assert interrupted >= MOMENTS * 3 // 4, f"only {interrupted} of {MOMENTS} were interrupted"
