@@ -286,10 +286,12 @@ def _read_points_file(path: Path) -> list[dict[str, Any]]:
     """Points from a CSV file (header row = parameter names; cells read as YAML scalars)
     or a JSON list of objects."""
     from qplan.errors import ManifestError
-    from qplan.manifest.yamlsource import decode_text
+    from qplan.manifest.yamlsource import FileTooLarge, decode_text, read_bytes
 
     try:
-        raw = path.read_bytes()
+        raw = read_bytes(path)
+    except FileTooLarge as exc:
+        raise SweepProblem(path, 0, str(exc)) from None
     except OSError as exc:
         raise SweepProblem(path, 0, f"cannot read points file: {exc.strerror}") from None
     try:

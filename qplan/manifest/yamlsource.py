@@ -4,7 +4,9 @@ The document is composed into ruamel.yaml nodes (the C parser when available), t
 into plain Python data (dict, list, str, int, float, bool, None) by our own walk, which
 reports duplicate keys, unsupported tags and excessive nesting as located diagnostics.
 The node tree is kept so a diagnostic about any path can name its line and column; it is
-only walked when a diagnostic is made, so loading stays linear in the file size.
+only walked when a diagnostic is made, so loading stays linear in the file size. Files are
+read up to MAX_FILE_BYTES, and aliases are bounded (``yamlcheck``) before the tree is
+composed, so no document can make the builder expand aliases without end.
 
 YAML 1.2 core schema: ``yes``/``no``/``on`` are strings, ``010`` is the integer 10, and
 timestamps stay strings. Merge keys (``<<: *anchor``) are supported.
@@ -12,6 +14,7 @@ timestamps stay strings. Merge keys (``<<: *anchor``) are supported.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,11 +29,26 @@ from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.tag import Tag
 
 from qplan.errors import Diagnostic, ManifestError
+from qplan.manifest.paths import PathPart, format_path
+from qplan.manifest.yamlcheck import check_aliases
 
-__all__ = ["PathPart", "YamlDocument", "format_path", "load_yaml", "read_text"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "FileTooLarge",
+    "PathPart",
+    "YamlDocument",
+    "format_path",
+    "load_yaml",
+    "read_bytes",
+    "read_text",
+]
 
-PathPart = str | int
 MAX_DEPTH = 64
+MAX_FILE_BYTES = 64 * 2**20
+"""The largest manifest, var file or points file qplan reads: 64 MiB. A 1,000,000-point
+sweep written out in the manifest takes about 42 MB (100,000 points: 4.2 MB, loaded in
+seconds); past this size a file is almost surely not a manifest, and building it would
+take many gigabytes."""
 
 _TAG = "tag:yaml.org,2002:"
 _INT_RE = re.compile(r"[-+]?[0-9][0-9_]*")
@@ -39,21 +57,37 @@ _TRUE = frozenset(("true", "True", "TRUE"))
 _FALSE = frozenset(("false", "False", "FALSE"))
 
 
-def format_path(path: Sequence[PathPart]) -> str:
-    """``("jobs", "rabi", "sweep", "points", 3)`` -> ``jobs.rabi.sweep.points[3]``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else part
-    return out
+class FileTooLarge(Exception):
+    """A file is larger than MAX_FILE_BYTES; the message says so, without the file name."""
+
+
+def _amount(size: int) -> str:
+    return f"{size // 2**20} MiB" if size % 2**20 == 0 else f"{size:,} bytes"
+
+
+def read_bytes(path: Path) -> bytes:
+    """The bytes of a file of at most MAX_FILE_BYTES. A larger regular file is refused
+    before it is read, anything else (a pipe, a device) once the limit is passed.
+    Raises OSError or FileTooLarge."""
+    limit = MAX_FILE_BYTES
+    with path.open("rb") as stream:
+        size = os.fstat(stream.fileno()).st_size
+        raw = b"" if size > limit else stream.read(limit + 1)
+    if size > limit or len(raw) > limit:
+        shown = f"{size:,} bytes" if size > limit else f"more than {_amount(limit)}"
+        raise FileTooLarge(
+            f"{shown}, larger than the {_amount(limit)} qplan reads from a manifest, "
+            "var file or points file"
+        )
+    return raw
 
 
 def read_text(path: Path, display: str) -> str:
     """Read a UTF-8 text file; undecodable bytes are a located error, not a traceback."""
     try:
-        raw = path.read_bytes()
+        raw = read_bytes(path)
+    except FileTooLarge as exc:
+        raise ManifestError([Diagnostic(display, 0, 0, "", str(exc))]) from None
     except FileNotFoundError:
         raise ManifestError([Diagnostic(display, 0, 0, "", "no such file")]) from None
     except IsADirectoryError:
@@ -360,6 +394,8 @@ def load_yaml(text: str, file: str) -> YamlDocument:
     ``YamlDocument.diagnostics`` so that callers can report them with everything else.
     """
     try:
+        if "&" in text and "*" in text:  # no anchor or no alias: nothing to expand
+            check_aliases(_new_yaml().parse(text), file)
         root = _new_yaml().compose(text)
     except MarkedYAMLError as exc:
         raise ManifestError([_yaml_error_diagnostic(exc, file)]) from None

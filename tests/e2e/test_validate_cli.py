@@ -138,3 +138,48 @@ def test_help_shows_whole_first_sentences(columns: str) -> None:
         assert "..." not in text
         assert text.endswith(".")
         assert " ".join((cli.commands[name].help or "").split()).startswith(text)
+
+
+# Runs `qplan validate` as its only child, under a 1 GiB address-space cap so that an
+# unbounded expansion fails instead of eating the machine, and reports the child's peak
+# RSS. The wrapper is a fresh small process: a child forked from pytest would count
+# pytest's own pages in its peak.
+_MEASURE = """
+import json, resource, subprocess, sys, time
+def cap():
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+started = time.perf_counter()
+proc = subprocess.run(sys.argv[1:], capture_output=True, text=True, preexec_fn=cap)
+elapsed = time.perf_counter() - started
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+peak_bytes = peak if sys.platform == "darwin" else peak * 1024
+print(json.dumps({"code": proc.returncode, "stderr": proc.stderr, "elapsed": elapsed,
+                  "peak": peak_bytes}))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="resource limits are POSIX")
+def test_yaml_bomb_is_refused_at_once_in_little_memory(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(
+        "version: 1\nstack: lol\na: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+        + "".join(
+            f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]\n"
+            for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
+        )
+    )
+    measure = subprocess.run(
+        [sys.executable, "-c", _MEASURE, sys.executable, "-m", "qplan", "validate", str(bomb)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, **CLOUD_ENV},
+        timeout=120,
+        check=True,
+    )
+    run = json.loads(measure.stdout)
+    assert run["code"] == 1, run["stderr"]
+    assert run["stderr"].startswith(f"{bomb}:9:8: g[0]: alias *f "), run["stderr"]
+    assert "more than 1,000,000 nodes" in run["stderr"]
+    assert run["elapsed"] < 5, run
+    assert run["peak"] < 100e6, run

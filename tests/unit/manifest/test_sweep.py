@@ -144,6 +144,22 @@ def test_points_file_errors_are_located_in_the_file(write: Callable[..., Path]) 
     assert "1 cells where the header names 2" in diag.message
 
 
+def test_points_file_larger_than_the_limit_is_refused(
+    write: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qplan.manifest import yamlsource
+
+    monkeypatch.setattr(yamlsource, "MAX_FILE_BYTES", 1000)  # the manifest itself is smaller
+    rows = "".join(f"{i / 100},{i}\n" for i in range(200))
+    with pytest.raises(qplan.ManifestError) as info:
+        load_sweep(write, "points_file: pts.csv", **{"pts.csv": "theta,n\n" + rows})
+    (diag,) = info.value.diagnostics
+    assert diag.file.endswith("pts.csv")
+    assert diag.message.endswith(
+        "bytes, larger than the 1,000 bytes qplan reads from a manifest, var file or points file"
+    )
+
+
 def test_points_must_bind_the_same_parameters(write: Callable[..., Path]) -> None:
     with pytest.raises(qplan.ManifestError, match="point 1 binds"):
         load_sweep(write, "points: [{theta: 1, n: 1}, {theta: 2}]")

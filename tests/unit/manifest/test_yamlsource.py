@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
 from qplan.errors import ManifestError
-from qplan.manifest.yamlsource import decode_text, load_yaml
+from qplan.manifest import yamlsource
+from qplan.manifest.yamlsource import decode_text, load_yaml, read_text
+
+# "Billion laughs": nine levels of nine aliases, 9**9 (387 million) strings once expanded.
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]\n"
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
+)
 
 
 def test_positions_of_values_and_keys() -> None:
@@ -76,3 +86,47 @@ def test_deep_nesting_is_an_error_not_a_crash() -> None:
     except ManifestError:
         return
     assert any("nested deeper" in d.message for d in doc.diagnostics)
+
+
+def test_alias_expansion_is_bounded_before_anything_is_built() -> None:
+    started = time.perf_counter()
+    with pytest.raises(ManifestError) as info:
+        load_yaml(BOMB, "bomb.yaml")
+    assert time.perf_counter() - started < 1
+    (diag,) = info.value.diagnostics
+    # a..f add 672,588 nodes; the first *f in g (597,871 more) passes the limit.
+    assert (diag.file, diag.line, diag.column, diag.path) == ("bomb.yaml", 7, 8, "g[0]")
+    assert "alias *f" in diag.message
+    assert "more than 1,000,000 nodes" in diag.message
+
+
+def test_aliases_below_the_limit_are_expanded() -> None:
+    five_levels = "\n".join(BOMB.splitlines()[:5])  # 9**5 = 59,049 strings in e
+    doc = load_yaml(five_levels, "f")
+    assert len(doc.data["e"]) == 9
+    assert doc.data["e"][8][8][8][8] == ["x"] * 9
+
+
+def test_recursive_alias_is_located() -> None:
+    with pytest.raises(ManifestError) as info:
+        load_yaml("ok: 1\nloop: &r [1, *r]\n", "f.yaml")
+    (diag,) = info.value.diagnostics
+    assert (diag.line, diag.column, diag.path) == (2, 14, "loop[1]")
+    assert "alias *r is used inside the node it names" in diag.message
+
+
+def test_files_larger_than_the_limit_are_refused_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(yamlsource, "MAX_FILE_BYTES", 100)
+    small = tmp_path / "small.yaml"
+    small.write_text("a: " + "x" * 95 + "\n")  # 99 bytes
+    assert read_text(small, "small.yaml").startswith("a: x")
+    big = tmp_path / "big.yaml"
+    big.write_text("a: " + "x" * 200 + "\n")
+    with pytest.raises(ManifestError) as info:
+        read_text(big, "big.yaml")
+    assert str(info.value.diagnostics[0]) == (
+        "big.yaml: 204 bytes, larger than the 100 bytes qplan reads from a manifest, "
+        "var file or points file"
+    )
