@@ -1,4 +1,5 @@
-"""Checks made on YAML text before any of it is built into data.
+"""Checks made on YAML text before any of it is built into data, and readable messages
+for the text that the parser refuses.
 
 Aliases: a YAML alias (``*name``) stands for the whole node its anchor (``&name``) names,
 and qplan builds plain data, so each alias is built again. Nested aliases multiply: nine
@@ -7,6 +8,10 @@ levels of nine aliases ("billion laughs") make 387 million values from a 500-byt
 refuses the document at the first alias that takes the sum past ``MAX_ALIAS_NODES``, or
 that is used inside the node it names (a recursive structure), before anything is
 composed or built.
+
+Syntax errors: the parser's problem is kept, but a tab where indentation is read is
+named as a tab, at the tab (the C parser says only "found character that cannot start
+any token").
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.events import (
     AliasEvent,
     CollectionEndEvent,
@@ -28,7 +34,7 @@ from ruamel.yaml.events import (
 from qplan.errors import Diagnostic, ManifestError
 from qplan.manifest.paths import PathPart, format_path
 
-__all__ = ["MAX_ALIAS_NODES", "check_aliases"]
+__all__ = ["MAX_ALIAS_NODES", "check_aliases", "syntax_diagnostic"]
 
 MAX_ALIAS_NODES = 1_000_000
 """The most nodes (scalars, lists, mappings) that aliases may add to one document. Far
@@ -121,3 +127,39 @@ def _refuse(
     shown = format_path([p for p in path if p is not None])
     mark = event.start_mark
     raise ManifestError([Diagnostic(file, mark.line + 1, mark.column + 1, shown, message)])
+
+
+def _line(text: str, index: int) -> str:
+    """Line ``index`` (0-based) of ``text``, without its line break; "" past the end."""
+    lines = text.split("\n", index + 1)
+    return lines[index].removesuffix("\r") if index < len(lines) else ""
+
+
+def _tab(text: str, mark: Any, problem: str) -> tuple[int, int] | None:
+    """Where the tab is, when a tab is what the parser stumbled on."""
+    if mark is None:
+        return None
+    line = _line(text, mark.line)
+    if mark.column < len(line) and line[mark.column] == "\t":
+        return mark.line + 1, mark.column + 1
+    if "tab character" not in problem and "'\\t'" not in problem:
+        return None
+    indent = line[: len(line) - len(line.lstrip(" \t"))]
+    column = indent.find("\t") if "\t" in indent else mark.column
+    return mark.line + 1, column + 1
+
+
+def syntax_diagnostic(exc: MarkedYAMLError, text: str, file: str) -> Diagnostic:
+    """A diagnostic for the parser's error on ``text``, located where the user must look."""
+    mark = exc.problem_mark or exc.context_mark
+    problem = (exc.problem or "").strip()
+    context = (exc.context or "").strip()
+    tab = _tab(text, exc.problem_mark, problem)
+    if tab is not None:
+        message = "invalid YAML: a tab character; YAML indentation must use spaces"
+        return Diagnostic(file, *tab, "", message)
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+    message = "invalid YAML: " + (
+        f"{problem} ({context})" if context and problem else problem or context
+    )
+    return Diagnostic(file, line, column, "", message)

@@ -30,7 +30,7 @@ from ruamel.yaml.tag import Tag
 
 from qplan.errors import Diagnostic, ManifestError
 from qplan.manifest.paths import PathPart, format_path
-from qplan.manifest.yamlcheck import check_aliases
+from qplan.manifest.yamlcheck import check_aliases, syntax_diagnostic
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -398,7 +398,7 @@ def load_yaml(text: str, file: str) -> YamlDocument:
             check_aliases(_new_yaml().parse(text), file)
         root = _new_yaml().compose(text)
     except MarkedYAMLError as exc:
-        raise ManifestError([_yaml_error_diagnostic(exc, file)]) from None
+        raise ManifestError([syntax_diagnostic(exc, text, file)]) from None
     except ReaderError as exc:
         offset = int(exc.position)
         line = text.count("\n", 0, offset) + 1
@@ -418,16 +418,3 @@ def load_yaml(text: str, file: str) -> YamlDocument:
     if root is not None:
         doc.data = _Builder(doc).build(root, [])
     return doc
-
-
-def _yaml_error_diagnostic(exc: MarkedYAMLError, file: str) -> Diagnostic:
-    mark = exc.problem_mark or exc.context_mark
-    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
-    problem = (exc.problem or "").strip()
-    context = (exc.context or "").strip()
-    if "\t" in problem or "tab" in problem:
-        problem, context = "found a tab character; YAML indentation must use spaces", ""
-    message = "invalid YAML: " + (
-        f"{problem} ({context})" if context and problem else problem or context
-    )
-    return Diagnostic(file, line, column, "", message)

@@ -67,8 +67,24 @@ def test_syntax_errors_and_tabs_are_located() -> None:
     with pytest.raises(ManifestError) as info:
         load_yaml("a: [1, 2\nb: 3\n", "f.yaml")
     assert info.value.diagnostics[0].line == 2
-    with pytest.raises(ManifestError, match=r"f\.yaml:2:1: invalid YAML: found a tab"):
-        load_yaml("a: 1\n\tb: 2\n", "f.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column"),
+    [
+        ("version: 1\njobs:\n\tbell: 1\n", 3, 1),  # the C parser: "cannot start any token"
+        ("a:\n  \tb: 1\n", 2, 3),
+        ("a: 1\n\tb: 2\n", 2, 1),  # "found a tab character that violates indentation"
+        ("a:\n  b: 1\n  \tc: 2\n", 3, 3),
+        ("a:\n  b: |\n    x\n\ty\n", 4, 1),  # in a block scalar
+    ],
+)
+def test_a_tab_in_indentation_is_named_where_it_is(text: str, line: int, column: int) -> None:
+    with pytest.raises(ManifestError) as info:
+        load_yaml(text, "f.yaml")
+    assert [str(d) for d in info.value.diagnostics] == [
+        f"f.yaml:{line}:{column}: invalid YAML: a tab character; YAML indentation must use spaces"
+    ]
 
 
 def test_undecodable_bytes_are_located() -> None:
