@@ -11,7 +11,8 @@ composed or built.
 
 Syntax errors: the parser's problem is kept, but a tab where indentation is read is
 named as a tab, at the tab (the C parser says only "found character that cannot start
-any token").
+any token"), and a quote left open is reported where it opens, not where the parser gave
+up: at the end of the file, or at the next quote, which closed it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import (
     AliasEvent,
     CollectionEndEvent,
@@ -30,6 +31,7 @@ from ruamel.yaml.events import (
     NodeEvent,
     ScalarEvent,
 )
+from ruamel.yaml.tokens import ScalarToken
 
 from qplan.errors import Diagnostic, ManifestError
 from qplan.manifest.paths import PathPart, format_path
@@ -149,8 +151,32 @@ def _tab(text: str, mark: Any, problem: str) -> tuple[int, int] | None:
     return mark.line + 1, column + 1
 
 
-def syntax_diagnostic(exc: MarkedYAMLError, text: str, file: str) -> Diagnostic:
-    """A diagnostic for the parser's error on ``text``, located where the user must look."""
+def _runaway_quote(tokens: Iterable[Any], mark: Any) -> ScalarToken | None:
+    """The quoted string that spans lines and ends just before ``mark``, where the parser
+    failed: most likely one whose closing quote is missing, closed by the next quote."""
+    where = (mark.line, mark.column)
+    last = None
+    try:
+        for token in tokens:
+            if (token.start_mark.line, token.start_mark.column) >= where:
+                break
+            last = token
+    except YAMLError:
+        pass
+    if (
+        isinstance(last, ScalarToken)
+        and last.style in ("'", '"')
+        and last.end_mark.line > last.start_mark.line
+    ):
+        return last
+    return None
+
+
+def syntax_diagnostic(
+    exc: MarkedYAMLError, text: str, file: str, tokens: Iterable[Any]
+) -> Diagnostic:
+    """A diagnostic for the parser's error on ``text``, located where the user must look.
+    ``tokens`` are the text's tokens, read lazily (only up to the error, if at all)."""
     mark = exc.problem_mark or exc.context_mark
     problem = (exc.problem or "").strip()
     context = (exc.context or "").strip()
@@ -158,6 +184,22 @@ def syntax_diagnostic(exc: MarkedYAMLError, text: str, file: str) -> Diagnostic:
     if tab is not None:
         message = "invalid YAML: a tab character; YAML indentation must use spaces"
         return Diagnostic(file, *tab, "", message)
+    opened = exc.context_mark
+    if (
+        opened is not None
+        and context.startswith("while scanning a quoted scalar")
+        and ("end of stream" in problem or "document indicator" in problem)
+    ):
+        message = "invalid YAML: quoted string opened here is never closed"
+        return Diagnostic(file, opened.line + 1, opened.column + 1, "", message)
+    runaway = _runaway_quote(tokens, exc.problem_mark) if exc.problem_mark else None
+    if runaway is not None:
+        start, end = runaway.start_mark, runaway.end_mark
+        message = (
+            f"invalid YAML: quoted string opened here runs on to line {end.line + 1}; "
+            "is its closing quote missing?"
+        )
+        return Diagnostic(file, start.line + 1, start.column + 1, "", message)
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
     message = "invalid YAML: " + (
         f"{problem} ({context})" if context and problem else problem or context

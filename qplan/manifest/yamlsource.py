@@ -398,7 +398,7 @@ def load_yaml(text: str, file: str) -> YamlDocument:
             check_aliases(_new_yaml().parse(text), file)
         root = _new_yaml().compose(text)
     except MarkedYAMLError as exc:
-        raise ManifestError([syntax_diagnostic(exc, text, file)]) from None
+        raise ManifestError([syntax_diagnostic(exc, text, file, _new_yaml().scan(text))]) from None
     except ReaderError as exc:
         offset = int(exc.position)
         line = text.count("\n", 0, offset) + 1

@@ -146,3 +146,38 @@ def test_files_larger_than_the_limit_are_refused_unread(
         "big.yaml: 204 bytes, larger than the 100 bytes qplan reads from a manifest, "
         "var file or points file"
     )
+
+
+NEVER_CLOSED = "quoted string opened here is never closed"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "message"),
+    [
+        ('a:\n  b: "abc\n  c: 1\n  d: 2\n', 2, 6, NEVER_CLOSED),
+        ("a: 'it''s\n", 1, 4, NEVER_CLOSED),
+        ('a: [1, "b\n', 1, 8, NEVER_CLOSED),
+        ('a:\n  b: "abc\n---\nc: 1\n', 2, 6, NEVER_CLOSED),  # a document marker ends it
+        # closed by the opening quote of a later string, so the parser stops there
+        (
+            "jobs:\n  a:\n    target: 'local/braket_sv\n    shots: 1\n"
+            "  b:\n    target: 'local/braket_sv'\n",
+            3,
+            13,
+            "quoted string opened here runs on to line 6; is its closing quote missing?",
+        ),
+    ],
+)
+def test_an_unclosed_quote_is_located_where_it_opens(
+    text: str, line: int, column: int, message: str
+) -> None:
+    with pytest.raises(ManifestError) as info:
+        load_yaml(text, "f.yaml")
+    assert [str(d) for d in info.value.diagnostics] == [
+        f"f.yaml:{line}:{column}: invalid YAML: {message}"
+    ]
+
+
+def test_a_string_quoted_over_several_lines_is_valid() -> None:
+    doc = load_yaml('a: "one\n  two"\nb: 1\n', "f")
+    assert doc.data == {"a": "one two", "b": 1}
