@@ -9,7 +9,7 @@ import pytest
 
 from qplan.errors import ManifestError
 from qplan.manifest import yamlsource
-from qplan.manifest.yamlsource import decode_text, load_yaml, read_text
+from qplan.manifest.yamlsource import decode_text, format_path, load_yaml, read_text
 
 # "Billion laughs": nine levels of nine aliases, 9**9 (387 million) strings once expanded.
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
@@ -93,6 +93,21 @@ def test_undecodable_bytes_are_located() -> None:
     with pytest.raises(ManifestError, match="f:1:3: contains a NUL byte"):
         decode_text(b"a:\x00", "f")
     assert decode_text("\ufeffa: 1".encode(), "f") == "a: 1"  # a BOM is fine
+
+
+def test_long_paths_are_shortened_in_the_middle() -> None:
+    assert format_path(["jobs", "rabi", "sweep", "points", 3]) == "jobs.rabi.sweep.points[3]"
+    twelve: list[str | int] = ["vars", "a", 0, 1, 2, 3, 4, 5, 6, 7, 8, "b"]
+    assert format_path(twelve) == "vars.a[0][1][2][3][4][5][6][7][8].b"
+    assert format_path([*twelve, "c"]) == "vars.a[0][1][2][3]…b.c (13 levels)"
+    assert format_path([*twelve[:-1], "b", 9]) == "vars.a[0][1][2][3]…b[9] (13 levels)"
+
+
+def test_deeply_nested_value_has_a_short_path() -> None:
+    doc = load_yaml("x: " + "[" * 70 + "]" * 70, "f")
+    (diag,) = doc.diagnostics
+    assert diag.path == "x[0][0][0][0][0]…[0][0] (65 levels)"
+    assert diag.message == "nested deeper than 64 levels"
 
 
 def test_deep_nesting_is_an_error_not_a_crash() -> None:
