@@ -194,13 +194,14 @@ class _Loader:
             return load_program(name, spec, self.path.parent)
         except ProgramProblem as exc:
             path: list[PathPart] = ["programs", name]
-            if exc.file is not None:
-                file = _display(exc.file)
-                self.diagnostics.append(
-                    Diagnostic(file, exc.line, exc.column, format_path(path), exc.message)
-                )
-            else:
-                self.report([*path, exc.key] if exc.key else path, exc.message)
+            for error in exc.errors:
+                if exc.file is not None:
+                    file = _display(exc.file)
+                    self.diagnostics.append(
+                        Diagnostic(file, error.line, error.column, format_path(path), error.message)
+                    )
+                else:
+                    self.report([*path, exc.key] if exc.key else path, error.message)
             return None
 
     def report_file(self, file: Path, line: int, message: str, path: Sequence[PathPart]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from qplan.manifest.models import ProgramSpec
 from qplan.manifest.params import Parameter
 from qplan.targets import FORMATS, FormatKind
 
-__all__ = ["Program", "ProgramProblem", "load_program"]
+__all__ = ["Program", "ProgramError", "ProgramProblem", "load_program"]
 
 _PULSER_KEYS = ("register", "channels", "operations", "variables")
 
@@ -43,9 +43,20 @@ class Program:
     digest: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class ProgramError:
+    """One problem at a 1-based line and column of the program text; 0 when unknown."""
+
+    line: int
+    column: int
+    message: str
+
+
 class ProgramProblem(Exception):
-    """A program cannot be used. ``file`` is None when the problem is in the manifest itself;
-    ``field`` says which key of the program entry the problem belongs to."""
+    """A program cannot be used. ``errors`` lists its problems: the one given by ``message``,
+    ``line`` and ``column``, then ``more``. ``file`` is the program file, None when the
+    program is in the manifest itself; ``key`` says which key of the program entry the
+    problems belong to (``source``, ``path``), "" for the whole entry."""
 
     def __init__(
         self,
@@ -55,6 +66,7 @@ class ProgramProblem(Exception):
         line: int = 0,
         column: int = 0,
         key: str = "",
+        more: Sequence[ProgramError] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -62,6 +74,7 @@ class ProgramProblem(Exception):
         self.line = line
         self.column = column
         self.key = key
+        self.errors = (ProgramError(line, column, message), *more)
 
 
 def load_program(name: str, spec: ProgramSpec, base_dir: Path) -> Program:
@@ -121,7 +134,12 @@ def _openqasm3(text: str, path: Path | None) -> tuple[dict[str, Parameter], str]
         return read_program(text)
     except QasmSyntaxError as exc:
         raise ProgramProblem(
-            exc.message, file=path, line=exc.line, column=exc.column, key="" if path else "source"
+            exc.message,
+            file=path,
+            line=exc.line,
+            column=exc.column,
+            key="" if path else "source",
+            more=[ProgramError(*error) for error in exc.errors[1:]],
         ) from None
 
 

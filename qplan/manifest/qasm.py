@@ -1,27 +1,61 @@
 """OpenQASM 3: syntax check and ``input`` declarations, with the reference parser.
 
 The program is parsed once per manifest load (never once per sweep point) with the
-``openqasm3`` package, the reference grammar that Braket's simulators use too. A syntax
-error is reported at its line and column in the program file.
+``openqasm3`` package, the reference grammar that Braket's simulators use too. Every
+syntax error of a program is reported (up to MAX_SYNTAX_ERRORS), at its line and column
+in the program text.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from qplan.manifest.params import Parameter, ParamKind
 
-__all__ = ["QasmSyntaxError", "read_program"]
+__all__ = ["MAX_SYNTAX_ERRORS", "QasmSyntaxError", "read_program"]
+
+MAX_SYNTAX_ERRORS = 20
+"""Syntax errors shown per program; the last one shown says how many more there are."""
+
+# antlr's "expecting {...}" after an unexpected token lists every token that could come
+# next: some sixty at the start of a statement. Only short lists help.
+_EXPECTING = re.compile(r" expecting \{(.*)\}$")
+_MAX_EXPECTED = 6
 
 
 class QasmSyntaxError(Exception):
-    """``line`` and ``column`` are 1-based positions in the program text."""
+    """``errors`` are (line, column, message), 1-based positions in the program text,
+    sorted by position; ``line``, ``column`` and ``message`` are those of the first."""
 
-    def __init__(self, line: int, column: int, message: str) -> None:
-        super().__init__(message)
-        self.line = line
-        self.column = column
-        self.message = message
+    def __init__(self, errors: Sequence[tuple[int, int, str]]) -> None:
+        super().__init__(errors[0][2])
+        self.errors = tuple(errors)
+        self.line, self.column, self.message = errors[0]
+
+
+def _error(line: int, column: int, message: str) -> QasmSyntaxError:
+    return QasmSyntaxError([(line, column, message)])
+
+
+def _shown(errors: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """The first MAX_SYNTAX_ERRORS by position; the last one says how many are left out."""
+    errors = sorted(errors, key=lambda e: (e[0], e[1]))
+    shown = errors[:MAX_SYNTAX_ERRORS]
+    hidden = len(errors) - len(shown)
+    if hidden:
+        line, column, message = shown[-1]
+        more = f" (and {hidden} more syntax error{'s' if hidden > 1 else ''} after this one)"
+        shown[-1] = (line, column, message + more)
+    return shown
+
+
+def _syntax_message(msg: str) -> str:
+    expecting = _EXPECTING.search(msg)
+    if expecting and expecting[1].count(",") >= _MAX_EXPECTED:
+        msg = msg[: expecting.start()]
+    return f"OpenQASM 3 syntax error: {msg}"
 
 
 def _parse(text: str) -> tuple[Any, str]:
@@ -33,11 +67,15 @@ def _parse(text: str) -> tuple[Any, str]:
     from openqasm3._antlr.qasm3Parser import qasm3Parser
     from openqasm3.parser import QASMNodeVisitor
 
+    errors: list[tuple[int, int, str]] = []
+
     class Listener(ErrorListener):  # type: ignore[misc]
+        """Collects every error; antlr recovers and goes on parsing."""
+
         def syntaxError(  # noqa: N802 - antlr's name
             self, recognizer: object, offending: object, line: int, column: int, msg: str, e: object
         ) -> None:
-            raise QasmSyntaxError(line, column + 1, f"OpenQASM 3 syntax error: {msg}")
+            errors.append((line, column + 1, _syntax_message(msg)))
 
     lexer = qasm3Lexer(InputStream(text))
     lexer.removeErrorListeners()
@@ -47,6 +85,8 @@ def _parse(text: str) -> tuple[Any, str]:
     parser.removeErrorListeners()
     parser.addErrorListener(Listener())
     tree = parser.program()
+    if errors:
+        raise QasmSyntaxError(_shown(errors))
     canonical = " ".join(
         tok.text
         for tok in stream.tokens
@@ -57,7 +97,7 @@ def _parse(text: str) -> tuple[Any, str]:
     except QasmSyntaxError:
         raise
     except Exception as exc:
-        raise QasmSyntaxError(0, 0, f"invalid OpenQASM 3: {exc}") from None
+        raise _error(0, 0, f"invalid OpenQASM 3: {exc}") from None
 
 
 def read_program(text: str) -> tuple[dict[str, Parameter], str]:
@@ -78,14 +118,14 @@ def read_program(text: str) -> tuple[dict[str, Parameter], str]:
         name = statement.identifier.name
         kind, size = _kind(statement.type, ast)
         if kind is None:
-            raise QasmSyntaxError(
+            raise _error(
                 line,
                 column,
                 f"input {name!r} has type {type(statement.type).__name__}; qplan binds inputs "
                 "of types float, angle, int, uint, bool, bit[n] and 1-D arrays of those",
             )
         if name in params:
-            raise QasmSyntaxError(line, column, f"input {name!r} is declared twice")
+            raise _error(line, column, f"input {name!r} is declared twice")
         params[name] = Parameter(name, kind, size, line)
     return params, canonical
 

@@ -59,6 +59,31 @@ def test_qasm_syntax_error_is_located_in_the_program_file(tmp_path: Path) -> Non
     assert "missing ';'" in info.value.message
 
 
+def test_every_qasm_syntax_error_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "bad.qasm").write_text(
+        "OPENQASM 3.0;\nqubit q;\nh q\nx q;\nbit c;\ny q\nc = measure q;\nx q;;\n"
+    )
+    with pytest.raises(ProgramProblem) as info:
+        load_program("p", ProgramSpec(format="openqasm3", path="bad.qasm"), tmp_path)
+    assert [(e.line, e.column, e.message) for e in info.value.errors] == [
+        (4, 1, "OpenQASM 3 syntax error: missing ';' at 'x'"),
+        (7, 1, "OpenQASM 3 syntax error: missing ';' at 'c'"),
+        # antlr lists the ~60 tokens a statement may start with; they are left out
+        (8, 5, "OpenQASM 3 syntax error: extraneous input ';'"),
+    ]
+
+
+def test_qasm_syntax_errors_are_capped(tmp_path: Path) -> None:
+    source = "OPENQASM 3.0;\nqubit q;\n" + "h q\n" * 50  # 50 missing semicolons
+    with pytest.raises(ProgramProblem) as info:
+        load_program("p", ProgramSpec(format="openqasm3", source=source), tmp_path)
+    errors = info.value.errors
+    assert [e.line for e in errors] == list(range(4, 24))
+    assert errors[-1].message == (
+        "OpenQASM 3 syntax error: missing ';' at 'h' (and 30 more syntax errors after this one)"
+    )
+
+
 def _pulser_sequence(mappable: bool) -> str:
     from pulser import Pulse, Register, Sequence
     from pulser.devices import MockDevice
