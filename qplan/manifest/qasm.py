@@ -40,8 +40,15 @@ def _error(line: int, column: int, message: str) -> QasmSyntaxError:
 
 
 def _shown(errors: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
-    """The first MAX_SYNTAX_ERRORS by position; the last one says how many are left out."""
-    errors = sorted(errors, key=lambda e: (e[0], e[1]))
+    """One error per position, the first MAX_SYNTAX_ERRORS of them; the last one says how
+    many are left out. At a position where antlr reports twice, its "no viable alternative
+    at input 'rx(thetaq'" (the tokens run together) gives way to the other message."""
+    by_place: dict[tuple[int, int], tuple[int, int, str]] = {}
+    for error in errors:
+        seen = by_place.get(error[:2])
+        if seen is None or "no viable alternative" in seen[2]:
+            by_place[error[:2]] = error
+    errors = sorted(by_place.values(), key=lambda e: (e[0], e[1]))
     shown = errors[:MAX_SYNTAX_ERRORS]
     hidden = len(errors) - len(shown)
     if hidden:

@@ -73,6 +73,16 @@ def test_every_qasm_syntax_error_is_reported(tmp_path: Path) -> None:
     ]
 
 
+def test_one_qasm_syntax_error_per_place(tmp_path: Path) -> None:
+    source = "OPENQASM 3.0;\ninput float theta;\nqubit q;\nrx(theta q;\n"
+    with pytest.raises(ProgramProblem) as info:
+        load_program("p", ProgramSpec(format="openqasm3", source=source), tmp_path)
+    # antlr also says "no viable alternative at input 'rx(thetaq'" there
+    assert [(e.line, e.column, e.message) for e in info.value.errors] == [
+        (4, 10, "OpenQASM 3 syntax error: mismatched input 'q' expecting ')'"),
+    ]
+
+
 def test_qasm_syntax_errors_are_capped(tmp_path: Path) -> None:
     source = "OPENQASM 3.0;\nqubit q;\n" + "h q\n" * 50  # 50 missing semicolons
     with pytest.raises(ProgramProblem) as info:
