@@ -26,7 +26,7 @@ from qplan.manifest.models import (
     SessionSpec,
     _check_name,
 )
-from qplan.manifest.programs import Program, ProgramProblem, load_program
+from qplan.manifest.programs import Program, ProgramError, ProgramProblem, load_program
 from qplan.manifest.resolve import Stack, resolve
 from qplan.manifest.sweep import DEFAULT_MAX_POINTS
 from qplan.manifest.templating import TemplateFailure, Templater
@@ -194,15 +194,37 @@ class _Loader:
             return load_program(name, spec, self.path.parent)
         except ProgramProblem as exc:
             path: list[PathPart] = ["programs", name]
-            for error in exc.errors:
-                if exc.file is not None:
-                    file = _display(exc.file)
+            if exc.file is not None:
+                file = _display(exc.file)
+                for error in exc.errors:
                     self.diagnostics.append(
                         Diagnostic(file, error.line, error.column, format_path(path), error.message)
                     )
-                else:
+            elif exc.key == "source" and spec.source is not None:
+                self.source_problems([*path, "source"], spec.source, exc.errors)
+            else:
+                for error in exc.errors:
                     self.report([*path, exc.key] if exc.key else path, error.message)
             return None
+
+    def source_problems(
+        self, path: list[PathPart], source: str, errors: Sequence[ProgramError]
+    ) -> None:
+        """Problems in a program written in the manifest, at their place in the manifest
+        when its text is there verbatim, else at the ``source`` value, saying where."""
+        located = [e for e in errors if e.line > 0]
+        places = self.doc.text_positions(path, source, [(e.line, e.column) for e in located])
+        if places is None:
+            for error in errors:
+                where = f" (line {error.line}, column {error.column} of the source)"
+                self.report(path, error.message + (where if error.line > 0 else ""))
+            return
+        shown = format_path(path)
+        for error, (line, column) in zip(located, places, strict=True):
+            self.diagnostics.append(Diagnostic(self.doc.file, line, column, shown, error.message))
+        for error in errors:
+            if error.line <= 0:
+                self.report(path, error.message)
 
     def report_file(self, file: Path, line: int, message: str, path: Sequence[PathPart]) -> None:
         self.diagnostics.append(

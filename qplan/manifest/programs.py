@@ -1,8 +1,9 @@
 """Programs: read once per load, parsed for their declared parameters.
 
 A program file is resolved relative to the manifest's folder. Its content, never its path,
-is what later fingerprints a job. Problems inside a program file are reported at their
-line and column in that file.
+is what later fingerprints a job. Problems inside a program are reported at their line
+and column in the program text: the loader places them in the program file, or, for a
+program written in the manifest (``source:``), in the manifest.
 """
 
 from __future__ import annotations

@@ -199,6 +199,8 @@ class YamlDocument:
     root: Node | None
     data: Any
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    text: str = field(default="", repr=False)
+    _lines: list[str] | None = field(default=None, repr=False)
 
     def position(self, path: Sequence[PathPart], *, key: bool = False) -> tuple[int, int]:
         """Line and column of ``path``, or of its deepest existing ancestor.
@@ -222,6 +224,59 @@ class YamlDocument:
     ) -> Diagnostic:
         line, column = self.position(path, key=key)
         return Diagnostic(self.file, line, column, format_path(path), message)
+
+    def text_positions(
+        self, path: Sequence[PathPart], value: str, positions: Sequence[tuple[int, int]]
+    ) -> list[tuple[int, int]] | None:
+        """Where in the file the 1-based (line, column) ``positions`` of the string at
+        ``path`` are, if ``value`` is that string as the file spells it out: a literal block
+        (``|``, any indicators) or a one-line scalar without escapes. None for a folded block,
+        a flow scalar over several lines or with escapes, or a ``value`` that differs from
+        the string (a template changed it). A position past the last line of text is put
+        at the end of that line."""
+        node = self.root
+        for part in path:
+            node = _child(node, part, want_key=False) if node is not None else None
+        if not isinstance(node, ScalarNode) or node.value != value or node.start_mark is None:
+            return None
+        if self._lines is None:
+            self._lines = [line.removesuffix("\r") for line in self.text.split("\n")]
+        start = node.start_mark
+        if node.style == "|":
+            return _block_positions(self._lines, start.line + 1, value, positions)
+        if "\n" in value or node.style not in (None, "", "'", '"'):
+            return None
+        column = start.column + (1 if node.style else 0)  # after the opening quote
+        if self._lines[start.line][column : column + len(value)] != value:
+            return None
+        end = column + len(value)
+        return [(start.line + 1, column + c if c and ln == 1 else end + 1) for ln, c in positions]
+
+
+def _block_positions(
+    lines: list[str], first: int, value: str, positions: Sequence[tuple[int, int]]
+) -> list[tuple[int, int]] | None:
+    """Positions in a literal block whose text starts on ``lines[first]``: each text line
+    is a file line less the block's indentation, checked line by line."""
+    rows = value.split("\n")
+    filled = [i for i, row in enumerate(rows) if row]
+    if not filled or first + filled[-1] >= len(lines):
+        return None
+    indent = len(lines[first + filled[0]]) - len(rows[filled[0]])
+    if indent < 0:
+        return None
+    for i in filled:
+        line = lines[first + i]
+        if line[indent:] != rows[i] or line[:indent].strip(" "):
+            return None
+    last = filled[-1]
+    out = []
+    for line_no, column in positions:
+        if 1 <= line_no <= last + 1:
+            out.append((first + line_no, indent + column))
+        else:  # past the text, at the end of the input: the end of its last line
+            out.append((first + last + 1, indent + len(rows[last]) + 1))
+    return out
 
 
 def _child(node: Node, part: PathPart, *, want_key: bool) -> Node | None:
@@ -414,7 +469,7 @@ def load_yaml(text: str, file: str) -> YamlDocument:
         raise ManifestError(
             [Diagnostic(file, 0, 0, "", "invalid YAML: nested too deeply")]
         ) from None
-    doc = YamlDocument(file, root, None)
+    doc = YamlDocument(file, root, None, text=text)
     if root is not None:
         doc.data = _Builder(doc).build(root, [])
     return doc

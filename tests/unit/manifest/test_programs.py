@@ -182,3 +182,86 @@ def test_binding_rules(write: Callable[..., Path]) -> None:
         ),
         ("jobs.native.inputs.x", "program native (ionq.circuit.v1) declares no parameters"),
     ]
+
+
+def _inline(write: Callable[..., Path], program: str, fmt: str = "openqasm3") -> list[str]:
+    """Diagnostics of a manifest whose program ``p`` is given inline by ``program`` (the
+    text after ``source:``, lines indented by four spaces already), as file:line:col: ..."""
+    text = (
+        "version: 1\nstack: s\nvars: {gate: h}\nprograms:\n  p:\n"
+        f"    format: {fmt}\n    source: {program}\njobs:\n  a:\n"
+        "    target: local/braket_sv\n    program: p\n    shots: 1\n"
+    )
+    with pytest.raises(qplan.ManifestError) as info:
+        qplan.load(write(text))
+    return [str(d).split("/")[-1] for d in info.value.diagnostics]
+
+
+QASM_TWO_ERRORS = "OPENQASM 3.0;\nqubit q;\nh q\nx q;\nbit c;\ny q\nc = measure q;\n"
+
+
+def _block(header: str, text: str, indent: int = 6) -> str:
+    lines = text.splitlines()
+    return header + "\n" + "".join((" " * indent + line if line else "") + "\n" for line in lines)
+
+
+@pytest.mark.parametrize("header", ["|", "|-", "|+", "|2", "|2-"])
+def test_qasm_errors_in_a_literal_block_are_located_in_the_manifest(
+    write: Callable[..., Path], header: str
+) -> None:
+    # source: | is on line 7, the program's first line on line 8, indented by 6 spaces
+    assert _inline(write, _block(header, QASM_TWO_ERRORS)) == [
+        "qplan.yaml:11:7: programs.p.source: OpenQASM 3 syntax error: missing ';' at 'x'",
+        "qplan.yaml:14:7: programs.p.source: OpenQASM 3 syntax error: missing ';' at 'c'",
+    ]
+
+
+def test_more_indented_and_blank_lines_keep_their_place(write: Callable[..., Path]) -> None:
+    program = "OPENQASM 3.0;\n\nqubit q;\nif (true) {\n  h q\n}\nh q;\n"
+    assert _inline(write, _block("|", program)) == [
+        "qplan.yaml:13:7: programs.p.source: OpenQASM 3 syntax error: missing ';' at '}'",
+    ]
+
+
+def test_an_error_at_the_end_of_an_inline_program(write: Callable[..., Path]) -> None:
+    assert _inline(write, _block("|", "OPENQASM 3.0;\nqubit q;\nh q\n")) == [
+        "qplan.yaml:10:10: programs.p.source: OpenQASM 3 syntax error: missing ';' at '<EOF>'",
+    ]
+
+
+@pytest.mark.parametrize("quote", ["", "'", '"'])
+def test_qasm_errors_in_a_one_line_source(write: Callable[..., Path], quote: str) -> None:
+    program = f"{quote}OPENQASM 3.0; qubit q; h q x q;{quote}"
+    column = len("    source: ") + len(quote) + program.index("x q") - len(quote) + 1
+    assert _inline(write, program) == [
+        f"qplan.yaml:7:{column}: programs.p.source: OpenQASM 3 syntax error: missing ';' at 'x'"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("program", "where"),
+    [
+        # escapes: the text is not the file's
+        ('"OPENQASM 3.0;\\nqubit q;\\nh q\\nx q;\\n"', "line 4, column 1"),
+        # folded: lines are joined
+        (_block(">", "OPENQASM 3.0;\nqubit q;\nh q\n\nx q;\n"), "line 2, column 1"),
+        # a template changed the text
+        (_block("|", "OPENQASM 3.0;\nqubit q;\n{{ vars.gate }} q\n\nx q;\n"), "line 5, column 1"),
+    ],
+)
+def test_sources_not_written_verbatim_say_where_in_the_program(
+    write: Callable[..., Path], program: str, where: str
+) -> None:
+    assert _inline(write, program) == [
+        "qplan.yaml:7:13: programs.p.source: OpenQASM 3 syntax error: missing ';' at 'x' "
+        f"({where} of the source)"
+    ]
+
+
+def test_json_errors_in_an_inline_source_are_located_in_the_manifest(
+    write: Callable[..., Path],
+) -> None:
+    program = _block("|", '{\n  "register": [],\n  "channels": {}\n  "operations": []\n}\n')
+    assert _inline(write, program, fmt="pulser") == [
+        "qplan.yaml:11:9: programs.p.source: invalid JSON: Expecting ',' delimiter",
+    ]
