@@ -25,8 +25,12 @@ its own (median of two): call it T. Then, per trial:
      after a kill ended `succeeded` (recovered);
   4. `qplan apply` once more: exit 0, "No changes", no new journal line, no lock left.
 
-Runs started more than once (a run lost to a kill and started again) are expected with the
-local provider, whose jobs die with the qplan process: they are counted, not failed. A
+Runs started more than once are of two kinds, counted apart. A run killed before it ended
+(a `start` with no `end`) is lost with its process and runs again: expected with the local
+provider, counted, not failed. A run that had ENDED and started again is a duplicate run
+of a finished point: its result was lost. Each is a failed check: a finished run leaves
+its result under its key (`.qplan/local-runs`) before its `end` line, and the next apply
+records it from there. A
 kill-and-resume cycle is a killed apply from its start to its kill, plus the recovery that
 follows it (the next apply, up to its own kill or its end); the time to a finished stack
 adds up every apply of a trial. Both count qplan's processes only, not the wait for a
@@ -109,6 +113,7 @@ class Trial:
     recovered: int = 0  # rows submitting after a kill that ended succeeded
     redraws: int = 0  # first applies that ended before their kill: trial started again
     elapsed: float = 0.0  # every apply of the trial, until finished
+    reruns: int = 0  # runs started of a point whose run had ended already
 
     @property
     def duplicates(self) -> int:
@@ -273,6 +278,18 @@ def audit(runner: Runner, trial: Trial, addresses: set[str]) -> None:
     stray = set(started) - addresses
     if stray:
         problems.append(f"journal: runs of unknown addresses: {sample(stray)}")
+    ended: set[str] = set()
+    rerun: Counter[str] = Counter()
+    for line in sorted(journal, key=lambda j: (j["at"], j["event"] == "start")):
+        if line["event"] == "end":
+            ended.add(line["address"])
+        elif line["address"] in ended:
+            rerun[line["address"]] += 1
+    trial.reruns = sum(rerun.values())
+    if rerun:
+        problems.append(
+            f"journal: {trial.reruns} runs of points whose run had ended: {sample(rerun)}"
+        )
     late = []
     for run in starts:
         recorded = successes.get(run["address"])
@@ -401,8 +418,8 @@ def main() -> None:
     )
     print()
     header = (
-        f"{'trial':>5} {'kills':>5} {'kill at s':<17} {'runs':>5} {'dup':>4} {'submit':>6} "
-        f"{'flight':>6} {'locks':>5} {'total s':>7}  result"
+        f"{'trial':>5} {'kills':>5} {'kill at s':<17} {'runs':>5} {'dup':>4} {'fin':>4} "
+        f"{'submit':>6} {'flight':>6} {'locks':>5} {'total s':>7}  result"
     )
     print(header)
     print("-" * len(header))
@@ -414,7 +431,8 @@ def main() -> None:
         in_flight = sum(k.statuses["queued"] + k.statuses["running"] for k in trial.kills)
         print(
             f"{number:>5} {sum(k.killed for k in trial.kills):>5} {moments:<17} "
-            f"{trial.starts:>5} {trial.duplicates:>4} {trial.submitting:>6} {in_flight:>6} "
+            f"{trial.starts:>5} {trial.duplicates:>4} {trial.reruns:>4} {trial.submitting:>6} "
+            f"{in_flight:>6} "
             f"{trial.locks_left:>5} {trial.elapsed:7.2f}  "
             + ("ok" if not trial.problems else "FAILED")
             + (
@@ -427,7 +445,8 @@ def main() -> None:
             print(f"      - {problem}")
     print(
         "(kill at: moments drawn, * = the apply ended before it; runs: journal starts; dup: runs "
-        f"- {args.points}; submit: rows submitting after the kills; flight: rows queued/running "
+        f"- {args.points}; fin: runs of points whose run had ended already; submit: rows "
+        "submitting after the kills; flight: rows queued/running "
         "after the kills; locks: locks left by the kills, taken over by the next apply)"
     )
 
@@ -449,6 +468,11 @@ def main() -> None:
         f"runs started: {starts} for {len(trials) * args.points} points: {duplicates} duplicate "
         f"runs ({duplicates / max(1, len(kills)):.1f} per kill; ratio runs / points "
         f"{starts / (len(trials) * args.points):.3f})"
+    )
+    reruns = sum(t.reruns for t in trials)
+    print(
+        f"duplicate runs of finished points (a run that had ended, started again): {reruns} "
+        f"over {len(kills)} kills"
     )
     submitting = sum(t.submitting for t in trials)
     print(

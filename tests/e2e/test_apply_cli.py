@@ -383,3 +383,39 @@ def test_marker_folders_of_killed_runs_are_removed(quickstart: Stack) -> None:
     orphan.mkdir()
     assert quickstart.qplan("apply", "qplan.yaml").returncode == 0
     assert not orphan.exists()
+
+
+def test_a_noise_free_circuit_on_the_density_matrix_simulator_prints_no_warning(
+    tmp_path: Path,
+) -> None:
+    # Braket's advice to use the state vector simulator instead was printed once by every
+    # worker process: the manifest chose this target, and says so already
+    stack = write(
+        tmp_path,
+        """\
+        version: 1
+        stack: dm
+        providers:
+          local: {type: local, workers: 2}
+        programs:
+          ry:
+            format: openqasm3
+            source: |
+              OPENQASM 3.0;
+              input float theta;
+              qubit q;
+              bit c;
+              ry(theta) q;
+              c = measure q;
+        jobs:
+          scan:
+            target: local/braket_dm
+            program: ry
+            shots: 10
+            sweep: {grid: {theta: {linspace: [0, 1, 8]}}}
+        """,
+    )
+    result = stack.qplan("apply", "qplan.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stdout + result.stderr
+    assert len(stack.runs()) == 8

@@ -20,7 +20,6 @@ import os
 import pty
 import select
 import sqlite3
-import statistics
 import subprocess
 import sys
 import time
@@ -148,7 +147,8 @@ class Terminal:
 
 
 def python_startup() -> float:
-    """Seconds from starting this Python to its first line of code (median of five)."""
+    """Seconds from starting this Python to its first line of code (the longest of five:
+    a loaded machine starts slower)."""
     seen = []
     for _ in range(5):
         started = time.time()
@@ -159,7 +159,7 @@ def python_startup() -> float:
             check=True,
         )
         seen.append(float(out.stdout) - started)
-    return statistics.median(seen)
+    return max(seen)
 
 
 @pytest.fixture
@@ -222,5 +222,5 @@ def test_ctrl_c_at_twenty_moments_exits_130_and_the_resume_runs_each_point_once(
         recorded = terminal.successes()
         if len(recorded) != POINTS or set(recorded.values()) != {1}:
             problems.append(f"{where}: successes recorded: {sorted(Counter(recorded.values()))}")
-    assert problems == []
+    assert not problems, "\n".join(problems)
     assert interrupted >= MOMENTS * 3 // 4, f"only {interrupted} of {MOMENTS} were interrupted"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -207,3 +208,31 @@ def test_runs_that_finished_before_a_crash_are_recorded_not_run_again(
     assert {a: n for a, n in ends.items() if n > 1} == {}  # no finished run ran again
     assert finished <= set(ends)
     assert not any((folder.path / ".qplan" / "local-runs").iterdir())  # kept results released
+
+
+def test_plan_and_apply_count_a_resume_with_the_same_words(tmp_path: Path, tag: str) -> None:
+    folder = Folder(tmp_path / "f", CRASH, tag)
+    apply = folder.start("apply", "qplan.yaml", "--parallelism", "6")
+    try:
+        folder.wait_for("end", 5)
+        os.kill(apply.pid, signal.SIGKILL)  # rows left in flight, others not yet sent
+        apply.wait()
+        assert wait_gone(tag, 2.0) == []
+    finally:
+        apply.kill()
+        apply.wait()
+    plan = folder.qplan("plan", "qplan.yaml").stdout.splitlines()[-1]
+    tally = re.fullmatch(
+        r"Plan: (\d+) to create, 0 to retry, 0 to replace, 0 to cancel, 0 to forget; "
+        r"(\d+) unchanged, (\d+) in flight\.",
+        plan,
+    )
+    assert tally is not None, plan
+    create, unchanged, in_flight = map(int, tally.groups())
+    assert create > 0 and in_flight > 0, plan
+    resumed = folder.qplan("apply", "qplan.yaml")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.splitlines()[-1] == (
+        f"Apply complete: {create} created, {in_flight} in flight; {create + in_flight} succeeded."
+    )
+    assert unchanged + create + in_flight == 40
