@@ -30,6 +30,26 @@ ry(theta) q;
 c = measure q;
 """
 
+RY_CNOT = """\
+OPENQASM 3.0;
+input float theta;
+qubit[2] q;
+bit[2] c;
+ry(theta) q[0];
+cnot q[0], q[1];
+c = measure q;
+"""
+
+
+def ry_program(source: str = RY) -> str:
+    """A manifest's ``programs:`` section, at column 0, with one OpenQASM 3 program named
+    ``ry`` (``RY``, or ``RY_CNOT`` for two qubits), whose one parameter is ``theta``."""
+    body = textwrap.indent(source, " " * 6)
+    return f"programs:\n  ry:\n    format: openqasm3\n    source: |\n{body}"
+
+
+RY_PROGRAM = ry_program()
+
 
 LOCAL_LEFTOVERS = shutil.ignore_patterns(".qplan", "qplan.lock", "journal*", "__pycache__")
 """What running an example in place leaves in its folder (the README's first command applies

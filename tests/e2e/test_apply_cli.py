@@ -12,49 +12,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLOUD_ENV, copy_example
-
-
-class Stack:
-    """A folder with a manifest, its state and a run journal."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.journal = folder / "journal.log"
-
-    def qplan(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-        # the cloud examples read account settings from the environment even when run locally
-        env = {**os.environ, **CLOUD_ENV, "QPLAN_LOCAL_JOURNAL": str(self.journal)}
-        return subprocess.run(
-            [sys.executable, "-m", "qplan", *args],
-            capture_output=True,
-            text=True,
-            cwd=self.folder,
-            env=env,
-            timeout=timeout,
-            check=False,
-        )
-
-    def runs(self) -> list[dict[str, object]]:
-        if not self.journal.exists():
-            return []
-        lines = self.journal.read_text().splitlines()
-        return [r for r in map(json.loads, lines) if r["event"] == "start"]
-
-    def rows(self) -> dict[str, tuple[str, int, str | None]]:
-        with sqlite3.connect(self.folder / ".qplan" / "state.db") as conn:
-            return {
-                a: (s, n, e)
-                for a, s, n, e in conn.execute(
-                    "SELECT address, status, attempt, error FROM resources"
-                )
-            }
+from tests.conftest import RY_PROGRAM, copy_example
+from tests.e2e.stacks import Stack
 
 
 @pytest.fixture
@@ -64,10 +28,7 @@ def quickstart(tmp_path: Path) -> Stack:
 
 
 def write(tmp_path: Path, text: str) -> Stack:
-    folder = tmp_path / "s"
-    folder.mkdir(exist_ok=True)
-    (folder / "qplan.yaml").write_text(textwrap.dedent(text))
-    return Stack(folder)
+    return Stack.write(tmp_path / "s", text)
 
 
 def test_apply_then_reapply_submits_nothing(quickstart: Stack) -> None:
@@ -135,17 +96,7 @@ providers:
     type: local
     faults:
 {faults}
-programs:
-  ry:
-    format: openqasm3
-    source: |
-      OPENQASM 3.0;
-      input float theta;
-      qubit q;
-      bit c;
-      ry(theta) q;
-      c = measure q;
-{sessions}
+{programs}{sessions}
 jobs:
   scan:
     target: local/braket_sv
@@ -166,11 +117,10 @@ jobs:
 def faulty(
     tmp_path: Path, faults: str, scan: str = "", after: str = "", sessions: str = ""
 ) -> Stack:
-    text = FAULTY.format(faults=faults, scan=scan, after=after, sessions=sessions)
-    folder = tmp_path / "f"
-    folder.mkdir(exist_ok=True)
-    (folder / "qplan.yaml").write_text(text)
-    return Stack(folder)
+    text = FAULTY.format(
+        faults=faults, programs=RY_PROGRAM, scan=scan, after=after, sessions=sessions
+    )
+    return Stack.write(tmp_path / "f", text)
 
 
 def test_retry_then_success(tmp_path: Path) -> None:
@@ -392,28 +342,10 @@ def test_a_noise_free_circuit_on_the_density_matrix_simulator_prints_no_warning(
     # worker process: the manifest chose this target, and says so already
     stack = write(
         tmp_path,
-        """\
-        version: 1
-        stack: dm
-        providers:
-          local: {type: local, workers: 2}
-        programs:
-          ry:
-            format: openqasm3
-            source: |
-              OPENQASM 3.0;
-              input float theta;
-              qubit q;
-              bit c;
-              ry(theta) q;
-              c = measure q;
-        jobs:
-          scan:
-            target: local/braket_dm
-            program: ry
-            shots: 10
-            sweep: {grid: {theta: {linspace: [0, 1, 8]}}}
-        """,
+        "version: 1\nstack: dm\nproviders:\n  local: {type: local, workers: 2}\n"
+        + RY_PROGRAM
+        + "jobs:\n  scan:\n    target: local/braket_dm\n    program: ry\n    shots: 10\n"
+        + "    sweep: {grid: {theta: {linspace: [0, 1, 8]}}}\n",
     )
     result = stack.qplan("apply", "qplan.yaml")
     assert result.returncode == 0, result.stderr

@@ -15,7 +15,6 @@ gets CPython's own traceback, before any program can act.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import pty
 import select
@@ -29,25 +28,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.processes import TAG, kill_tagged, new_tag, wait_gone
+from tests.conftest import RY_CNOT, ry_program
+from tests.e2e.processes import kill_tagged, new_tag, wait_gone
+from tests.e2e.stacks import Stack
 
 POINTS = 60
 MOMENTS = 20
 MANIFEST = f"""\
 version: 1
 stack: interrupts
-programs:
-  ry:
-    format: openqasm3
-    source: |
-      OPENQASM 3.0;
-      input float theta;
-      qubit[2] q;
-      bit[2] c;
-      ry(theta) q[0];
-      cnot q[0], q[1];
-      c = measure q;
-jobs:
+{ry_program(RY_CNOT)}jobs:
   scan:
     target: local/braket_sv
     program: ry
@@ -56,17 +46,13 @@ jobs:
 """
 
 
-class Terminal:
-    """`qplan apply` in a pseudo-terminal, with Ctrl-C typed at a chosen moment."""
+class Terminal(Stack):
+    """A stack whose `qplan apply` runs in a pseudo-terminal, with Ctrl-C typed at a chosen
+    moment."""
 
     def __init__(self, folder: Path, tag: str) -> None:
-        self.folder = folder
-        self.env = {
-            **os.environ,
-            "QPLAN_LOCAL_JOURNAL": str(folder / "journal.log"),
-            TAG: tag,
-            "COLUMNS": "100",
-        }
+        super().__init__(folder, tag)
+        self.env["COLUMNS"] = "100"
 
     def apply(self, ctrl_c_at: float | None) -> tuple[int, str, bool, float]:
         """(exit code, what the terminal showed, whether Ctrl-C was typed while qplan
@@ -111,25 +97,8 @@ class Terminal:
         code = os.waitstatus_to_exitcode(status) if status is not None else -9
         return code, shown.decode(errors="replace"), typed, time.monotonic() - started
 
-    def resume(self) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "qplan", "apply", "qplan.yaml"],
-            cwd=self.folder,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
-
-    def journal(self) -> tuple[Counter[str], Counter[str]]:
-        path = self.folder / "journal.log"
-        lines = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
-        starts = Counter(x["address"] for x in lines if x["event"] == "start")
-        ends = Counter(x["address"] for x in lines if x["event"] == "end")
-        return starts, ends
-
-    def rows(self) -> Counter[str]:
+    def statuses(self) -> Counter[str]:
+        """Job rows by status; none when the apply was interrupted before it made any."""
         db = self.folder / ".qplan" / "state.db"
         if not db.exists():
             return Counter()
@@ -201,7 +170,7 @@ def test_ctrl_c_at_twenty_moments_exits_130_and_the_resume_runs_each_point_once(
                 problems.append(f"{where}: no resume hint:\n{shown[-800:]}")
             if "Traceback" in shown or "KeyboardInterrupt" in shown:
                 problems.append(f"{where}: a traceback reached the terminal:\n{shown[-2000:]}")
-        left = terminal.rows()
+        left = terminal.statuses()
         in_flight = {s: n for s, n in left.items() if s not in ("succeeded", "cancelled")}
         if in_flight:
             problems.append(f"{where}: rows left in flight: {in_flight}")
@@ -209,10 +178,10 @@ def test_ctrl_c_at_twenty_moments_exits_130_and_the_resume_runs_each_point_once(
         if survivors:
             problems.append(f"{where}: processes left running: {survivors}")
             kill_tagged(tag)
-        resumed = terminal.resume()
+        resumed = terminal.qplan("apply", "qplan.yaml")
         if resumed.returncode != 0:
             problems.append(f"{where}: resume exit {resumed.returncode}: {resumed.stderr}")
-        starts, ends = terminal.journal()
+        starts, ends = terminal.count("start"), terminal.count("end")
         twice = {a: n for a, n in ends.items() if n != 1}
         if len(ends) != POINTS or twice:
             problems.append(f"{where}: {len(ends)} points ran to their end, twice: {twice}")

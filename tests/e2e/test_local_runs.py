@@ -1,8 +1,6 @@
-"""The local provider's runs, seen from outside: processes, timeouts, crashes.
-
-Runs are audited with the run journal (QPLAN_LOCAL_JOURNAL) that the worker processes
-write themselves, and processes are found by an environment tag their children inherit.
-"""
+"""The local provider's runs, seen from outside: processes, timeouts, crashes. Runs are
+audited with the run journal, and processes found by an environment tag their children
+inherit (see stacks and processes)."""
 
 from __future__ import annotations
 
@@ -10,70 +8,14 @@ import json
 import os
 import re
 import signal
-import sqlite3
-import subprocess
-import sys
-import textwrap
-import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.processes import TAG, kill_tagged, new_tag, tagged, wait_gone
-
-
-class Folder:
-    def __init__(self, path: Path, manifest: str, tag: str) -> None:
-        path.mkdir()
-        (path / "qplan.yaml").write_text(textwrap.dedent(manifest))
-        self.path = path
-        self.journal = path / "journal.log"
-        self.env = {**os.environ, "QPLAN_LOCAL_JOURNAL": str(self.journal), TAG: tag}
-
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        """Output goes to a file: a pipe would keep a test waiting on any process that
-        outlived qplan with it."""
-        with open(self.path / "output.log", "ab") as log:
-            return subprocess.Popen(
-                [sys.executable, "-m", "qplan", *args],
-                cwd=self.path,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-
-    def qplan(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "qplan", *args],
-            cwd=self.path,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
-
-    def lines(self) -> list[dict[str, object]]:
-        if not self.journal.exists():
-            return []
-        return [json.loads(x) for x in self.journal.read_text().splitlines() if x.endswith("}")]
-
-    def count(self, event: str) -> Counter[str]:
-        return Counter(str(x["address"]) for x in self.lines() if x["event"] == event)
-
-    def wait_for(self, event: str, n: int, seconds: float = 60) -> None:
-        deadline = time.monotonic() + seconds
-        while sum(self.count(event).values()) < n:
-            assert time.monotonic() < deadline, f"fewer than {n} {event} lines in the journal"
-            time.sleep(0.02)
-
-    def rows(self) -> dict[str, tuple[str, str | None]]:
-        with sqlite3.connect(self.path / ".qplan" / "state.db") as conn:
-            found = conn.execute("SELECT address, status, error FROM resources WHERE kind='job'")
-            return {a: (s, e) for a, s, e in found}
+from tests.conftest import RY_CNOT, RY_PROGRAM, ry_program
+from tests.e2e.processes import kill_tagged, new_tag, tagged, wait_gone
+from tests.e2e.stacks import Stack
 
 
 @pytest.fixture
@@ -83,7 +25,7 @@ def tag() -> Iterator[str]:
     kill_tagged(value)
 
 
-HANGING = """\
+HANGING = f"""\
 version: 1
 stack: hanging
 providers:
@@ -91,36 +33,26 @@ providers:
     type: local
     workers: 2
     faults:
-      - {match: "hanging[*]", mode: hang}
-programs:
-  ry:
-    format: openqasm3
-    source: |
-      OPENQASM 3.0;
-      input float theta;
-      qubit q;
-      bit c;
-      ry(theta) q;
-      c = measure q;
-jobs:  # sent in name order: the hanging runs first
+      - {{match: "hanging[*]", mode: hang}}
+{RY_PROGRAM}jobs:  # sent in name order: the hanging runs first
   hanging:
     target: local/braket_sv
     program: ry
     shots: 10
-    sweep: {grid: {theta: [0.1, 0.2, 0.3, 0.4]}}
+    sweep: {{grid: {{theta: [0.1, 0.2, 0.3, 0.4]}}}}
     timeout: 3s
     on_failure: continue
   quick:
     target: local/braket_sv
     program: ry
     shots: 10
-    sweep: {grid: {theta: {linspace: [0, 1, 16]}}}
+    sweep: {{grid: {{theta: {{linspace: [0, 1, 16]}}}}}}
     timeout: 3s
 """
 
 
 def test_sigkill_of_the_apply_alone_ends_every_process_it_started(tmp_path: Path, tag: str) -> None:
-    folder = Folder(tmp_path / "f", HANGING, tag)
+    folder = Stack.write(tmp_path / "f", HANGING, tag)
     apply = folder.start("apply", "qplan.yaml")
     try:
         folder.wait_for("start", 2)  # both workers busy with a hanging run
@@ -138,10 +70,10 @@ def test_a_timeout_counts_from_the_start_of_a_run_not_from_the_queue(
 ) -> None:
     # two workers, four runs that hang first: the sixteen others wait behind them in
     # qplan's own queue for about six seconds, twice their timeout, and must not fail
-    folder = Folder(tmp_path / "f", HANGING, tag)
+    folder = Stack.write(tmp_path / "f", HANGING, tag)
     result = folder.qplan("apply", "qplan.yaml", "--json")
     events = [json.loads(line) for line in result.stdout.splitlines()]
-    rows = folder.rows()
+    rows = {a: (status, error) for a, (status, _, error) in folder.rows().items()}
     assert {a: r for a, r in rows.items() if a.startswith("quick")} == {
         a: ("succeeded", None) for a in rows if a.startswith("quick")
     }
@@ -158,35 +90,24 @@ def test_a_timeout_counts_from_the_start_of_a_run_not_from_the_queue(
     assert result.returncode == 1  # four instances failed
 
 
-CRASH = """\
+CRASH = f"""\
 version: 1
 stack: crash
 providers:
-  local: {type: local, workers: 2}
-programs:
-  ry:
-    format: openqasm3
-    source: |
-      OPENQASM 3.0;
-      input float theta;
-      qubit[2] q;
-      bit[2] c;
-      ry(theta) q[0];
-      cnot q[0], q[1];
-      c = measure q;
-jobs:
+  local: {{type: local, workers: 2}}
+{ry_program(RY_CNOT)}jobs:
   scan:
     target: local/braket_sv
     program: ry
     shots: 50
-    sweep: {grid: {theta: {linspace: [0, 3.14159, 40]}}}
+    sweep: {{grid: {{theta: {{linspace: [0, 3.14159, 40]}}}}}}
 """
 
 
 def test_runs_that_finished_before_a_crash_are_recorded_not_run_again(
     tmp_path: Path, tag: str
 ) -> None:
-    folder = Folder(tmp_path / "f", CRASH, tag)
+    folder = Stack.write(tmp_path / "f", CRASH, tag)
     apply = folder.start("apply", "qplan.yaml")
     try:
         folder.wait_for("end", 3)
@@ -202,16 +123,16 @@ def test_runs_that_finished_before_a_crash_are_recorded_not_run_again(
     finished = set(folder.count("end"))
     resumed = folder.qplan("apply", "qplan.yaml")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert {s for s, _ in folder.rows().values()} == {"succeeded"}
+    assert {s for s, _, _ in folder.rows().values()} == {"succeeded"}
     ends = folder.count("end")
     assert len(ends) == 40
     assert {a: n for a, n in ends.items() if n > 1} == {}  # no finished run ran again
     assert finished <= set(ends)
-    assert not any((folder.path / ".qplan" / "local-runs").iterdir())  # kept results released
+    assert not any((folder.folder / ".qplan" / "local-runs").iterdir())  # kept results released
 
 
 def test_plan_and_apply_count_a_resume_with_the_same_words(tmp_path: Path, tag: str) -> None:
-    folder = Folder(tmp_path / "f", CRASH, tag)
+    folder = Stack.write(tmp_path / "f", CRASH, tag)
     apply = folder.start("apply", "qplan.yaml", "--parallelism", "6")
     try:
         folder.wait_for("end", 5)
