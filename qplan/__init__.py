@@ -6,11 +6,11 @@ Heavy modules are imported on first use, so ``import qplan`` stays cheap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # as typing's, without importing typing: ``qplan`` starts light
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
+    from typing import Any
 
     from qplan.errors import Diagnostic, ManifestError, QplanError, UsageError
     from qplan.executor import ApplyReport, EventSink

@@ -9,8 +9,11 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Sequence
-from typing import Any, NoReturn
+
+TYPE_CHECKING = False  # as typing's, without importing typing before the ``try``
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, NoReturn
 
 __all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "interrupted", "main"]
 
@@ -28,6 +31,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         interrupted(args)
     finally:
         _ignore_ctrl_c()  # the outcome is decided: a Ctrl-C during the teardown changes nothing
+        # CPython ends itself with SIGINT at exit when a KeyboardInterrupt once left an
+        # exec() or eval() of source text, even one caught since (a dataclass being made
+        # while a module imports): the code above is the outcome. Running such source to
+        # its end clears that mark.
+        exec("None")
 
 
 def interrupted(args: Sequence[str]) -> NoReturn:
