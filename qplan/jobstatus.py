@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from qplan.errors import QplanError
+
 __all__ = [
     "FINAL",
     "IN_FLIGHT",
@@ -73,8 +75,10 @@ TRANSITIONS: dict[JobStatus | None, frozenset[JobStatus]] = {
 }
 
 
-class InvalidTransition(ValueError):
-    """A status change the table does not allow: a bug, or a provider reporting nonsense."""
+class InvalidTransition(QplanError):
+    """A status change the table does not allow: a bug, or a provider reporting nonsense.
+    Reported as it is (exit 1), with nothing written: the state keeps its last good
+    status."""
 
 
 def check_transition(current: JobStatus | None, new: JobStatus) -> None:
@@ -82,7 +86,9 @@ def check_transition(current: JobStatus | None, new: JobStatus) -> None:
     if current == new:
         return
     if new not in TRANSITIONS[current]:
-        raise InvalidTransition(f"{current or 'absent'} -> {new} is not allowed")
+        raise InvalidTransition(
+            f"state: a status change {current or 'absent'} -> {new} is not allowed"
+        )
 
 
 PROVIDER_STATUS: dict[str, dict[str, JobStatus]] = {

@@ -4,7 +4,7 @@ from qplan.manifest.loader import load, parse_var
 from qplan.manifest.models import Manifest
 from qplan.manifest.params import Parameter, format_value
 from qplan.manifest.programs import Program
-from qplan.manifest.resolve import Instance, Job, Stack, TargetRef
+from qplan.manifest.resolve import Instance, Job, RetryPolicy, Stack, TargetRef
 from qplan.manifest.schema import manifest_json_schema
 from qplan.manifest.sweep import DEFAULT_MAX_POINTS, Sweep
 
@@ -15,6 +15,7 @@ __all__ = [
     "Manifest",
     "Parameter",
     "Program",
+    "RetryPolicy",
     "Stack",
     "Sweep",
     "TargetRef",

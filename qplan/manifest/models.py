@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    StringConstraints,
     Tag,
     WithJsonSchema,
     model_validator,
@@ -133,6 +134,7 @@ def _as_list(value: Any) -> Any:
 
 
 Name = Annotated[str, AfterValidator(_check_name)]
+_RESERVATION = r"^arn:aws:braket:[a-z0-9-]*:\d*:reservation/.+$"
 Ident = Annotated[str, AfterValidator(_check_ident)]
 Target = Annotated[
     str,
@@ -205,6 +207,11 @@ class BraketProvider(_Model):
     )
     s3_bucket: str = Field(min_length=3, max_length=63, description="Bucket for task results")
     s3_prefix: str = Field("qplan", min_length=1, description="Key prefix for task results")
+    reservations: dict[Name, Annotated[str, StringConstraints(pattern=_RESERVATION)]] = Field(
+        default_factory=dict,
+        description="Braket Direct reservations by session name: that session's members run "
+        "in the reservation's time window",
+    )
 
 
 class AzureProvider(_Model):
@@ -275,11 +282,6 @@ class SessionSpec(_Model):
         "abort", description="abort: a failed job cancels the rest; continue: the others go on"
     )
     idle_timeout: Duration = Field(600.0, description="Close the session after this long idle")
-    reservation_arn: str | None = Field(
-        None,
-        pattern=r"^arn:aws:braket:[a-z0-9-]*:\d*:reservation/.+$",
-        description="Braket Direct reservation whose time window the members run in",
-    )
 
 
 # --- sweeps --------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from qplan.manifest.diagnose import did_you_mean
-from qplan.manifest.models import JobSpec, ProviderConfig, SessionSpec
+from qplan.manifest.models import JobSpec, ProviderConfig, RetrySpec, SessionSpec
 from qplan.manifest.params import Parameter
 from qplan.manifest.programs import Program
 from qplan.manifest.sweep import Sweep, SweepProblem, build_sweep
@@ -55,6 +55,28 @@ class Instance:
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """How a failed instance of a job is run again, resolved once from its ``retry:``.
+    Without it an instance has one attempt. The delays' defaults are ``RetrySpec``'s,
+    which the schema documents: they are written nowhere else."""
+
+    attempts: int
+    backoff: float
+    max_backoff: float
+
+    @classmethod
+    def of(cls, spec: RetrySpec | None) -> RetryPolicy:
+        chosen = spec if spec is not None else RetrySpec(attempts=1)
+        return cls(chosen.attempts, chosen.backoff, chosen.max_backoff)
+
+    def delay(self, failed: int) -> float:
+        """Seconds before the next attempt after ``failed`` failed attempts, jitter aside:
+        ``backoff`` doubled for each failed attempt after the first, at most
+        ``max_backoff``."""
+        return float(min(self.max_backoff, self.backoff * 2 ** max(0, failed - 1)))
+
+
+@dataclass(frozen=True)
 class Job:
     name: str
     spec: JobSpec
@@ -67,6 +89,10 @@ class Job:
 
     def __len__(self) -> int:
         return 1 if self.sweep is None else len(self.sweep)
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy.of(self.spec.retry)
 
     def addresses(self) -> Iterator[str]:
         """Addresses of the instances, in expansion order, without building them."""
@@ -186,6 +212,15 @@ class _Resolver:
             self.report(
                 [*base, "target"],
                 f"{target_text} differs from session {spec.session}'s target ({session.target})",
+            )
+            ok = False
+        retried = spec.retry is not None and spec.retry.attempts > 1
+        if session is not None and session.on_job_failure == "abort" and retried:
+            self.report(
+                [*base, "retry", "attempts"],
+                f"a job in session {spec.session}, whose on_job_failure is abort, is not "
+                "retried: the session ends at its first failure (write on_job_failure: "
+                "continue to retry its members)",
             )
             ok = False
         target = self.target(target_text, [*base, "target" if spec.target else "session"])
@@ -357,6 +392,22 @@ def resolve(
     ok = True
     for name, session in sessions.items():
         ok = r.target(session.target, ["sessions", name, "target"]) is not None and ok
+    for provider_name, config in providers.items():
+        for session_name in getattr(config, "reservations", {}):
+            where: list[PathPart] = ["providers", provider_name, "reservations", session_name]
+            booked = sessions.get(session_name)
+            if booked is None:
+                if session_name not in names["sessions"]:
+                    hint = did_you_mean(session_name, names["sessions"])
+                    report(where, f"unknown session {session_name!r}{hint}")
+                    ok = False
+            elif booked.target.partition("/")[0] != provider_name:
+                report(
+                    where,
+                    f"session {session_name} runs on {booked.target}, not on provider "
+                    f"{provider_name}",
+                )
+                ok = False
     resolved: dict[str, Job] = {}
     for name, spec in jobs.items():
         job = r.job(name, spec)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from qplan.errors import QplanError, UsageError
-from qplan.executor import ApplyReport, EventSink, Executor, Options, find_jobs
+from qplan.executor import ApplyReport, CancelFailed, EventSink, Executor, Options, cancel_rows
 from qplan.jobstatus import JobStatus
 from qplan.manifest import Stack
 from qplan.operations.planning import LoadOptions, Workspace, open_workspace
@@ -27,8 +27,8 @@ from qplan.planner import (
     make_plan,
 )
 from qplan.planner.actions import Action
-from qplan.providers import Provider, ProviderError, make_provider, split_job_id
-from qplan.state import Row, Transition
+from qplan.providers import Provider, make_provider
+from qplan.state import Row
 
 __all__ = [
     "ResultRecord",
@@ -239,50 +239,23 @@ def _cancel_rows(ws: Workspace, rows: Sequence[Row], detail: str) -> int:
     in_flight = [r for r in rows if r.status.in_flight]
     if not in_flight:
         return 0
-    by_provider: dict[str, list[Row]] = {}
-    for row in in_flight:
-        by_provider.setdefault(row.provider, []).append(row)
-    with _providers(ws, set(by_provider)) as providers:
-        transitions = []
-        for name, group in by_provider.items():
-            provider = providers.get(name)
-            durable = provider is not None and provider.capabilities.durable_jobs
-            ids: dict[str, str] = {}
-            if provider is not None and durable:
-                try:
-                    # a pending intent is looked up by key: the provider may have it
-                    ids = find_jobs(group, provider.lookup)
-                    if ids:
-                        provider.cancel(list(ids.values()))
-                except ProviderError as exc:
-                    raise QplanError(f"cancel at {name} failed: {exc}") from None
-            for row in group:
-                job_id = ids.get(row.address)
-                # without a job: never reached the provider, or ended with its process
-                status = JobStatus.CANCELLED if job_id is None else JobStatus.CANCELLING
-                if row.status is not status:
-                    found = job_id if job_id != row.provider_job_id else None
-                    transitions.append(
-                        Transition(row.address, status, provider_job_id=found, detail=detail)
-                    )
-        ws.store.apply(ws.stack.name, transitions)
+    with _providers(ws, {r.provider for r in in_flight}) as providers:
+        try:
+            cancel_rows(ws.stack, ws.store, providers, in_flight, detail)
+        except CancelFailed as exc:
+            raise QplanError(str(exc)) from None
     return len(in_flight)
 
 
 def _with_batches(rows: Sequence[Row], chosen: Sequence[Row]) -> list[Row]:
     """``chosen`` and the other members of their native batches: one provider job runs
     them all, so cancelling one cancels them all."""
-    batches = {
-        split_job_id(r.idempotency_key)[0]
-        for r in chosen
-        if r.idempotency_key and split_job_id(r.idempotency_key)[1] is not None
-    }
+    batches = {r.idempotency_key for r in chosen if r.member is not None and r.idempotency_key}
     addresses = {r.address for r in chosen}
     return [
         r
         for r in rows
-        if r.address in addresses
-        or (r.idempotency_key and split_job_id(r.idempotency_key)[0] in batches)
+        if r.address in addresses or (r.member is not None and r.idempotency_key in batches)
     ]
 
 

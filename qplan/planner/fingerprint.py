@@ -16,6 +16,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 
+from qplan.addresses import parse_address
 from qplan.manifest import Job, format_value
 
 __all__ = ["FINGERPRINT_VERSION", "JobFingerprinter", "idempotency_key"]
@@ -42,17 +43,22 @@ class JobFingerprinter:
             separators=(",", ":"),
         )
         self._prefix = hashlib.blake2b(head.encode(), digest_size=16).digest()
-        self._skip = len(job.name)
 
     def __call__(self, address: str) -> str:
         """The fingerprint of the instance at ``address`` (whose bracket holds its point)."""
-        point = address[self._skip :].encode()
+        point = parse_address(address).point.encode()
         return hashlib.blake2b(self._prefix + point, digest_size=16).hexdigest()
 
 
-def idempotency_key(stack: str, address: str, fingerprint: str, attempt: int) -> str:
-    """Deterministic key of one submission: the same inputs give the same key, forever."""
+def idempotency_key(
+    stack: str, address: str, fingerprint: str, attempt: int, generation: int = 0
+) -> str:
+    """Deterministic key of one submission: the same inputs give the same key, forever.
+    ``generation`` (how many times the stack's rows were forgotten) keeps a key from
+    repeating once its row is gone, where attempt numbers start again (after a destroy)."""
     text = f"qplan/1\0{stack}\0{address}\0{fingerprint}\0{attempt}"
+    if generation:
+        text += f"\0g{generation}"
     return hashlib.sha256(text.encode()).hexdigest()[:48]
 
 

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from qplan.addresses import parse_address, session_address
 from qplan.manifest import Job, Stack
 from qplan.planner.actions import ACTIONS, CHANGES, Action, decide, decide_orphan
 from qplan.planner.fingerprint import JobFingerprinter
@@ -85,11 +86,6 @@ class Plan:
         return any(counts[action] for action in CHANGES)
 
 
-def session_address(name: str) -> str:
-    """Sessions live beside job instances; a job name has no dot, so these never collide."""
-    return f"session.{name}"
-
-
 def session_fingerprint(target: str, policy: str) -> str:
     return hashlib.blake2b(f"session/1\0{target}\0{policy}".encode(), digest_size=16).hexdigest()
 
@@ -117,7 +113,7 @@ def make_plan(stack: Stack, snapshot: Snapshot) -> Plan:
     resources: list[ResourcePlan] = []
     needs_session: Counter[str] = Counter()
     for job in stack.jobs.values():
-        attempts = job.spec.retry.attempts if job.spec.retry else 1
+        attempts = job.retry.attempts
         fingerprint = JobFingerprinter(job)
         plan = ResourcePlan(job.name, "job", str(job.target))
         digest.update(f"job\0{job.name}\0{_policy(job)}\0".encode())
@@ -142,16 +138,14 @@ def make_plan(stack: Stack, snapshot: Snapshot) -> Plan:
     gone: dict[tuple[str, str], ResourcePlan] = {}
     for address in sorted(remaining):
         row = remaining[address]
-        if row.kind == "session":
-            name, kept = address.removeprefix("session."), None
-        else:
-            name = address.split("[", 1)[0]
-            kept = stack.jobs.get(name)
+        parsed = parse_address(address)
+        name = parsed.name
+        kept = None if parsed.session else stack.jobs.get(name)
         if kept is None:
             target, why = "", "no longer in the manifest"
         else:  # the job stays; its sweep changed
             target = str(kept.target)
-            why = "no longer in the sweep" if "[" in address else "the job is a sweep now"
+            why = "no longer in the sweep" if parsed.point else "the job is a sweep now"
         if (name, target) not in gone:
             gone[name, target] = ResourcePlan(name, "gone", target)
         gone[name, target].add(address, *decide_orphan(row, why))

@@ -13,28 +13,30 @@ from qplan.manifest.models import ProviderConfig
 from qplan.providers.base import (
     AmbiguousError,
     Capabilities,
+    Dispatch,
+    Member,
     Observation,
     PermanentError,
     Provider,
     ProviderError,
-    Submission,
+    Receipt,
+    SessionSupport,
     TransientError,
-    member_job_id,
-    split_job_id,
 )
 
 __all__ = [
     "AmbiguousError",
     "Capabilities",
+    "Dispatch",
+    "Member",
     "Observation",
     "PermanentError",
     "Provider",
     "ProviderError",
-    "Submission",
+    "Receipt",
+    "SessionSupport",
     "TransientError",
     "make_provider",
-    "member_job_id",
-    "split_job_id",
 ]
 
 

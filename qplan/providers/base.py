@@ -1,18 +1,34 @@
 """The provider protocol: what the executor asks of a backend, and what it can rely on.
 
-A provider submits job instances under a deterministic idempotency key, finds submissions
-again by that key after a crash, observes many jobs per call, fetches results and cancels.
-It declares its capabilities; the executor adapts to them. SDK exceptions never cross
-this boundary: they are mapped to the three errors below.
+Everything a provider is asked to run arrives as one record, a ``Dispatch``: the members
+(job instances) that go as one provider job under one idempotency key, one member for a
+job of its own, several for a native batch (a Braket program set, a Pasqal batch). The
+provider answers with a ``Receipt``: its reference for the dispatch and one job id per
+member, used from then on to observe, fetch results and cancel. How a provider encodes a
+member's id (Braket's ``arn#3``, Pasqal's own job ids) is its own business.
+
+=================  ==========================================================================
+``submit``         run a dispatch; same key, same provider job: never a second one
+``lookup(keys)``   the receipts of dispatches the provider has under those keys (recovery,
+                   ambiguous errors)
+``observe(ids)``   statuses of many jobs, in as few calls as the provider allows
+``result(id)``     the result of a succeeded job, normalised
+``cancel(ids)``    ask to cancel; an already-final job is not an error
+``release(ids)``   their outcomes are recorded: drop what was kept for them (optional)
+``sessions``       an optional ``SessionSupport``: open, find by key, close, abort
+=================  ==========================================================================
+
+SDK exceptions never cross this boundary: they are mapped to the three errors below.
 
 Errors, and what the executor does with them::
 
     ProviderError
     ├── TransientError   the call did not happen (throttled, unavailable): try again later
-    │                    with the same key
+    │                    with the same key (on a provider without idempotent submit, a
+    │                    transient error on submit is handled as ambiguous)
     ├── PermanentError   the request is wrong (validation, device retired): the attempt fails
     └── AmbiguousError   the call may or may not have happened (timeout, 5xx after send):
-                         the intent stays `submitting` and is looked up by key, never resent
+                         the intent stays ``submitting`` and is looked up by key, never resent
 """
 
 from __future__ import annotations
@@ -28,14 +44,15 @@ from qplan.jobstatus import JobStatus
 __all__ = [
     "AmbiguousError",
     "Capabilities",
+    "Dispatch",
+    "Member",
     "Observation",
     "PermanentError",
     "Provider",
     "ProviderError",
-    "Submission",
+    "Receipt",
+    "SessionSupport",
     "TransientError",
-    "member_job_id",
-    "split_job_id",
 ]
 
 
@@ -57,54 +74,85 @@ class AmbiguousError(ProviderError):
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a provider can do. ``submit_rate`` and ``submit_burst`` size the executor's
-    token bucket for submissions; ``max_batch`` caps the ids per observe call.
-    ``durable_jobs`` is False when jobs end with the qplan process that started them (the
-    local provider): such runs found in flight at start are recorded as cancelled, which
-    plans as a retry. ``poll_interval`` is how often in-flight jobs are observed.
-    ``submit_concurrency``: submissions sent at once (network latency hides behind it);
-    results are also fetched that many at once. ``max_in_flight``: the provider's jobs
-    this apply keeps in flight at most (a native batch counts once). ``batch_by_default``:
-    a sweep with ``batch: auto`` goes as native batches (Pasqal); False: one job per
-    point (Braket). ``timeout_from_start``: jobs wait in qplan's own queue until they start
-    (local), so a timeout counts from the ``started_at`` of their observations; False: the
-    provider queues what it is sent, and a timeout counts from the submission."""
+    """What a provider can do; the executor reads every field.
 
-    native_sessions: bool = False
-    native_batches: bool = False
-    cancel_running: bool = False
-    idempotent_submit: bool = False
-    lookup_by_key: bool = False
-    bulk_status: bool = False
+    - ``submit_rate``, ``submit_burst``: its token bucket for submissions (per second, burst).
+    - ``submit_concurrency``: dispatches sent at once (network latency hides behind it);
+      results are also read that many at once.
+    - ``max_in_flight``: its provider jobs this apply keeps in flight at most (a native
+      batch counts once).
+    - ``max_observe``: job ids per ``observe`` call.
+    - ``poll_interval``: seconds between two observations of its jobs (``--poll-interval``
+      overrides every provider's).
+    - ``durable_jobs``: False when jobs end with the qplan process that started them (the
+      local provider): such runs found in flight at start are looked up by key (a finished
+      one is found with its result) or recorded cancelled, to run again.
+    - ``idempotent_submit``: the service itself never makes two jobs of one key. Without it
+      a transient error on submit may hide a job that was made: it is looked up first.
+    - ``batch_by_default``: a sweep with ``batch: auto`` goes as native batches (Pasqal);
+      False: one job per point (Braket).
+    - ``timeout_from_start``: jobs wait in qplan's own queue until they start (local), so a
+      timeout counts from the ``started_at`` of their observations; False: the provider
+      queues what it is sent, and a timeout counts from the submission.
+    """
+
     submit_rate: float = 20.0
     submit_burst: int = 40
-    max_batch: int = 100
-    paid: bool = True
-    durable_jobs: bool = True
-    poll_interval: float = 2.0
     submit_concurrency: int = 1
     max_in_flight: int = 64
+    max_observe: int = 100
+    poll_interval: float = 2.0
+    durable_jobs: bool = True
+    idempotent_submit: bool = True
     batch_by_default: bool = False
     timeout_from_start: bool = False
 
 
 @dataclass(frozen=True)
-class Submission:
-    """One attempt of one job instance, as the provider must run it."""
+class Member:
+    """One job instance of a dispatch: its own address, fingerprint, attempt and inputs."""
 
-    key: str
-    stack: str
     address: str
     fingerprint: str
     attempt: int
+    inputs: Mapping[str, Any]
+    job: str = ""
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """What the provider runs under ``key``: the ``members`` (one, or a native batch: the
+    same program, shots and device, one execution per member, in order), in the provider
+    session ``group`` when given. ``settings``: the provider's own options for this job
+    (a Braket reservation ARN); ``tags``: the manifest's tags."""
+
+    key: str
+    stack: str
     device: str
     format: str
     program: str | bytes
     shots: int
-    inputs: Mapping[str, Any]
-    session: str | None = None
+    members: tuple[Member, ...]
+    group: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
-    reservation_arn: str | None = None
+
+    @property
+    def batch(self) -> bool:
+        return len(self.members) > 1
+
+    @property
+    def attempt(self) -> int:
+        return max(m.attempt for m in self.members)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The provider's answer to a dispatch: ``ref``, its own reference of the whole job
+    (a task ARN, a batch id), and one job id per member, in the members' order."""
+
+    ref: str
+    member_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -118,39 +166,52 @@ class Observation:
     started_at: float | None = None
 
 
-def member_job_id(batch_id: str, index: int) -> str:
-    """The job id of the ``index``-th member of a native batch (a Braket ProgramSet task):
-    the instances of one batch share the provider's job and are told apart by position."""
-    return f"{batch_id}#{index}"
+class SessionSupport(ABC):
+    """A provider's native sessions (Azure sessions, Pasqal open batches). Opening is
+    idempotent under a key, as a submission is: an open that may have happened is looked
+    up with ``find``. ``enforces_policy``: the service applies the failure policy itself
+    (an aborted Azure session refuses new jobs); False: qplan applies it."""
 
+    enforces_policy: bool = False
 
-def split_job_id(job_id: str) -> tuple[str, int | None]:
-    """``(provider job, member index)``; the index is None for a job of its own."""
-    base, sep, index = job_id.rpartition("#")
-    if sep and index.isdigit():
-        return base, int(index)
-    return job_id, None
+    @abstractmethod
+    def open(self, key: str, name: str, device: str, abort_on_failure: bool) -> str:
+        """Open a session under ``key``; returns its id. Same key, same session."""
+
+    @abstractmethod
+    def find(self, keys: Sequence[str]) -> dict[str, str]:
+        """Ids of the sessions the provider has under ``keys``."""
+
+    @abstractmethod
+    def close(self, session_id: str) -> None:
+        """No job joins it afterwards; those in it run to their end."""
+
+    @abstractmethod
+    def abort(self, session_id: str) -> None:
+        """End it at once: what it still holds is cancelled."""
 
 
 class Provider(ABC):
-    """One configured provider (a `providers:` entry of the manifest)."""
+    """One configured provider (a ``providers:`` entry of the manifest)."""
 
     name: str
     capabilities: Capabilities
+    sessions: SessionSupport | None = None
 
     @abstractmethod
-    def submit(self, submission: Submission) -> str:
-        """Submit; returns the provider's job id. Same key, same job: never a second one."""
+    def submit(self, dispatch: Dispatch) -> Receipt:
+        """Run ``dispatch``. Same key, same provider job: never a second one."""
 
     @abstractmethod
-    def lookup(self, keys: Sequence[str], since: float | None = None) -> dict[str, str]:
-        """Job ids of the submissions made under ``keys`` that the provider knows.
-        ``since``: no submission under these keys is older (seconds since the epoch), which
+    def lookup(self, keys: Sequence[str], since: float | None = None) -> dict[str, Receipt]:
+        """Receipts of the dispatches made under ``keys`` that the provider knows.
+        ``since``: no dispatch under these keys is older (seconds since the epoch), which
         bounds a search when the provider cannot find jobs by key directly."""
 
     @abstractmethod
     def observe(self, job_ids: Sequence[str]) -> dict[str, Observation]:
-        """Current status of each job, in as few calls as the provider allows."""
+        """Current status of each job, in as few calls as the provider allows. A job it
+        cannot see yet is left out (asked again next time)."""
 
     @abstractmethod
     def result(self, job_id: str) -> dict[str, Any]:
@@ -158,29 +219,17 @@ class Provider(ABC):
 
     @abstractmethod
     def cancel(self, job_ids: Sequence[str]) -> None:
-        """Ask to cancel; already-final jobs are not an error."""
+        """Ask to cancel; already-final jobs are not an error. Members of one native batch
+        are cancelled with their batch."""
 
     def release(self, job_ids: Sequence[str]) -> None:  # noqa: B027 - optional hook
         """The outcomes of ``job_ids`` are recorded in the state: the provider may drop
         what it kept for them (the local provider's copies of results)."""
 
     def batch_limit(self, device: str, format: str, shots: int) -> int:
-        """How many instances one native batch on ``device`` may hold (1: no native batches;
+        """How many members one native batch on ``device`` may hold (1: no native batches;
         a sweep then goes one job per point)."""
         return 1
-
-    def submit_batch(self, key: str, members: Sequence[Submission]) -> str:
-        """Submit ``members`` (instances of one job, same program and shots) as one native
-        batch under ``key``; returns the provider's job id. Member ``i`` is the job
-        ``member_job_id(id, i)`` for observe, result and cancel. Same key, same batch."""
-        raise PermanentError(f"{self.name}: native batches are not supported")
-
-    def open_session(self, key: str, name: str, device: str, abort_on_failure: bool) -> str:
-        """Open a native session; returns its id. Providers without sessions return ``key``."""
-        return key
-
-    def close_session(self, session_id: str) -> None:  # noqa: B027 - optional hook
-        """Close a session: no job joins it afterwards."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the provider holds (pools, connections)."""

@@ -27,20 +27,21 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
+from qplan.addresses import parse_address
 from qplan.jobstatus import JobStatus, from_provider
 from qplan.manifest.models import BraketProvider as BraketConfig
 from qplan.providers.base import (
     AmbiguousError,
     Capabilities,
+    Dispatch,
     Observation,
     PermanentError,
     Provider,
-    Submission,
+    Receipt,
     TransientError,
-    split_job_id,
 )
 
 __all__ = ["DEVICE_ARNS", "BraketTaskProvider", "device_arn"]
@@ -102,11 +103,29 @@ def _status_filter(statuses: Sequence[str]) -> dict[str, Any]:
     return {"name": "status", "operator": "EQUAL", "values": list(statuses)}
 
 
-def _check_format(submission: Submission) -> None:
-    if submission.format != "openqasm3" or not isinstance(submission.program, str):
-        raise PermanentError(
-            f"{submission.address}: Braket runs openqasm3 here, not {submission.format}"
-        )
+def _check_format(dispatch: Dispatch) -> None:
+    if dispatch.format != "openqasm3" or not isinstance(dispatch.program, str):
+        where = dispatch.members[0].address
+        raise PermanentError(f"{where}: Braket runs openqasm3 here, not {dispatch.format}")
+
+
+def member_id(arn: str, index: int) -> str:
+    """The job id of the ``index``-th executable of a ProgramSet task."""
+    return f"{arn}#{index}"
+
+
+def split_id(job_id: str) -> tuple[str, int | None]:
+    """``(task ARN, executable index)``; the index is None for a task of its own."""
+    base, sep, index = job_id.rpartition("#")
+    if sep and index.isdigit():
+        return base, int(index)
+    return job_id, None
+
+
+def _receipt(arn: str, members: int | None) -> Receipt:
+    if members is None:
+        return Receipt(arn, (arn,))
+    return Receipt(arn, tuple(member_id(arn, i) for i in range(members)))
 
 
 def _epoch(value: Any) -> float:
@@ -138,16 +157,11 @@ class BraketTaskProvider(Provider):
         self.config = config
         self.clock = clock
         self.capabilities = Capabilities(
-            cancel_running=True,
-            idempotent_submit=True,
-            lookup_by_key=True,
-            bulk_status=True,
             submit_rate=18.0,  # below the documented CreateQuantumTask quota (20/s, burst 40)
             submit_burst=36,
             submit_concurrency=8,
             max_in_flight=1000,  # observing them costs one search call per 100 per poll
-            max_batch=1000,
-            paid=True,
+            max_observe=1000,
             durable_jobs=True,
             poll_interval=2.0,
         )
@@ -199,18 +213,46 @@ class BraketTaskProvider(Provider):
 
     # --- the protocol -----------------------------------------------------------------------
 
-    def submit(self, submission: Submission) -> str:
-        _check_format(submission)
+    def submit(self, dispatch: Dispatch) -> Receipt:
+        """One task: a program and its inputs, or for a native batch a ProgramSet task (the
+        members' shared program with list-valued inputs, one executable per member in
+        order; ``shots`` is the total over the executables)."""
+        _check_format(dispatch)
+        if not dispatch.batch:
+            member = dispatch.members[0]
+            action: dict[str, Any] = {
+                "braketSchemaHeader": PROGRAM_HEADER,
+                "source": dispatch.program,
+                "inputs": dict(member.inputs),
+            }
+            tags = {
+                "qplan-address": _tag(member.address),
+                "qplan-fingerprint": member.fingerprint,
+            }
+            arn = self._create(dispatch, action, dispatch.shots, tags)
+            return _receipt(arn, None)
+        members = dispatch.members
+        names = set(members[0].inputs)
+        for member in members:
+            if set(member.inputs) != names:
+                raise PermanentError(f"{member.address}: a native batch runs one program")
         action = {
-            "braketSchemaHeader": PROGRAM_HEADER,
-            "source": submission.program,
-            "inputs": dict(submission.inputs),
+            "braketSchemaHeader": {"name": PROGRAM_SET_ACTION, "version": "1"},
+            "programs": [
+                {
+                    "braketSchemaHeader": PROGRAM_HEADER,
+                    "source": dispatch.program,
+                    "inputs": {name: [m.inputs[name] for m in members] for name in names},
+                }
+            ],
         }
+        job = parse_address(members[0].address).name
         tags = {
-            "qplan-address": _tag(submission.address),
-            "qplan-fingerprint": submission.fingerprint,
+            "qplan-address": _tag(f"{job}[{len(members)} points]"),
+            "qplan-members": str(len(members)),
         }
-        return self._create(submission, submission.key, action, submission.shots, tags)
+        arn = self._create(dispatch, action, dispatch.shots * len(members), tags)
+        return _receipt(arn, len(members))
 
     def batch_limit(self, device: str, format: str, shots: int) -> int:
         """Executables per ProgramSet task on ``device``, from its capabilities (1: the
@@ -238,65 +280,37 @@ class BraketTaskProvider(Provider):
             executables = min(executables, total_shots // max(shots, 1))
         return max(1, executables)
 
-    def submit_batch(self, key: str, members: Sequence[Submission]) -> str:
-        """One ProgramSet task: the members' shared program with list-valued inputs, one
-        executable per member in order; ``shots`` is the total over the executables."""
-        first = members[0]
-        for member in members:
-            _check_format(member)
-            if member.program != first.program or set(member.inputs) != set(first.inputs):
-                raise PermanentError(f"{member.address}: a native batch runs one program")
-        action = {
-            "braketSchemaHeader": {"name": PROGRAM_SET_ACTION, "version": "1"},
-            "programs": [
-                {
-                    "braketSchemaHeader": PROGRAM_HEADER,
-                    "source": first.program,
-                    "inputs": {name: [m.inputs[name] for m in members] for name in first.inputs},
-                }
-            ],
-        }
-        job = first.address.partition("[")[0]
-        tags = {"qplan-address": _tag(f"{job}[{len(members)} points]")}
-        batch = replace(first, attempt=max(m.attempt for m in members))
-        return self._create(batch, key, action, first.shots * len(members), tags)
-
     def _create(
-        self,
-        submission: Submission,
-        key: str,
-        action: dict[str, Any],
-        shots: int,
-        own_tags: dict[str, str],
+        self, dispatch: Dispatch, action: dict[str, Any], shots: int, own_tags: dict[str, str]
     ) -> str:
-        tags = {k: _tag(str(v)) for k, v in submission.tags.items()}
+        key = dispatch.key
+        tags = {k: _tag(str(v)) for k, v in dispatch.tags.items()}
         tags.update(own_tags)
         tags.update(
             {
-                "qplan-stack": _tag(submission.stack),
-                "qplan-attempt": str(submission.attempt),
+                "qplan-stack": _tag(dispatch.stack),
+                "qplan-attempt": str(dispatch.attempt),
                 "qplan-key": key,
             }
         )
-        arn_device = device_arn(submission.device)
+        arn_device = device_arn(dispatch.device)
         request: dict[str, Any] = {
             "clientToken": key[:64],
             "deviceArn": arn_device,
             "outputS3Bucket": self.config.s3_bucket,
-            "outputS3KeyPrefix": f"{self.config.s3_prefix}/{submission.stack}",
+            "outputS3KeyPrefix": f"{self.config.s3_prefix}/{dispatch.stack}",
             "shots": shots,
             "action": json.dumps(action),
             "tags": tags,
         }
-        if submission.reservation_arn:
-            request["associations"] = [
-                {"arn": submission.reservation_arn, "type": "RESERVATION_TIME_WINDOW_ARN"}
-            ]
+        reservation = dispatch.settings.get("reservation_arn")
+        if reservation:
+            request["associations"] = [{"arn": reservation, "type": "RESERVATION_TIME_WINDOW_ARN"}]
         created = self.clock()
         try:
             arn = self.session.create_quantum_task(**request)
         except Exception as exc:
-            raise self._map(exc, submission.address, submitting=True) from None
+            raise self._map(exc, dispatch.members[0].address, submitting=True) from None
         with self._lock:
             self._tasks[arn] = _Task(arn_device, created, margin=CLOCK_SKEW)
         return str(arn)
@@ -337,30 +351,39 @@ class BraketTaskProvider(Provider):
         second = math.ceil(epoch) if up else math.floor(epoch)
         return dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    def lookup(self, keys: Sequence[str], since: float | None = None) -> dict[str, str]:
+    def lookup(self, keys: Sequence[str], since: float | None = None) -> dict[str, Receipt]:
         wanted = set(keys)
         start = (since if since is not None else self.clock() - 86400.0) - LOOKBACK
-        return {
-            summary["tags"]["qplan-key"]: summary["quantumTaskArn"]
-            for summary in self._search([self._created(">=", start)])
-            if summary.get("tags", {}).get("qplan-key") in wanted
-        }
+        found: dict[str, Receipt] = {}
+        for summary in self._search([self._created(">=", start)]):
+            tags = summary.get("tags", {})
+            if tags.get("qplan-key") in wanted:
+                members = tags.get("qplan-members")
+                found[tags["qplan-key"]] = _receipt(
+                    summary["quantumTaskArn"], int(members) if members else None
+                )
+        return found
 
     def observe(self, job_ids: Sequence[str]) -> dict[str, Observation]:
         """Statuses of tasks, and of members of ProgramSet tasks (``arn#k``): a member of a
         completed task succeeded unless its executable failed."""
-        bases = list(dict.fromkeys(split_job_id(job_id)[0] for job_id in job_ids))
+        bases = list(dict.fromkeys(split_id(job_id)[0] for job_id in job_ids))
         statuses = self._statuses(bases)
+        reasons: dict[str, str | None] = {}  # one GetQuantumTask per failed task
         out: dict[str, Observation] = {}
         for job_id in job_ids:
-            arn, index = split_job_id(job_id)
+            arn, index = split_id(job_id)
             raw = statuses.get(arn)
             if raw is None:
                 continue  # not listed yet (eventual consistency): next poll
             status = from_provider("braket", raw)
             error = None
             if status is JobStatus.FAILED:
-                error = self._failure_reason(arn)
+                if arn not in reasons:
+                    reasons[arn] = self._failure_reason(arn)
+                error = reasons[arn]
+                if error is None:
+                    continue  # its reason cannot be read now: next poll
             elif status is JobStatus.SUCCEEDED and index is not None:
                 try:
                     outcome = self._executables(arn)[index]
@@ -434,10 +457,15 @@ class BraketTaskProvider(Provider):
         values = [self._since(e, up=i > 0) for i, e in enumerate(epochs)]
         return {"name": "createdAt", "operator": operator, "values": values}
 
-    def _failure_reason(self, arn: str) -> str:
+    def _failure_reason(self, arn: str) -> str | None:
+        """Why a task failed, from GetQuantumTask; None when that call failed for now (the
+        task is observed again next poll, instead of failing with no reason)."""
         try:
             task = self.client.get_quantum_task(quantumTaskArn=arn)
         except Exception as exc:
+            mapped = self._map(exc, "", submitting=False)
+            if isinstance(mapped, TransientError):
+                return None
             return f"failed (reason unavailable: {exc})"
         return str(task.get("failureReason") or "failed")
 
@@ -465,7 +493,7 @@ class BraketTaskProvider(Provider):
     def result(self, job_id: str) -> dict[str, Any]:
         from braket.tasks import GateModelQuantumTaskResult
 
-        arn, index = split_job_id(job_id)
+        arn, index = split_id(job_id)
         task = self._location(arn)
         location = f"s3://{task.bucket}/{task.directory}"
         if index is not None:
@@ -568,7 +596,7 @@ class BraketTaskProvider(Provider):
     def cancel(self, job_ids: Sequence[str]) -> None:
         from botocore.exceptions import ClientError
 
-        for arn in dict.fromkeys(split_job_id(job_id)[0] for job_id in job_ids):
+        for arn in dict.fromkeys(split_id(job_id)[0] for job_id in job_ids):
             try:
                 self.session.cancel_quantum_task(arn)
             except ClientError as exc:

@@ -54,10 +54,12 @@ from qplan.processes import pid_alive
 from qplan.providers import local_worker
 from qplan.providers.base import (
     Capabilities,
+    Dispatch,
+    Member,
     Observation,
     PermanentError,
     Provider,
-    Submission,
+    Receipt,
 )
 
 __all__ = ["LocalSimulatorProvider", "start_fork_server"]
@@ -104,14 +106,14 @@ def matches(pattern: str, address: str) -> bool:
     return re.fullmatch(regex, address) is not None
 
 
-def fault_for(faults: Sequence[FaultSpec], submission: Submission) -> str | None:
+def fault_for(faults: Sequence[FaultSpec], member: Member, key: str) -> str | None:
     """The fault to inject into this run, if any: the first spec that matches decides."""
     for spec in faults:
-        if not matches(spec.match, submission.address):
+        if not matches(spec.match, member.address):
             continue
-        if spec.attempts is not None and submission.attempt not in spec.attempts:
+        if spec.attempts is not None and member.attempt not in spec.attempts:
             continue
-        if spec.rate < 1.0 and _fraction(submission.key) >= spec.rate:
+        if spec.rate < 1.0 and _fraction(key) >= spec.rate:
             continue
         return spec.mode
     return None
@@ -165,14 +167,9 @@ class LocalSimulatorProvider(Provider):
         self.name = name
         self.config = config
         self.capabilities = Capabilities(
-            cancel_running=True,
-            idempotent_submit=True,
-            lookup_by_key=True,
-            bulk_status=True,
             submit_rate=1e9,
             submit_burst=1_000_000,
-            max_batch=1_000_000,
-            paid=False,
+            max_observe=1_000_000,
             durable_jobs=False,
             poll_interval=0.01,
             timeout_from_start=True,
@@ -210,39 +207,44 @@ class LocalSimulatorProvider(Provider):
     def _result_file(self, key: str) -> Path | None:
         return None if self._runs is None else self._runs / f"{key}.json"
 
-    def submit(self, submission: Submission) -> str:
+    def submit(self, dispatch: Dispatch) -> Receipt:
+        """One run per dispatch: the local simulators have no native batches."""
+        key = dispatch.key
         with self._lock:
-            known = self._by_key.get(submission.key)
+            known = self._by_key.get(key)
             if known is not None:
-                return known
-            if submission.format not in ("openqasm3", "pulser"):
-                raise PermanentError(f"the local provider cannot run {submission.format}")
-            if not isinstance(submission.program, str):
+                return Receipt(known, (known,))
+            if dispatch.batch:
+                raise PermanentError("the local provider runs one point per job")
+            if dispatch.format not in ("openqasm3", "pulser"):
+                raise PermanentError(f"the local provider cannot run {dispatch.format}")
+            if not isinstance(dispatch.program, str):
                 raise PermanentError("the local provider runs text programs only")
-            if submission.format == "pulser" and not _pulser_installed():
+            if dispatch.format == "pulser" and not _pulser_installed():
                 raise PermanentError(
                     "Pulser sequences run on pulser-simulation, which is not installed: "
                     "pip install 'qplan[pulser]'"
                 )
-            job_id = _JOB_PREFIX + submission.key
-            result_file = self._result_file(submission.key)
+            member = dispatch.members[0]
+            job_id = _JOB_PREFIX + key
+            result_file = self._result_file(key)
             spec = local_worker.Run(
-                device=submission.device,
-                format=submission.format,
-                program=submission.program,
-                shots=submission.shots,
-                inputs=dict(submission.inputs),
-                fault=fault_for(self.config.faults, submission),
-                address=submission.address,
-                key=submission.key,
-                cancel_marker=str(self._markers / f"{submission.key}.cancel"),
-                start_marker=str(self._markers / f"{submission.key}.started"),
+                device=dispatch.device,
+                format=dispatch.format,
+                program=dispatch.program,
+                shots=dispatch.shots,
+                inputs=dict(member.inputs),
+                fault=fault_for(self.config.faults, member, key),
+                address=member.address,
+                key=key,
+                cancel_marker=str(self._markers / f"{key}.cancel"),
+                start_marker=str(self._markers / f"{key}.started"),
                 result_file="" if result_file is None else str(result_file),
             )
             future = self._executor().submit(local_worker.run, spec)
             self._jobs[job_id] = _Job(job_id, future, spec)
-            self._by_key[submission.key] = job_id
-            return job_id
+            self._by_key[key] = job_id
+            return Receipt(job_id, (job_id,))
 
     def _kept(self, key: str) -> str | None:
         """The job of a run that finished in an earlier process and left its result (its
@@ -261,16 +263,16 @@ class LocalSimulatorProvider(Provider):
         self._by_key[key] = job_id
         return job_id
 
-    def lookup(self, keys: Sequence[str], since: float | None = None) -> dict[str, str]:
+    def lookup(self, keys: Sequence[str], since: float | None = None) -> dict[str, Receipt]:
         """Runs of this process by key, and runs of an earlier one that finished and left
         their result in ``runs_dir``. A run of an earlier process that did not finish is
         not found: it ended with that process."""
-        found: dict[str, str] = {}
+        found: dict[str, Receipt] = {}
         with self._lock:
             for key in keys:
                 job_id = self._by_key.get(key) or self._kept(key)
                 if job_id is not None:
-                    found[key] = job_id
+                    found[key] = Receipt(job_id, (job_id,))
         return found
 
     def observe(self, job_ids: Sequence[str]) -> dict[str, Observation]:
@@ -332,7 +334,8 @@ class LocalSimulatorProvider(Provider):
         return Observation(job.job_id, JobStatus.QUEUED)
 
     def result(self, job_id: str) -> dict[str, Any]:
-        return self._jobs[job_id].future.result()
+        result: dict[str, Any] = self._jobs[job_id].future.result()
+        return result
 
     def release(self, job_ids: Sequence[str]) -> None:
         """Their results are recorded: the copies kept in ``runs_dir`` go."""

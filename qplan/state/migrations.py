@@ -79,5 +79,25 @@ CREATE TABLE locks (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+# Version 2: a native batch's members share their dispatch's key, and say their position in
+# ``member`` (version 1 wrote it into the key as ``KEY#i``); ``dispatch_ref`` is the
+# provider's reference of the dispatch a row's job belongs to (the batch a member runs in).
+# ``generation`` counts the forgets of a stack's rows: it enters the idempotency keys of
+# later submissions, so that a key never repeats once its row was forgotten (destroy).
+_V2 = """
+ALTER TABLE resources ADD COLUMN member INTEGER;
+ALTER TABLE resources ADD COLUMN dispatch_ref TEXT;
+ALTER TABLE stacks ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+UPDATE resources
+   SET member = CAST(substr(idempotency_key, instr(idempotency_key, '#') + 1) AS INTEGER),
+       idempotency_key = substr(idempotency_key, 1, instr(idempotency_key, '#') - 1),
+       dispatch_ref = CASE WHEN instr(provider_job_id, '#') > 0
+                           THEN substr(provider_job_id, 1, instr(provider_job_id, '#') - 1)
+                           ELSE provider_job_id END
+ WHERE instr(idempotency_key, '#') > 0;
+UPDATE resources SET dispatch_ref = provider_job_id
+ WHERE dispatch_ref IS NULL AND provider_job_id IS NOT NULL;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,16 +22,21 @@ class RowState(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """All rows of one stack at one ``serial``, loaded in one query."""
+    """All rows of one stack at one ``serial``, loaded in one query. ``generation``: how
+    many times rows of the stack were forgotten (see ``StateStore.forget``)."""
 
     stack: str
     serial: int
     rows: Mapping[str, RowState]
+    generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """A resource row as stored. Times are seconds since the epoch."""
+    """A resource row as stored. Times are seconds since the epoch. ``idempotency_key``:
+    the key of the dispatch its current attempt went in (shared by the members of a native
+    batch, ``member`` being its position there); ``dispatch_ref``: the provider's reference
+    of that dispatch (a batch's own id); ``provider_job_id``: this instance's job."""
 
     stack: str
     address: str
@@ -48,6 +53,8 @@ class Row:
     error: str | None
     created_at: float
     updated_at: float
+    member: int | None = None
+    dispatch_ref: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +75,8 @@ class Transition:
     provider_job_id: str | None = None
     result_hash: str | None = None
     error: str | None = None
+    member: int | None = None
+    dispatch_ref: str | None = None
     detail: str | None = None
     clear: tuple[str, ...] = ()
 

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from qplan.jobstatus import JobStatus, check_transition
+from qplan.jobstatus import InvalidTransition, JobStatus, check_transition
 from qplan.processes import pid_alive
 from qplan.state.migrations import MIGRATIONS, SCHEMA_VERSION
 from qplan.state.model import LockInfo, Row, RowState, Snapshot, Transition
@@ -29,7 +29,7 @@ __all__ = ["SqliteStore"]
 STALE_AFTER = 120.0  # seconds without a heartbeat after which a lock looks abandoned
 _ROW_FIELDS = (
     "stack, address, kind, job, status, fingerprint, attempt, idempotency_key, provider, "
-    "target, provider_job_id, result_hash, error, created_at, updated_at"
+    "target, provider_job_id, result_hash, error, created_at, updated_at, member, dispatch_ref"
 )
 _SETTABLE = (
     "kind",
@@ -42,6 +42,8 @@ _SETTABLE = (
     "provider_job_id",
     "result_hash",
     "error",
+    "member",
+    "dispatch_ref",
 )
 _REQUIRED_NEW = ("kind", "job", "fingerprint", "attempt", "provider", "target")
 
@@ -124,7 +126,7 @@ class SqliteStore(StateStore):
         conn = self._conn
         conn.execute("BEGIN")  # one read transaction: serial and rows agree
         try:
-            serial = self.serial(stack)
+            serial, generation = self._counters(stack)
             cursor = conn.execute(
                 "SELECT address, status, fingerprint, attempt, kind FROM resources WHERE stack = ?",
                 (stack,),
@@ -136,7 +138,16 @@ class SqliteStore(StateStore):
             }
         finally:
             conn.execute("COMMIT")
-        return Snapshot(stack, serial, rows)
+        return Snapshot(stack, serial, rows, generation)
+
+    def generation(self, stack: str) -> int:
+        return self._counters(stack)[1]
+
+    def _counters(self, stack: str) -> tuple[int, int]:
+        row = self._conn.execute(
+            "SELECT serial, generation FROM stacks WHERE name = ?", (stack,)
+        ).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
 
     def rows(self, stack: str) -> Iterator[Row]:
         cursor = self._conn.execute(
@@ -198,6 +209,7 @@ class SqliteStore(StateStore):
         now = self.clock()
         with self._write() as conn:
             serial = self._bump(conn, stack, now)
+            conn.execute("UPDATE stacks SET generation = generation + 1 WHERE name = ?", (stack,))
             for address in addresses:
                 old = conn.execute(
                     "SELECT status, fingerprint, attempt, provider_job_id, result_hash "
@@ -233,7 +245,10 @@ class SqliteStore(StateStore):
             "SELECT status FROM resources WHERE stack = ? AND address = ?", (stack, t.address)
         ).fetchone()
         old_status = JobStatus(current[0]) if current else None
-        check_transition(old_status, t.status)
+        try:
+            check_transition(old_status, t.status)
+        except InvalidTransition as exc:
+            raise InvalidTransition(f"{t.address}: {exc}") from None
         values = {name: getattr(t, name) for name in _SETTABLE if getattr(t, name) is not None}
         if current is None:
             missing = [name for name in _REQUIRED_NEW if name not in values]

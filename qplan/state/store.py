@@ -72,6 +72,10 @@ class StateStore(ABC):
     def serial(self, stack: str) -> int: ...
 
     @abstractmethod
+    def generation(self, stack: str) -> int:
+        """How many times rows of ``stack`` were forgotten (see ``forget``)."""
+
+    @abstractmethod
     def snapshot(self, stack: str) -> Snapshot:
         """Every row of ``stack`` and the serial they are at, read in bulk."""
 
@@ -101,7 +105,9 @@ class StateStore(ABC):
 
     @abstractmethod
     def forget(self, stack: str, addresses: Sequence[str], detail: str = "forgotten") -> int:
-        """Delete rows; their last state (and result hash) stays in the event log."""
+        """Delete rows; their last state (and result hash) stays in the event log. The
+        stack's ``generation`` goes up by one: idempotency keys made later differ from the
+        forgotten rows' ones, even where attempt numbers start again."""
 
     @abstractmethod
     def lock_info(self, stack: str) -> LockInfo | None: ...

@@ -268,9 +268,9 @@ def test_a_session_on_a_reservation_passes_its_arn_to_every_task(
         "arn:aws:braket:us-east-1:123456789012:reservation/0f1e2d3c-aaaa-bbbb-cccc-0123456789ab"
     )
     text = (folder.path / "qplan.yaml").read_text()
-    text = text.replace(
-        "jobs:\n",
-        f"sessions:\n  booked: {{target: aws/sv1, reservation_arn: '{reservation}'}}\njobs:\n",
+    session = "sessions:\n  booked: {target: aws/sv1, on_job_failure: continue}\n"
+    text = text.replace("jobs:\n", session + "jobs:\n").replace(
+        "    s3_prefix:", f"    reservations: {{booked: '{reservation}'}}\n    s3_prefix:"
     )
     text = text.replace("    target: aws/sv1\n", "    session: booked\n")
     assert "session: booked" in text

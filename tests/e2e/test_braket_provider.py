@@ -7,7 +7,7 @@ import time
 
 from qplan.jobstatus import JobStatus
 from qplan.manifest.models import BraketProvider as BraketConfig
-from qplan.providers import Submission
+from qplan.providers import Dispatch, Member
 from qplan.providers.braket import BraketTaskProvider
 from tests.emulators.braket.fixture import BraketEmulatorEnv
 
@@ -17,19 +17,16 @@ PROGRAM = "OPENQASM 3.0;\ninput float theta;\nqubit q;\nbit c;\nry(theta) q;\nc 
 def submit(provider: BraketTaskProvider, n: int, start: int) -> list[str]:
     return [
         provider.submit(
-            Submission(
+            Dispatch(
                 key=f"{i:048x}",
                 stack="obs",
-                address=f"scan[i={i}]",
-                fingerprint="f" * 16,
-                attempt=1,
                 device="sv1",
                 format="openqasm3",
                 program=PROGRAM,
                 shots=10,
-                inputs={"theta": 0.1},
+                members=(Member(f"scan[i={i}]", "f" * 16, 1, {"theta": 0.1}),),
             )
-        )
+        ).ref
         for i in range(start, start + n)
     ]
 

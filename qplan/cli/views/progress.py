@@ -10,16 +10,44 @@ from typing import Any
 import click
 
 from qplan.cli.views.stamps import utc_stamp
-from qplan.executor import Event
+from qplan.executor import Event, Kind
 from qplan.planner import Action, Plan
 
 __all__ = ["JsonSink", "PlainSink", "RichSink", "make_sink"]
 
 _DETAILED_UP_TO = 10  # instances per job below which every step is printed in plain mode
+K = Kind
+# printed for every instance in logs, whatever the job's size
 _ALWAYS = frozenset(
-    {"failed", "retrying", "cancelling", "cancelled", "skipped", "adopted", "forgotten"}
+    {
+        K.FAILED,
+        K.RETRYING,
+        K.CANCELLING,
+        K.CANCELLED,
+        K.SKIPPED,
+        K.ADOPTED,
+        K.RESENT,
+        K.UNCERTAIN,
+        K.THROTTLED,
+        K.RESULT_PENDING,
+        K.FORGOTTEN,
+    }
 )
-_NOTICES = ("failed", "retrying", "cancelling", "skipped", "interrupting", "interrupted")
+# printed above the bars on a terminal
+_NOTICES = frozenset(
+    {
+        K.FAILED,
+        K.RETRYING,
+        K.CANCELLING,
+        K.SKIPPED,
+        K.UNCERTAIN,
+        K.UNREACHABLE,
+        K.OBSERVE_ERROR,
+        K.NOTICE,
+        K.INTERRUPTING,
+        K.INTERRUPTED,
+    }
+)
 _PROGRESS_ORDER = ("succeeded", "failed", "skipped", "cancelled", "running", "queued")
 
 
@@ -60,7 +88,7 @@ class _Tally:
             c[{"succeeded": "done"}.get(event.kind, event.kind)] += 1
         elif event.kind == "skipped":
             c["skipped"] += 1
-        elif event.kind == "retrying" and "failed" in event.detail:
+        elif event.kind == K.RETRYING:  # a failed attempt: it waits to go again
             c["running" if c["running"] else "queued"] -= 1
 
     def ended(self, job: str) -> int:

@@ -13,9 +13,9 @@ import qplan
 from qplan.executor import FakeClock
 from qplan.jobstatus import JobStatus
 from qplan.manifest import Stack
-from qplan.providers import Submission
+from qplan.providers import Dispatch, Receipt
 from qplan.state import SqliteStore
-from tests.unit.executor.fakes import ScriptedProvider
+from tests.unit.executor.fakes import Call, ScriptedProvider
 from tests.unit.executor.test_engine import run, statuses
 
 S = JobStatus
@@ -84,9 +84,9 @@ def test_a_native_sweep_goes_as_batches_of_the_device_limit(
     assert rows[address(2)].provider_job_id == "job-0#1"
     assert rows[address(5)].provider_job_id == "job-1#1"
     # the members share their batch's key, told apart by position
-    keys = {rows[address(t)].idempotency_key for t in (1, 2, 3)}
-    assert {k.rpartition("#")[2] for k in keys if k} == {"0", "1", "2"}
-    assert len({k.rpartition("#")[0] for k in keys if k}) == 1
+    assert len({rows[address(t)].idempotency_key for t in (1, 2, 3)}) == 1
+    assert [rows[address(t)].member for t in (1, 2, 3)] == [0, 1, 2]
+    assert {rows[address(t)].dispatch_ref for t in (1, 2, 3)} == {"job-0"}
 
 
 def test_batch_size_caps_the_batches(write: Callable[..., Path], store: SqliteStore) -> None:
@@ -124,7 +124,7 @@ def test_failed_members_are_retried_together(
     stack = load(write, extra="    retry: {attempts: 2, backoff: 5s}")
     failing = {address(2), address(3)}
 
-    def outcome(s: Submission) -> str:
+    def outcome(s: Call) -> str:
         return "fail" if s.address in failing and s.attempt == 1 else "ok"
 
     provider = ScriptedProvider(batch=3, outcome=outcome)
@@ -142,17 +142,17 @@ def test_a_crash_after_the_batch_was_sent_adopts_it(
 ) -> None:
     stack = load(write, points=(1, 2, 3))
     provider = ScriptedProvider(batch=3)
-    submit_batch = provider.submit_batch
+    submit = provider.submit
 
-    def crash_after(key: str, members: Sequence[Submission]) -> str:
-        submit_batch(key, members)
+    def crash_after(dispatch: Dispatch) -> Receipt:
+        submit(dispatch)
         raise Crash  # the provider has the batch; its id never reached the state
 
-    provider.submit_batch = crash_after  # type: ignore[method-assign]
+    provider.submit = crash_after  # type: ignore[method-assign]
     with pytest.raises(Crash):
         run(stack, store, provider)
     assert set(statuses(store, stack).values()) == {S.SUBMITTING}
-    provider.submit_batch = submit_batch  # type: ignore[method-assign]
+    provider.submit = submit  # type: ignore[method-assign]
     run(stack, store, provider, FakeClock())
     assert len(provider.jobs) == 1 and len(provider.batches) == 1  # adopted, not sent again
     check_attribution(store, stack)
@@ -163,19 +163,19 @@ def test_a_crash_before_the_batch_was_sent_resends_it_under_the_same_key(
 ) -> None:
     stack = load(write, points=(1, 2, 3))
     provider = ScriptedProvider(batch=3)
-    submit_batch = provider.submit_batch
+    submit = provider.submit
 
-    def crash_before(key: str, members: Sequence[Submission]) -> str:
+    def crash_before(dispatch: Dispatch) -> Receipt:
         raise Crash
 
-    provider.submit_batch = crash_before  # type: ignore[method-assign]
+    provider.submit = crash_before  # type: ignore[method-assign]
     with pytest.raises(Crash):
         run(stack, store, provider)
-    intended = {r.idempotency_key for r in store.rows("ex")}
-    provider.submit_batch = submit_batch  # type: ignore[method-assign]
+    intended = {(r.idempotency_key, r.member) for r in store.rows("ex")}
+    provider.submit = submit  # type: ignore[method-assign]
     run(stack, store, provider)
     assert len(provider.jobs) == 1
-    assert {f"{provider.keys[0]}#{i}" for i in range(3)} == intended
+    assert {(provider.keys[0], i) for i in range(3)} == intended
     check_attribution(store, stack)
 
 
@@ -185,7 +185,7 @@ def test_a_busy_provider_gets_the_same_batch_again(
     stack = load(write, points=(1, 2, 3))
     calls: list[int] = []
 
-    def outcome(s: Submission) -> str:
+    def outcome(s: Call) -> str:
         calls.append(1)
         return "transient" if len(calls) == 1 else "ok"
 
@@ -267,25 +267,25 @@ def test_a_pending_batch_is_resent_whole_even_under_a_tight_parallelism(
         extra="    retry: {attempts: 2, backoff: 5s}",
     )
 
-    def outcome(s: Submission) -> str:
+    def outcome(s: Call) -> str:
         return "fail" if s.address == address(1) and s.attempt == 1 else "ok"
 
     provider = ScriptedProvider(batch=2, outcome=outcome)
-    submit_batch, lookup = provider.submit_batch, provider.lookup
+    submit, lookup = provider.submit, provider.lookup
 
-    def crash_after(key: str, members: Sequence[Submission]) -> str:
-        job = submit_batch(key, members)
-        if address(3) in [m.address for m in members]:
+    def crash_after(dispatch: Dispatch) -> Receipt:
+        receipt = submit(dispatch)
+        if address(3) in [m.address for m in dispatch.members]:
             raise Crash  # the provider has the batch; its id never reached the state
-        return job
+        return receipt
 
-    provider.submit_batch = crash_after  # type: ignore[method-assign]
+    provider.submit = crash_after  # type: ignore[method-assign]
     with pytest.raises(Crash):
         run(stack, store, provider, parallelism=1)
-    provider.submit_batch = submit_batch  # type: ignore[method-assign]
+    provider.submit = submit  # type: ignore[method-assign]
     lagged: list[bool] = []
 
-    def lagging(keys: Sequence[str], since: float | None = None) -> dict[str, str]:
+    def lagging(keys: Sequence[str], since: float | None = None) -> dict[str, Receipt]:
         if not lagged:  # the first search does not list the new task yet
             lagged.append(True)
             return {}
@@ -306,7 +306,7 @@ def test_failed_members_of_different_batches_are_retried_together(
     stack = load(write, points=(1, 2, 3, 4, 5, 6), extra="    retry: {attempts: 2, backoff: 5s}")
     failing = {address(1), address(4)}
 
-    def outcome(s: Submission) -> str:
+    def outcome(s: Call) -> str:
         return "fail" if s.address in failing and s.attempt == 1 else "ok"
 
     provider = ScriptedProvider(batch=3, outcome=outcome)

@@ -11,9 +11,9 @@ from qplan.executor import Executor, FakeClock, Options, RecordingSink
 from qplan.jobstatus import JobStatus
 from qplan.manifest import Stack
 from qplan.planner import JobFingerprinter, idempotency_key, make_plan
-from qplan.providers import Capabilities, Submission
+from qplan.providers import Capabilities, Dispatch, Member
 from qplan.state import SqliteStore, Transition
-from tests.unit.executor.fakes import ScriptedProvider
+from tests.unit.executor.fakes import Call, ScriptedProvider
 
 S = JobStatus
 
@@ -71,6 +71,12 @@ def run(
     return sink, report
 
 
+def dispatch(key: str, address: str, fingerprint: str) -> Dispatch:
+    """What an earlier qplan sent before it crashed."""
+    member = Member(address, fingerprint, 1, {})
+    return Dispatch(key, "ex", "braket_sv", "openqasm3", "", 10, (member,))
+
+
 def statuses(store: SqliteStore, stack: Stack) -> dict[str, JobStatus]:
     return {row.address: row.status for row in store.rows(stack.name)}
 
@@ -108,7 +114,7 @@ def test_retry_with_backoff_then_success(write: Callable[..., Path], store: Sqli
     stack = load(write, first="    retry: {attempts: 3, backoff: 10s}")
     failing = {"first[theta=2.0]"}
 
-    def outcome(s: Submission) -> str:
+    def outcome(s: Call) -> str:
         return "fail" if s.address in failing and s.attempt < 3 else "ok"
 
     clock = FakeClock()
@@ -180,7 +186,7 @@ def test_transient_errors_retry_with_the_same_key(
     stack = load(write)
     provider = ScriptedProvider()
 
-    def outcome(s: Submission) -> str:
+    def outcome(s: Call) -> str:
         return "transient" if provider.keys.count(s.key) <= 2 else "ok"
 
     provider.outcome = outcome
@@ -237,17 +243,10 @@ def test_recovery_adopts_or_resubmits_pending_intents(
         )
     # the first crashed after the provider took it, the second before
     provider.submit(
-        Submission(
+        dispatch(
             idempotency_key("ex", "first[theta=1.0]", fp("first[theta=1.0]"), 1),
-            "ex",
             "first[theta=1.0]",
             fp("first[theta=1.0]"),
-            1,
-            "braket_sv",
-            "openqasm3",
-            "",
-            10,
-            {},
         )
     )
     provider.submits.clear()
@@ -294,14 +293,15 @@ def test_session_continue_goes_on(write: Callable[..., Path], store: SqliteStore
         policy="continue",
     )
     provider = ScriptedProvider(
-        outcome=lambda s: "fail" if s.address == "first[theta=1.0]" else "ok"
+        outcome=lambda s: "fail" if s.address == "first[theta=1.0]" else "ok",
+        native_sessions=True,
     )
     _sink, _report = run(stack, store, provider)
     rows = statuses(store, stack)
     assert rows["first[theta=2.0]"] is S.SUCCEEDED and rows["first[theta=3.0]"] is S.SUCCEEDED
     assert rows["session.s"] is S.FAILED  # closed, reporting its failure
     assert store.row("ex", "session.s").error == "1 member(s) failed"  # type: ignore[union-attr]
-    assert len(provider.sessions) == 1
+    assert provider.sessions is not None and len(provider.sessions.opened) == 1
 
 
 def test_fail_fast_stops_without_waiting(write: Callable[..., Path], store: SqliteStore) -> None:
@@ -432,9 +432,7 @@ def test_replacing_a_pending_intent_cancels_the_job_found_by_its_key(
         ],
     )
     # the crash came after the provider took it: it runs there, with no id in the state
-    old = provider.submit(
-        Submission(key, "ex", "second", fp("second"), 1, "braket_sv", "openqasm3", "", 10, {})
-    )
+    old = provider.submit(dispatch(key, "second", fp("second"))).ref
     edited = qplan.load(
         write(
             MANIFEST.format(first_extra="", second_extra="    shots: 11", policy="abort").replace(
@@ -466,7 +464,7 @@ def test_a_listing_older_than_a_cancel_does_not_undo_it(
 ) -> None:
     stack = load(write, first="    timeout: 5s")
 
-    def outcome(s: Submission) -> str:
+    def outcome(s: Call) -> str:
         return "hang" if s.address.startswith("first") else "ok"
 
     provider = ScriptedProvider(outcome=outcome, listing_lag=2)  # RUNNING twice after cancel
