@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
 from typing import Any, TypeVar
 
 from qplan.executor.cancelling import targets_of_rows
@@ -31,7 +30,7 @@ from qplan.executor.commands import (
     SessionsFound,
 )
 from qplan.executor.model import Phase, View
-from qplan.executor.procedures import cancel_targets
+from qplan.executor.procedures import CancelFailed, cancel_targets
 from qplan.jobstatus import JobStatus
 from qplan.manifest import Stack
 from qplan.providers import Provider, ProviderError
@@ -123,8 +122,8 @@ def _results(
         if observation.status is JobStatus.SUCCEEDED and job_id not in recorded
     ]
 
-    def read(job_id: str) -> bytes:
-        return canonical(provider.result(job_id))
+    def read(job_id: str) -> Callable[[], bytes]:
+        return _outcome(lambda: canonical(provider.result(job_id)))
 
     done = concurrently(read, ids, provider.capabilities.submit_concurrency, "qplan-result")
     return dict(zip(ids, done, strict=True))
@@ -132,22 +131,16 @@ def _results(
 
 def concurrently(
     call: Callable[[_I], _T], items: Sequence[_I], workers: int, name: str
-) -> list[Any]:
+) -> list[_T]:
     """``call`` on every item, up to ``workers`` at once (threads named ``name``), results
-    in order. ``call`` must not raise (sends catch their errors); for reads, each item's
-    value is a callable giving the value or raising the ProviderError the call raised."""
+    in order. ``call`` must not raise: callers turn errors into values."""
     from concurrent.futures import ThreadPoolExecutor
-
-    def one(item: _I) -> Any:
-        if name == "qplan-result":
-            return _outcome(partial(call, item))
-        return call(item)
 
     workers = min(workers, len(items))
     if workers <= 1:
-        return [one(item) for item in items]
+        return [call(item) for item in items]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
-        return list(pool.map(one, items))
+        return list(pool.map(call, items))
 
 
 def _outcome(call: Callable[[], _T]) -> Callable[[], _T]:
@@ -178,7 +171,7 @@ def cancel_rows(
     """Cancel the in-flight ones among ``rows`` (``qplan cancel``, ``qplan destroy``),
     through the same path as the executor's own cancels: what each became. A row whose
     provider is not among ``providers`` (or ended with its process) is recorded cancelled.
-    Raises CancelFailed when a provider fails."""
+    Raises CancelFailed, once the others are recorded, when a provider failed."""
     alive = {n: p.capabilities.durable_jobs for n, p in providers.items()}
 
     def run(command: Command) -> Outcome | None:
@@ -189,4 +182,7 @@ def cancel_rows(
         return call(providers[name], command, None)
 
     targets = targets_of_rows(rows, {r.provider: alive.get(r.provider, False) for r in rows})
-    return cancel_targets(run, targets, detail)
+    outcome = cancel_targets(run, targets, detail)
+    if outcome.failed:
+        raise CancelFailed("; ".join(outcome.failed.values()))
+    return outcome.status

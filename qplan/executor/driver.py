@@ -39,9 +39,9 @@ from qplan.executor.commands import (
 from qplan.executor.decision import Decision
 from qplan.executor.events import Event, EventSink, Kind, NullSink
 from qplan.executor.ingest import INTERRUPTED
-from qplan.executor.model import Phase, ProviderView, View
+from qplan.executor.model import ProviderView, View
 from qplan.executor.procedures import cancel_targets
-from qplan.executor.report import ApplyReport, report_of
+from qplan.executor.report import ApplyReport, progress_counts, report_of
 from qplan.manifest import Stack
 from qplan.planner import Action, Plan
 from qplan.providers import Provider, ProviderError
@@ -196,40 +196,45 @@ class Executor:
     # --- before and after the loop --------------------------------------------------------
 
     def _retire_and_replace(self) -> tuple[int, int]:
-        """Rows gone from the manifest: cancel what runs, forget them all. Instances whose
-        fingerprint changed while in flight: cancel the old run first."""
+        """Rows gone from the manifest: cancel what runs, then forget them, except those
+        whose provider could not be asked (they stay, for the next apply to cancel).
+        Instances whose fingerprint changed while in flight: cancel the old run first.
+        Returns (cancelled, forgotten) for the report."""
         rows = list(self.store.rows(self.stack.name))
         durable = {n: p.capabilities.durable_jobs for n, p in self.providers.items()}
+        alive = {r.provider: durable.get(r.provider, False) for r in rows}
         gone = gone_rows(self.plan, rows)
-        gone_addresses = {r.address for r in gone}
         replaced = {
             address
             for resource in self.plan.resources
             for address, action, _ in resource.items()
             if action is Action.REPLACE
         }
-        staying = [r for r in rows if r.address not in gone_addresses and r.address not in replaced]
-        kept = {r.dispatch_ref or r.provider_job_id for r in staying if r.status.in_flight}
-        cancelled = 0
-        alive = {r.provider: durable.get(r.provider, False) for r in rows}
+        leaving = {r.address for r in gone} | replaced
+        kept = {  # jobs instances that stay still wait on (the batch of a member that left)
+            r.dispatch_ref or r.provider_job_id
+            for r in rows
+            if r.address not in leaving and r.status.in_flight
+        }
         running = targets_of_rows(gone, alive)
-        if running:
-            cancel_targets(self._execute, running, "no longer in the manifest", kept - {None})
-            cancelled = len(running)
-        for row in gone:
+        outcome = cancel_targets(self._execute, running, "no longer in the manifest", kept)
+        self._notice_failures(outcome.failed, "left in the state for the next apply")
+        forgotten = [r for r in gone if r.provider not in outcome.failed or not r.status.in_flight]
+        for row in forgotten:
             self._emit(Kind.FORGOTTEN, row.job, row.address, str(row.status))
-        if gone:
-            self._execute(Forget(tuple(r.address for r in gone), "no longer in the manifest"))
+        if forgotten:
+            self._execute(Forget(tuple(r.address for r in forgotten), "no longer in the manifest"))
         old = targets_of_rows([r for r in rows if r.address in replaced], alive)
-        if old:
-            cancel_targets(
-                self._execute,
-                old,
-                "replaced: its fingerprint changed",
-                kept - {None},
-                final=True,
-            )
-        return cancelled, len(gone) - cancelled
+        outcome = cancel_targets(
+            self._execute, old, "replaced: its fingerprint changed", kept, final=True
+        )
+        self._notice_failures(outcome.failed, "its old run may still be going")
+        cancelled = sum(1 for r in forgotten if r.status.in_flight)
+        return cancelled, len(forgotten) - cancelled
+
+    def _notice_failures(self, failed: Mapping[str, str], consequence: str) -> None:
+        for error in failed.values():
+            self._emit(Kind.NOTICE, detail=f"{error}: {consequence}")
 
     def _settle(self) -> None:
         """Before an interrupted (or ``--fail-fast``) apply ends: runs that end with this
@@ -372,10 +377,7 @@ class Executor:
         now = self.clock.now()
         if now - self._progress_at < PROGRESS_EVERY:
             return
-        counts: Counter[str] = Counter()
-        for instance in self.view.instances.values():
-            if instance.planned is not Action.NOOP:
-                counts[_where(instance)] += 1
+        counts = progress_counts(self.view.instances.values())
         if counts == self._progress_counts and now - self._progress_at < PROGRESS_ANYWAY:
             return
         self._progress_at, self._progress_counts = now, counts
@@ -386,12 +388,3 @@ def _finishing(view: View, now: float) -> Decision:
     from qplan.executor.sessions import close_finished
 
     return close_finished(view, now, finishing=True)
-
-
-def _where(instance: Any) -> str:
-    phase = instance.phase
-    if phase is Phase.STOPPED:
-        return "cancelled"
-    if phase is Phase.UNKNOWN:
-        return "submitting"
-    return str(phase)

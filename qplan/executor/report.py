@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from qplan.executor.model import Instance, Phase
 from qplan.planner import Action
 
-__all__ = ["OUTCOMES", "PLANNED_WORDS", "ApplyReport", "report_of"]
+__all__ = ["OUTCOMES", "PLANNED_WORDS", "ApplyReport", "progress_counts", "report_of"]
 
 PLANNED_WORDS = {
     Action.CREATE: "created",
@@ -76,3 +76,19 @@ def report_of(
             report.pending += 1
     report.counts = Counter({k: v for k, v in counts.items() if v})
     return report
+
+
+def progress_counts(instances: Iterable[Instance]) -> Counter[str]:
+    """Where the instances this apply looks after stand, by status, for progress lines."""
+    counts: Counter[str] = Counter()
+    for instance in instances:
+        if instance.planned is Action.NOOP:
+            continue
+        phase = instance.phase
+        if phase is Phase.STOPPED:
+            counts["cancelled"] += 1
+        elif phase is Phase.UNKNOWN:
+            counts["submitting"] += 1
+        else:
+            counts[str(phase)] += 1
+    return counts
