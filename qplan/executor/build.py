@@ -15,7 +15,7 @@ from qplan.jobstatus import JobStatus
 from qplan.manifest import Job, Stack
 from qplan.planner import Action, JobFingerprinter, Plan
 from qplan.planner.plan import session_fingerprint
-from qplan.providers import Capabilities
+from qplan.providers import Capabilities, SessionSupport
 from qplan.state import Row
 
 __all__ = ["build_view", "gone_rows", "native_limit"]
@@ -99,6 +99,7 @@ def build_view(
     plan: Plan,
     rows: Sequence[Row],
     capabilities: Mapping[str, Capabilities],
+    sessions_of: Mapping[str, SessionSupport | None],
     *,
     now: float,
     generation: int,
@@ -169,6 +170,8 @@ def build_view(
             rate=caps.submit_rate,
             burst=float(max(1, caps.submit_burst)),
             stamp=now,
+            sessions=sessions_of.get(name) is not None,
+            enforces_policy=bool(getattr(sessions_of.get(name), "enforces_policy", False)),
         )
         for name, caps in capabilities.items()
     }

@@ -139,6 +139,7 @@ class Executor:
             self.plan,
             rows,
             {name: p.capabilities for name, p in self.providers.items()},
+            {name: p.sessions for name, p in self.providers.items()},
             now=self.clock.now(),
             generation=self.store.generation(self.stack.name),
             poll_interval=self.options.poll_interval,

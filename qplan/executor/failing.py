@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from qplan.executor.cancelling import Target, ask_cancel
+from qplan.executor.commands import CloseSession
 from qplan.executor.decision import Decision
 from qplan.executor.events import Event, Kind
 from qplan.executor.model import Instance, Phase, SessionView, View
@@ -122,6 +123,11 @@ def abort_session(view: View, session_view: SessionView, now: float, *, failed: 
     cancels, transitions, _ = ask_cancel(targets, (), "session aborted")
     out.commands.extend(cancels)
     out.commit(transitions)
+    provider = view.providers.get(session.provider)
+    native = provider is not None and provider.sessions
+    if native and provider is not None and not provider.enforces_policy and session.session_id:
+        # the service does not end it by itself: qplan does
+        out.commands.append(CloseSession(session.name, session.session_id, abort=True))
     for instance in running:
         out.put(
             instance.to(Phase.CANCELLING, stored=JobStatus.CANCELLING, cancel_reason=cancel_reason)

@@ -214,6 +214,8 @@ class ProviderView:
     next_observation: float = float("-inf")
     down_since: float | None = None
     said_at: float = float("-inf")
+    sessions: bool = False  # native sessions (else qplan's own)
+    enforces_policy: bool = False  # the service aborts a session itself at a failure
 
 
 @dataclass(frozen=True)

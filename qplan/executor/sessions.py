@@ -152,7 +152,7 @@ def _close(view: View, session: SessionView, now: float, failed: str) -> Decisio
     out = Decision()
     error = failed or ("aborted by a member's failure" if session.aborted else None)
     status = S.FAILED if error else S.SUCCEEDED
-    if session.session_id is not None:
+    if session.session_id is not None and not session.aborted:  # aborted: ended already
         out.commands.append(CloseSession(session.name, session.session_id))
     out.commit([Transition(session.address, status, error=error)])
     out.sessions[session.name] = replace(session, closed=True, stored=status)

@@ -70,3 +70,31 @@ def test_an_old_task_in_flight_among_many_finished_costs_one_call(
     assert {seen[a].status for a in recent} == {JobStatus.CANCELLED}
     # the one still in flight (1 page), then the five just ended, by their own window
     assert searches(env) - before == 2
+
+
+def test_a_failed_program_set_reads_its_reason_once_and_waits_out_a_throttle(
+    braket_emulator: BraketEmulatorEnv,
+) -> None:
+    """A failed ProgramSet task of N members costs one GetQuantumTask for its reason, not
+    N; and a throttled GetQuantumTask leaves the members to the next poll instead of
+    failing them with no reason."""
+    env = braket_emulator
+    config = BraketConfig(type="braket", region="us-east-1", s3_bucket=env.bucket, s3_prefix="t")
+    provider = BraketTaskProvider("aws", config)
+    key = "f" * 48
+    env.config.update(fail_task_tags={"qplan-key": key}, fail_task_reason="device on fire")
+    members = tuple(Member(f"scan[i={i}]", "f" * 16, 1, {"theta": 0.1 * i}) for i in range(4))
+    receipt = provider.submit(
+        Dispatch(key, "obs", "sv1", "openqasm3", PROGRAM, 10, members=members)
+    )
+    deadline = time.monotonic() + 60
+    while env.emulator.task(receipt.ref)["status"] != "FAILED":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    env.config.update(throttle_next=1, throttle_operations=["GetQuantumTask"])
+    throttled = provider.observe(list(receipt.member_ids))
+    assert throttled == {}  # no reason readable now: asked again next poll
+    before = env.calls.counts().get("GetQuantumTask", 0)
+    seen = provider.observe(list(receipt.member_ids))
+    assert env.calls.counts().get("GetQuantumTask", 0) - before == 1  # one for four members
+    assert {(o.status, o.error) for o in seen.values()} == {(JobStatus.FAILED, "device on fire")}

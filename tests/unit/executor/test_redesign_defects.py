@@ -204,3 +204,22 @@ def test_an_error_while_observing_is_reported_and_the_apply_goes_on(
     assert any(e.kind == "observe-error" and "malformed" in e.detail for e in sink.events)  # type: ignore[attr-defined]
     assert report.ok  # type: ignore[attr-defined]
     assert set(statuses(store, stack).values()) == {S.SUCCEEDED}
+
+
+@pytest.mark.parametrize("enforces", [False, True])
+def test_an_aborted_session_is_ended_by_qplan_unless_the_service_does_it(
+    write: Callable[..., Path], store: SqliteStore, enforces: bool
+) -> None:
+    stack = load(write, first="    session: s", second="    session: s", policy="abort")
+    outcomes = {"first[theta=1.0]": "fail", "first[theta=2.0]": "hang"}
+    provider = ScriptedProvider(
+        steps=3, outcome=lambda s: outcomes.get(s.address, "ok"), native_sessions=True
+    )
+    assert provider.sessions is not None
+    provider.sessions.enforces_policy = enforces
+    run(stack, store, provider, parallelism=2)
+    sessions = provider.sessions
+    assert isinstance(sessions, FakeSessions)
+    assert len(sessions.aborted) == (0 if enforces else 1)
+    assert sessions.closed == []  # an aborted session is not closed again
+    assert statuses(store, stack)["session.s"] is S.FAILED
