@@ -224,6 +224,16 @@ def unreachable(view: View, name: str, error: ProviderError, now: float) -> Deci
     return out
 
 
+def pending_keys(view: View) -> dict[str, set[str]]:
+    """By provider, the keys of the instances whose fate is unknown: all that an apply may
+    still look up."""
+    keys: dict[str, set[str]] = {}
+    for instance in view.instances.values():
+        if instance.phase is Phase.UNKNOWN and instance.key:
+            keys.setdefault(view.job(instance).provider, set()).add(instance.key)
+    return keys
+
+
 def submittable(view: View) -> bool:
     """Whether some waiting instance can go now, its dependencies done."""
     if view.observe_only or view.halt:

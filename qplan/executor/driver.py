@@ -106,6 +106,7 @@ class Executor:
             try:
                 retired = self._retire_and_replace()
                 self.view = self._build()
+                self._prune(self.view)
                 self._run(core.start(self.view, self.clock.now()))
                 self._loop()
                 if self._interrupt.is_set() or (self.view.halt and self.options.fail_fast):
@@ -232,6 +233,12 @@ class Executor:
         self._notice_failures(outcome.failed, "its old run may still be going")
         cancelled = sum(1 for r in forgotten if r.status.in_flight)
         return cancelled, len(forgotten) - cancelled
+
+    def _prune(self, view: View) -> None:
+        """Tell each provider the keys this apply may still ask about."""
+        keys = core.pending_keys(view)
+        for name, provider in self.providers.items():
+            provider.prune(keys.get(name, set()))
 
     def _notice_failures(self, failed: Mapping[str, str], consequence: str) -> None:
         for error in failed.values():

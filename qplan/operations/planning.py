@@ -43,7 +43,8 @@ class LoadOptions:
 @dataclass
 class Workspace:
     """A loaded manifest and its open state store. ``workdir``: this stack's own folder on
-    this machine, beside a SQLite state (what providers keep across processes)."""
+    this machine, beside a SQLite state (``stacks/NAME``: what providers keep across
+    processes, used only under the stack's lock)."""
 
     manifest: str
     stack: Stack
@@ -63,7 +64,8 @@ def open_workspace(
     )
     store = open_store(options.state, Path(manifest), create=write)
     try:
-        yield Workspace(manifest, stack, store, state_path(options.state, Path(manifest)).parent)
+        folder = state_path(options.state, Path(manifest)).parent / "stacks" / stack.name
+        yield Workspace(manifest, stack, store, folder)
     finally:
         store.close()
 

@@ -15,6 +15,7 @@ member's id (Braket's ``arn#3``, Pasqal's own job ids) is its own business.
 ``result(id)``     the result of a succeeded job, normalised
 ``cancel(ids)``    ask to cancel; an already-final job is not an error
 ``release(ids)``   their outcomes are recorded: drop what was kept for them (optional)
+``prune(keys)``    as an apply starts: drop what was kept under any other key (optional)
 ``sessions``       an optional ``SessionSupport``: open, find by key, close, abort
 =================  ==========================================================================
 
@@ -34,7 +35,7 @@ Errors, and what the executor does with them::
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,6 +226,11 @@ class Provider(ABC):
     def release(self, job_ids: Sequence[str]) -> None:  # noqa: B027 - optional hook
         """The outcomes of ``job_ids`` are recorded in the state: the provider may drop
         what it kept for them (the local provider's copies of results)."""
+
+    def prune(self, keys: Collection[str]) -> None:  # noqa: B027 - optional hook
+        """Called as an apply starts, under the stack's lock, with every key whose fate it
+        may still ask about: what the provider kept for the stack under other keys (a
+        copy a crash left unreleased) will never be asked for."""
 
     def batch_limit(self, device: str, format: str, shots: int) -> int:
         """How many members one native batch on ``device`` may hold (1: no native batches;

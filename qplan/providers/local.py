@@ -39,7 +39,7 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -343,6 +343,20 @@ class LocalSimulatorProvider(Provider):
             job = self._jobs.get(job_id)
             path = self._result_file(job.run.key) if job is not None else None
             if path is not None:
+                path.unlink(missing_ok=True)
+
+    def prune(self, keys: Collection[str]) -> None:
+        """Drop the kept results of keys no one will ask for (a crash between recording a
+        result and releasing it), and what a worker killed while writing left."""
+        if self._runs is None:
+            return
+        keep = set(keys)
+        for path in self._runs.iterdir():
+            if path.name.endswith(".partial"):
+                pid = path.name.rsplit(".", 2)[-2]
+                if not pid.isdigit() or not pid_alive(int(pid)):
+                    path.unlink(missing_ok=True)
+            elif path.suffix == ".json" and path.stem not in keep:
                 path.unlink(missing_ok=True)
 
     def cancel(self, job_ids: Sequence[str]) -> None:

@@ -29,8 +29,8 @@ Runs started more than once are of two kinds, counted apart. A run killed before
 (a `start` with no `end`) is lost with its process and runs again: expected with the local
 provider, counted, not failed. A run that had ENDED and started again is a duplicate run
 of a finished point: its result was lost. Each is a failed check: a finished run leaves
-its result under its key (`.qplan/local-runs`) before its `end` line, and the next apply
-records it from there. A
+its result under its key (`.qplan/stacks/STACK/local-runs`) before its `end` line, and the
+next apply records it from there. A
 kill-and-resume cycle is a killed apply from its start to its kill, plus the recovery that
 follows it (the next apply, up to its own kill or its end); the time to a finished stack
 adds up every apply of a trial. Both count qplan's processes only, not the wait for a
