@@ -3,13 +3,14 @@
     python tests/benchmarks/bench_braket.py [--tasks 500] [--loop-tasks 60]
         [--max-parallel 10,64] [--qplan-poll-interval 1] [--no-native] [--case-timeout 1800]
 
-The service: moto (S3, STS) and the wire-compatible Braket emulator (tests/emulators/braket),
-started on loopback by `braket_stack()` in this process, with 200 ms added to every Braket API
-call (`api_latency=0.2`) and a queue time of 2 s per task (`queue_time=2.0`). The work: one
-OpenQASM 3 program (`input float theta; qubit q; bit c; ry(theta) q; c = measure q;`), 100
-shots on sv1, at N values of theta (`linspace: [0, pi, N]`, expanded by `qplan.load`, the same
-points for every case). Every case is a fresh process (interpreter start and imports
-included) inheriting the environment `braket_stack()` sets (endpoints, fake credentials):
+The service: moto (S3, STS) and the wire-compatible Braket emulator
+(tests/emulators/braket), started on loopback by `braket_stack()` in this process, with
+200 ms added to every Braket API call (a latency rule of the emulator kit, `Fault.latency(0.2)`)
+and a queue time of 2 s per task (`queue_time=2.0`). The work: one OpenQASM 3 program
+(`input float theta; qubit q; bit c; ry(theta) q; c = measure q;`), 100 shots on sv1, at N
+values of theta (`linspace: [0, pi, N]`, expanded by `qplan.load`, the same points for every
+case). Every case is a fresh process (interpreter start and imports included) inheriting the
+environment `braket_stack()` sets (endpoints, fake credentials):
 
   qplan apply          `python -m qplan apply qplan.yaml` in a fresh folder (fresh state), a
                        `braket` provider whose `s3_bucket` comes from QPLAN_S3_BUCKET, target
@@ -41,13 +42,13 @@ included) inheriting the environment `braket_stack()` sets (endpoints, fake cred
                        run) x N, clearly labelled so. With --loop-tasks >= N it is measured.
 
 Between cases the emulator is reset (`emulator.reset()`: tasks, client tokens, call log, and
-the config back to 0.2 s / 2 s), so that each case sees only its own tasks (qplan lists
-tasks by device and creation time: the tasks of an earlier case would add pages to its
-searches). Before the first case the emulator runs one task (the state-vector simulator's
-first run compiles its kernels) and one cold `python -c "import braket.aws, qplan"` warms the
-disk cache. Per case: wall time from process start to exit, and the API calls the emulator
-answered, by operation (CreateQuantumTask, GetQuantumTask, SearchQuantumTasks,
-CancelQuantumTask, GetDevice).
+the latency rule and config back to 0.2 s / 2 s), so that each case sees only its own tasks
+(qplan lists tasks by device and creation time: the tasks of an earlier case would add pages
+to its searches). Before the first case the emulator runs one task (the state-vector
+simulator's first run compiles its kernels) and one cold `python -c "import braket.aws,
+qplan"` warms the disk cache. Per case: wall time from process start to exit, and the API
+calls the emulator answered, by operation (CreateQuantumTask, GetQuantumTask,
+SearchQuantumTasks, CancelQuantumTask, GetDevice).
 
 Checks (any failure: exit status 1, with the reasons printed at the end):
 
@@ -130,13 +131,13 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.emulators.braket.calls import CallRecord  # noqa: E402
 from tests.emulators.braket.devices import (  # noqa: E402
     PROGRAM_SET_ACTION,
     PROGRAM_SET_MAX_EXECUTABLES,
     PROGRAM_SET_MAX_TOTAL_SHOTS,
 )
 from tests.emulators.braket.fixture import BraketEmulatorEnv, braket_stack  # noqa: E402
+from tests.emulators.kit import Call, Fault  # noqa: E402
 
 SHOTS = 100
 API_LATENCY = 0.2  # seconds added to every Braket API call
@@ -418,12 +419,13 @@ class Bench:
         return wall, code, stdout, stderr
 
     def reset(self) -> None:
-        self.env.emulator.reset()  # tasks, tokens, calls; config back to 0.2 s / 2 s
+        self.env.emulator.reset()  # tasks, tokens, calls; latency rule and config: 0.2 s / 2 s
 
     def warm_up(self) -> None:
         """One task through the emulator (the simulator compiles its kernels on first use) and
         one cold import of the SDK and qplan (disk cache), before any timed case."""
-        self.env.config.update(api_latency=0.0, queue_time=0.0)
+        self.env.faults.clear()
+        self.env.config.update(queue_time=0.0)
         client = self.env.braket_client()
         action = {
             "braketSchemaHeader": {"name": "braket.ir.openqasm.program", "version": "1"},
@@ -519,12 +521,12 @@ class Bench:
         log(f"{name}: {case.wall:.1f} s")
         return case
 
-    def _created(self) -> list[CallRecord]:
+    def _created(self) -> list[Call]:
         """The CreateQuantumTask calls that created a task (2xx, not a replay)."""
         creates = self.env.calls.calls("CreateQuantumTask")
         return [c for c in creates if 200 <= c.status < 300 and not c.replay]
 
-    def _creates_failure(self, label: str, ok: list[CallRecord], expected: str) -> None:
+    def _creates_failure(self, label: str, ok: list[Call], expected: str) -> None:
         creates = self.env.calls.calls("CreateQuantumTask")
         tokens = {c.client_token for c in ok}
         self.fail(
@@ -877,7 +879,9 @@ def main() -> None:
     started = time.perf_counter()
     with (
         tempfile.TemporaryDirectory(prefix="qplan-bench-braket-") as tmp,
-        braket_stack(api_latency=API_LATENCY, queue_time=QUEUE_TIME, max_workers=8) as env,
+        braket_stack(
+            faults=[Fault.latency(API_LATENCY)], queue_time=QUEUE_TIME, max_workers=8
+        ) as env,
     ):
         bench = Bench(Path(tmp), env, args.tasks)
         log("warming up the emulator and the disk cache ...")

@@ -168,7 +168,7 @@ def test_crash_between_create_and_state_write(
     env = braket_emulator
     folder.write(batch=batch)
     expected = 1 if batch else POINTS  # one ProgramSet task, or one task per point
-    env.config.update(api_latency_by_operation={"CreateQuantumTask": 3.0})
+    env.faults.latency(3.0, operations=["CreateQuantumTask"])
     proc = subprocess.Popen(
         [sys.executable, "-m", "qplan", "apply", "qplan.yaml", "--poll-interval", "0.2"],
         cwd=folder.path,
@@ -196,7 +196,7 @@ def test_crash_between_create_and_state_write(
     deadline = time.monotonic() + 30  # the emulator finishes the requests it had received
     while time.monotonic() < deadline and len(tasks(env)) < expected:
         time.sleep(0.1)
-    env.config.update(api_latency_by_operation={})
+    env.faults.clear()
     resumed = folder.apply()
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "adopted" in resumed.stdout
@@ -212,12 +212,10 @@ def test_throttling_and_502_storms_make_no_duplicate(
 ) -> None:
     env = braket_emulator
     folder.write(points=12)
-    env.config.update(
-        seed=7,
-        throttle_fraction=0.3,
-        error_before_commit_fraction=0.1,
-        error_after_commit_fraction=0.25,
-        error_operations=["CreateQuantumTask"],
+    env.faults.throttle(rate=0.3, seed=7)  # every operation
+    env.faults.error(operations=["CreateQuantumTask"], rate=0.1, seed=7)
+    env.faults.error(
+        after_commit=True, status=502, operations=["CreateQuantumTask"], rate=0.25, seed=7
     )
     result = folder.apply()
     assert result.returncode == 0, result.stdout + result.stderr

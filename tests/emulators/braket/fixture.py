@@ -1,28 +1,27 @@
 """Pytest fixtures (and a context manager for scripts) running the Braket emulator with S3 and
 STS served by moto's ``ThreadedMotoServer``, all on 127.0.0.1.
 
-Make them visible from a ``conftest.py`` (as this package's conftest does)::
-
-    from tests.emulators.braket.fixture import braket_emulator, braket_moto_server
-
-    __all__ = ["braket_emulator", "braket_moto_server"]
-
-or with ``pytest_plugins = ["tests.emulators.braket.fixture"]`` in the root conftest; then::
+The root ``tests/conftest.py`` loads them (``pytest_plugins = ["tests.emulators.braket.fixture"]``);
+then::
 
     def test_something(braket_emulator):
         braket_emulator.config.update(queue_time=0.1)
+        braket_emulator.faults.throttle(operations=["CreateQuantumTask"], next=2)
         device = AwsDevice(braket_emulator.device_arn("sv1"))
         ...
 
-``braket_moto_server`` (session scope) is one moto server shared by the session: moto keeps its
-state in process-global backends anyway, and stopping a moto server takes about 0.5 s.
-``braket_emulator`` (function scope) creates a fresh bucket, starts an emulator, points the
-environment the SDKs read at them with ``monkeypatch`` (``AWS_ENDPOINT_URL_BRAKET`` and
-``BRAKET_ENDPOINT`` at the emulator, ``AWS_ENDPOINT_URL_S3`` and ``AWS_ENDPOINT_URL_STS`` at
-moto, fake credentials, region us-east-1, no profile or config files, no ``AMZN_BRAKET_*``
-context), yields a ``BraketEmulatorEnv`` and stops the emulator afterwards.
+Servers start once per test run and always stop at its end: ``braket_moto_server`` (one moto
+server; moto keeps its state in process-global backends anyway) and ``braket_emulator_server``
+(one emulator). ``braket_emulator`` (per test) resets the emulator (no task, no call, no fault
+rule, the initial config), creates a fresh bucket, points the environment the SDKs read at the
+servers with ``monkeypatch`` (``AWS_ENDPOINT_URL_BRAKET`` and ``BRAKET_ENDPOINT`` at the
+emulator, ``AWS_ENDPOINT_URL_S3`` and ``AWS_ENDPOINT_URL_STS`` at moto, fake credentials,
+region us-east-1, no profile or config files, no ``AMZN_BRAKET_*`` context) and yields a
+``BraketEmulatorEnv``; afterwards it resets the emulator again (so that nothing scheduled runs
+into the next test) and deletes the bucket.
 
-Outside pytest (benchmarks), ``braket_stack()`` does the same as a context manager.
+Outside pytest (benchmarks), ``braket_stack()`` starts its own emulator (and moto) as a
+context manager.
 """
 
 from __future__ import annotations
@@ -32,21 +31,23 @@ import functools
 import logging
 import os
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from tests.emulators.braket.admin import EmulatorAdmin
-from tests.emulators.braket.calls import CallLog
 from tests.emulators.braket.config import EmulatorConfig
 from tests.emulators.braket.devices import DEVICES
 from tests.emulators.braket.emulator import BraketEmulator
+from tests.emulators.kit import CallLog, Fault, Faults
+from tests.emulators.kit.environ import apply_with, patched_environ, set_environ
 
 __all__ = [
     "BraketEmulatorEnv",
     "braket_emulator",
+    "braket_emulator_server",
     "braket_env_vars",
     "braket_moto_server",
     "braket_stack",
@@ -132,7 +133,8 @@ def braket_env_vars(braket_url: str | None, moto_url: str) -> dict[str, str | No
 
 @dataclass
 class BraketEmulatorEnv:
-    """What the fixture yields: URLs, the bucket, and the emulator's config and call record."""
+    """What the fixture yields: URLs, the bucket, and the emulator's config, fault rules and
+    call record."""
 
     url: str
     s3_url: str
@@ -144,6 +146,10 @@ class BraketEmulatorEnv:
     @property
     def config(self) -> EmulatorConfig:
         return self.emulator.config
+
+    @property
+    def faults(self) -> Faults:
+        return self.emulator.faults
 
     @property
     def calls(self) -> CallLog:
@@ -208,58 +214,44 @@ def _delete_bucket(moto_url: str, bucket: str) -> None:
         s3.close()
 
 
+def _emulator(moto_url: str, **kwargs: Any) -> BraketEmulator:
+    return BraketEmulator(s3_endpoint_url=moto_url, region=REGION, account_id=ACCOUNT_ID, **kwargs)
+
+
 @contextlib.contextmanager
 def braket_stack(
     *,
     moto_url: str | None = None,
     set_env: bool = True,
     max_workers: int = 4,
+    faults: Iterable[Fault] = (),
     **config: Any,
 ) -> Iterator[BraketEmulatorEnv]:
     """Moto (unless ``moto_url`` is given) + bucket + emulator, for scripts and benchmarks.
-    ``config``: ``EmulatorConfig`` fields. With ``set_env`` the process environment is changed
-    for the duration (not thread-safe, like any change of ``os.environ``)."""
-    moto = None
-    if moto_url is None:
-        moto, moto_url = start_moto()
-    emulator = BraketEmulator(
-        s3_endpoint_url=moto_url,
-        config=EmulatorConfig(**config),
-        region=REGION,
-        account_id=ACCOUNT_ID,
-        max_workers=max_workers,
-    )
-    saved: dict[str, str | None] = {}
-    try:
-        if set_env:
-            changes = braket_env_vars(None, moto_url)
-            names = [*changes, "AWS_ENDPOINT_URL_BRAKET", "BRAKET_ENDPOINT"]
-            saved = {name: os.environ.get(name) for name in names}
-            _apply_env(changes)
+    ``faults``: rules the emulator starts with and returns to on ``reset()`` (e.g.
+    ``[Fault.latency(0.2)]``); ``config``: ``EmulatorConfig`` fields. With ``set_env`` the
+    process environment is changed for the duration (not thread-safe, like any change of
+    ``os.environ``)."""
+    with contextlib.ExitStack() as stack:
+        if moto_url is None:
+            moto, moto_url = start_moto()
+            stack.callback(stop_moto, moto)
+        emulator = _emulator(
+            moto_url, config=EmulatorConfig(**config), faults=faults, max_workers=max_workers
+        )
+        if set_env:  # restored at the end; the Braket endpoints are set once it listens
+            endpoints = {"AWS_ENDPOINT_URL_BRAKET": None, "BRAKET_ENDPOINT": None}
+            stack.enter_context(patched_environ({**braket_env_vars(None, moto_url), **endpoints}))
         bucket = _create_bucket(moto_url)
-        url = emulator.start()
+        url = stack.enter_context(emulator).url
         if set_env:
-            _apply_env({"AWS_ENDPOINT_URL_BRAKET": url, "BRAKET_ENDPOINT": url})
+            set_environ({"AWS_ENDPOINT_URL_BRAKET": url, "BRAKET_ENDPOINT": url})
         yield BraketEmulatorEnv(url=url, s3_url=moto_url, bucket=bucket, emulator=emulator)
-    finally:
-        emulator.stop()
-        if saved:
-            _apply_env(saved)
-        if moto is not None:
-            stop_moto(moto)
-
-
-def _apply_env(values: Mapping[str, str | None]) -> None:
-    for name, value in values.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")
 def braket_moto_server() -> Iterator[str]:
-    """URL of one moto server (S3, STS) on 127.0.0.1 for the whole session."""
+    """URL of one moto server (S3, STS) on 127.0.0.1 for the whole test run."""
     server, url = start_moto()
     try:
         yield url
@@ -267,27 +259,28 @@ def braket_moto_server() -> Iterator[str]:
         stop_moto(server)
 
 
+@pytest.fixture(scope="session")
+def braket_emulator_server(braket_moto_server: str) -> Iterator[BraketEmulator]:
+    """One Braket emulator for the whole test run, writing results to moto."""
+    with _emulator(braket_moto_server) as emulator:
+        yield emulator
+
+
 @pytest.fixture
 def braket_emulator(
-    braket_moto_server: str, monkeypatch: pytest.MonkeyPatch
+    braket_emulator_server: BraketEmulator,
+    braket_moto_server: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[BraketEmulatorEnv]:
-    """A started Braket emulator with a fresh bucket and the SDK environment pointed at it."""
-    for name, value in braket_env_vars(None, braket_moto_server).items():
-        if value is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, value)
+    """The emulator, reset, with a fresh bucket and the SDK environment pointed at it."""
+    emulator = braket_emulator_server
+    emulator.reset()
+    apply_with(monkeypatch, braket_env_vars(emulator.url, braket_moto_server))
     bucket = _create_bucket(braket_moto_server)
-    emulator = BraketEmulator(
-        s3_endpoint_url=braket_moto_server, region=REGION, account_id=ACCOUNT_ID
-    )
-    url = emulator.start()
     try:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_BRAKET", url)
-        monkeypatch.setenv("BRAKET_ENDPOINT", url)
         yield BraketEmulatorEnv(
-            url=url, s3_url=braket_moto_server, bucket=bucket, emulator=emulator
+            url=emulator.url, s3_url=braket_moto_server, bucket=bucket, emulator=emulator
         )
     finally:
-        emulator.stop()
+        emulator.reset()
         _delete_bucket(braket_moto_server, bucket)

@@ -31,6 +31,7 @@ SV1 = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
 DM1 = "arn:aws:braket:::device/quantum-simulator/amazon/dm1"
 TN1 = "arn:aws:braket:::device/quantum-simulator/amazon/tn1"
 PROGRAM_SET = "braket.ir.openqasm.program_set"
+CREATE = "CreateQuantumTask"
 
 
 def program(source: str = BELL, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -441,18 +442,21 @@ def test_simulation_error_fails_the_task(braket_emulator: BraketEmulatorEnv) -> 
 
 def test_throttling(braket_emulator: BraketEmulatorEnv) -> None:
     client = braket_emulator.braket_client()
-    braket_emulator.config.update(throttle_next=2)
-    assert error_of(lambda: client.get_device(deviceArn=SV1)) == ("ThrottlingException", 429)
+    braket_emulator.faults.throttle(next=2)
+    response = error_response(lambda: client.get_device(deviceArn=SV1))
+    assert response["Error"]["Code"] == "ThrottlingException"
+    assert response["ResponseMetadata"]["HTTPHeaders"]["retry-after"] == "1"
     assert error_of(lambda: create(client, braket_emulator)) == ("ThrottlingException", 429)
     create(client, braket_emulator)
     assert len(braket_emulator.emulator.tasks()) == 1
     # a fraction, limited to some operations
-    braket_emulator.config.update(throttle_fraction=1.0, throttle_operations=["GetDevice"])
+    braket_emulator.faults.throttle(rate=1.0, operations=["GetDevice"])
     assert error_of(lambda: client.get_device(deviceArn=SV1)) == ("ThrottlingException", 429)
     create(client, braket_emulator)
     assert [r.fault for r in braket_emulator.calls.calls("GetDevice")] == ["throttle"] * 2
     # botocore retries a 429 by itself (standard mode) and resends the same clientToken
-    braket_emulator.config.update(throttle_fraction=0.0, throttle_operations=None, throttle_next=1)
+    braket_emulator.faults.clear()
+    braket_emulator.faults.throttle(next=1)
     retrying = braket_emulator.braket_client(retries=2)
     arn = create(retrying, braket_emulator)
     last_two = braket_emulator.calls.calls("CreateQuantumTask")[-2:]
@@ -463,7 +467,7 @@ def test_throttling(braket_emulator: BraketEmulatorEnv) -> None:
 
 def test_5xx_before_commit_creates_nothing(braket_emulator: BraketEmulatorEnv) -> None:
     client = braket_emulator.braket_client()
-    braket_emulator.config.update(error_before_commit_next=1)
+    braket_emulator.faults.error(operations=["CreateQuantumTask"], next=1)
     assert error_of(lambda: create(client, braket_emulator, clientToken="t-before")) == (
         "InternalServiceException",
         500,
@@ -481,7 +485,8 @@ def test_5xx_before_commit_creates_nothing(braket_emulator: BraketEmulatorEnv) -
 
 def test_5xx_after_commit_leaves_a_task(braket_emulator: BraketEmulatorEnv) -> None:
     client = braket_emulator.braket_client()
-    braket_emulator.config.update(error_after_commit_next=1)  # 502 from a "gateway"
+    # a 502 from a "gateway"
+    braket_emulator.faults.error(after_commit=True, status=502, operations=[CREATE], next=1)
     code, status = error_of(lambda: create(client, braket_emulator, clientToken="t-after"))
     assert (code, status) == ("502", 502)
     tasks = braket_emulator.emulator.tasks()
@@ -492,7 +497,7 @@ def test_5xx_after_commit_leaves_a_task(braket_emulator: BraketEmulatorEnv) -> N
     assert create(client, braket_emulator, clientToken="t-after") == tasks[0]["quantumTaskArn"]
     assert len(braket_emulator.emulator.tasks()) == 1
     # a 500 InternalServiceException after commit, retried by botocore with the same token
-    braket_emulator.config.update(error_after_commit_next=1, error_after_commit_status=500)
+    braket_emulator.faults.error(after_commit=True, status=500, operations=[CREATE], next=1)
     retrying = braket_emulator.braket_client(retries=3)
     arn = create(retrying, braket_emulator)
     last_two = braket_emulator.calls.calls("CreateQuantumTask")[-2:]
@@ -522,7 +527,7 @@ def test_failing_tasks(braket_emulator: BraketEmulatorEnv) -> None:
 
 def test_api_latency_and_concurrency(braket_emulator: BraketEmulatorEnv) -> None:
     client = braket_emulator.braket_client(max_pool_connections=16)
-    braket_emulator.config.update(api_latency_by_operation={"GetDevice": 0.2})
+    braket_emulator.faults.latency(0.2, operations=["GetDevice"])
     started = time.monotonic()
     errors: list[BaseException] = []
 
@@ -928,16 +933,22 @@ def test_call_record_and_admin_endpoint(braket_emulator: BraketEmulatorEnv) -> N
     assert [c["client_token"] for c in over_http] == ["rec-1"]
     assert [t["quantumTaskArn"] for t in admin.tasks()] == [arn]
     # config over HTTP
-    assert admin.set_config(throttle_next=1, queue_time=0.05)["throttle_next"] == 1
+    assert admin.set_config(queue_time=0.05)["queue_time"] == 0.05
+    assert admin.add_fault("throttle", next=1)["next"] == 1
     assert braket_emulator.config.get("queue_time") == 0.05
     assert error_of(lambda: client.get_quantum_task(quantumTaskArn=arn)) == (
         "ThrottlingException",
         429,
     )
-    assert admin.config()["throttle_next"] == 0
-    for bad in ({"no_such_setting": 1}, {"throttle_fraction": 2}, {"fail_task_predicate": 1}):
+    assert [(r["kind"], r["fired"]) for r in admin.faults()] == [("throttle", 1)]
+    for bad in ({"no_such_setting": 1}, {"queue_time": -1}, {"fail_task_predicate": 1}):
         with pytest.raises(urllib.error.HTTPError) as caught:
             admin.set_config(**bad)
+        assert caught.value.code == 400
+        caught.value.close()
+    for rule in ({"kind": "nope"}, {"kind": "throttle", "operations": ["Nope"]}):
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            admin.add_fault(**rule)
         assert caught.value.code == 400
         caught.value.close()
     admin.reset_config()
@@ -956,7 +967,7 @@ def test_start_and_stop_cleanly_without_s3() -> None:
     import boto3
     from botocore.config import Config
 
-    before = {t.name for t in threading.enumerate()}
+    before = set(threading.enumerate())  # the session's emulator runs meanwhile
     emulator = BraketEmulator(port=0)
     url = emulator.start()
     port = int(url.rsplit(":", 1)[1])
@@ -992,7 +1003,7 @@ def test_start_and_stop_cleanly_without_s3() -> None:
     assert not emulator.running
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         pass
-    wait_until(lambda: {t.name for t in threading.enumerate()} - before == set())
+    wait_until(lambda: set(threading.enumerate()) - before == set())
     with pytest.raises(ValueError):
         BraketEmulator(host="0.0.0.0")  # loopback only
     with pytest.raises(urllib.error.URLError):
@@ -1010,7 +1021,8 @@ def test_admin_endpoint_from_another_process(braket_emulator: BraketEmulatorEnv)
         "import sys\n"
         "from tests.emulators.braket.admin import EmulatorAdmin\n"
         "admin = EmulatorAdmin(sys.argv[1])\n"
-        "admin.set_config(throttle_next=1, fail_task_tags={'x': '*'})\n"
+        "admin.add_fault('throttle', next=1)\n"
+        "admin.set_config(fail_task_tags={'x': '*'})\n"
         "print(sum(admin.counts().values()))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(root)}
@@ -1023,7 +1035,7 @@ def test_admin_endpoint_from_another_process(braket_emulator: BraketEmulatorEnv)
         check=True,
     )
     assert done.stdout.strip() == "0"
-    assert braket_emulator.config.get("throttle_next") == 1
+    assert [(r["kind"], r["next"]) for r in braket_emulator.faults.rules()] == [("throttle", 1)]
     assert braket_emulator.config.get("fail_task_tags") == {"x": "*"}
 
 
