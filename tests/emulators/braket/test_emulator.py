@@ -970,34 +970,36 @@ def test_start_and_stop_cleanly_without_s3() -> None:
     before = set(threading.enumerate())  # the session's emulator runs meanwhile
     emulator = BraketEmulator(port=0)
     url = emulator.start()
-    port = int(url.rsplit(":", 1)[1])
-    client = boto3.session.Session(
-        aws_access_key_id="a", aws_secret_access_key="b", region_name="us-east-1"
-    ).client("braket", endpoint_url=url, config=Config(retries={"total_max_attempts": 1}))
-    arn = client.create_quantum_task(
-        deviceArn=SV1,
-        shots=10,
-        outputS3Bucket="memory-only",
-        outputS3KeyPrefix="p",
-        action=action("OPENQASM 3.0;\nqubit q;\nbit c;\nx q;\nc = measure q;\n"),
-    )["quantumTaskArn"]
-    assert emulator.wait_for_status(arn) == "COMPLETED"
-    assert json.loads(emulator.results_json(arn))["measurements"] == [["1"]] * 10
-    # a program set keeps all its files in memory too
-    arn = client.create_quantum_task(
-        deviceArn=SV1,
-        shots=10,
-        outputS3Bucket="memory-only",
-        outputS3KeyPrefix="p",
-        action=program_set(program(RX, {"theta": [0.0, math.pi]})),
-    )["quantumTaskArn"]
-    assert emulator.wait_for_status(arn) == "COMPLETED"
-    assert json.loads(emulator.results_json(arn))["taskMetadata"] == "metadata.json"
-    executable = json.loads(emulator.results_object(arn, "programs/0/executables/1.json"))
-    assert executable["measurements"] == [[1]] * 5
-    with pytest.raises(KeyError):
-        emulator.results_object(arn, "programs/9/results.json")
-    emulator.stop()
+    try:
+        port = int(url.rsplit(":", 1)[1])
+        client = boto3.session.Session(
+            aws_access_key_id="a", aws_secret_access_key="b", region_name="us-east-1"
+        ).client("braket", endpoint_url=url, config=Config(retries={"total_max_attempts": 1}))
+        arn = client.create_quantum_task(
+            deviceArn=SV1,
+            shots=10,
+            outputS3Bucket="memory-only",
+            outputS3KeyPrefix="p",
+            action=action("OPENQASM 3.0;\nqubit q;\nbit c;\nx q;\nc = measure q;\n"),
+        )["quantumTaskArn"]
+        assert emulator.wait_for_status(arn) == "COMPLETED"
+        assert json.loads(emulator.results_json(arn))["measurements"] == [["1"]] * 10
+        # a program set keeps all its files in memory too
+        arn = client.create_quantum_task(
+            deviceArn=SV1,
+            shots=10,
+            outputS3Bucket="memory-only",
+            outputS3KeyPrefix="p",
+            action=program_set(program(RX, {"theta": [0.0, math.pi]})),
+        )["quantumTaskArn"]
+        assert emulator.wait_for_status(arn) == "COMPLETED"
+        assert json.loads(emulator.results_json(arn))["taskMetadata"] == "metadata.json"
+        executable = json.loads(emulator.results_object(arn, "programs/0/executables/1.json"))
+        assert executable["measurements"] == [[1]] * 5
+        with pytest.raises(KeyError):
+            emulator.results_object(arn, "programs/9/results.json")
+    finally:  # stopped even if the test fails
+        emulator.stop()
     emulator.stop()  # idempotent
     client.close()
     assert not emulator.running

@@ -30,7 +30,7 @@ __all__ = ["Call", "CallLog"]
 class Call:
     """One call (see the module doc). Unknown attributes are looked up in ``params``."""
 
-    seq: int
+    seq: int  # the order of recording, from 1 (0 until recorded)
     operation: str
     method: str
     path: str
@@ -74,15 +74,14 @@ class CallLog:
         self._calls: list[Call] = []
         self._seq = 0
 
-    def next_seq(self) -> int:
+    def record(self, call: Call) -> Call:
+        """Append ``call`` with the next ``seq``; returns it so numbered."""
         with self._cond:
             self._seq += 1
-            return self._seq
-
-    def record(self, call: Call) -> None:
-        with self._cond:
-            self._calls.append(call)
+            numbered = dataclasses.replace(call, seq=self._seq)
+            self._calls.append(numbered)
             self._cond.notify_all()
+        return numbered
 
     def calls(self, operation: str | None = None, **where: Any) -> list[Call]:
         """The calls so far, oldest first (in recording order); filtered as ``Call.matches``."""

@@ -92,7 +92,7 @@ class Request:
     path: str  # as sent, percent-encoded, without the query
     segments: list[str]  # percent-decoded, one per ``/``-separated part of the path
     query: dict[str, list[str]]
-    headers: Mapping[str, str]
+    headers: Mapping[str, str]  # lower-case names
     raw: bytes  # the body, gunzipped (set before any handler reads it)
     request_id: str
     labels: dict[str, str] = field(default_factory=dict)

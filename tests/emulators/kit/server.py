@@ -301,7 +301,7 @@ class Emulator(ControlRoutes):
     ) -> None:
         self.calls.record(
             Call(
-                seq=self.calls.next_seq(),
+                seq=0,
                 operation=request.operation,
                 method=request.method,
                 path=request.path,
