@@ -121,7 +121,8 @@ def braket_subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
 
     @contextmanager
     def lost_track() -> Iterator[Provider]:
-        env.config.update(error_after_commit_next=1)  # made, then a 502 to the caller
+        # made, then a 502 to the caller
+        env.faults.error(after_commit=True, status=502, operations=["CreateQuantumTask"], next=1)
         yield provider
 
     try:

@@ -91,7 +91,7 @@ def test_a_failed_program_set_reads_its_reason_once_and_waits_out_a_throttle(
     while env.emulator.task(receipt.ref)["status"] != "FAILED":
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    env.config.update(throttle_next=1, throttle_operations=["GetQuantumTask"])
+    env.faults.throttle(operations=["GetQuantumTask"], next=1)
     throttled = provider.observe(list(receipt.member_ids))
     assert throttled == {}  # no reason readable now: asked again next poll
     before = env.calls.counts().get("GetQuantumTask", 0)
