@@ -85,7 +85,7 @@ def admit(
         return out
     providers = dict(view.providers)
     flying: dict[str, set[str]] = defaultdict(set)
-    for instance in view.instances.values():
+    for instance in view.live.values():
         if instance.at_provider:
             name = view.jobs[instance.job].provider
             flying[name].add(instance.dispatch_ref or instance.job_id or instance.address)
@@ -95,7 +95,7 @@ def admit(
     deps: dict[str, str] = {}
     batched: dict[str, list[Instance]] = defaultdict(list)
     fresh: dict[str, int] = defaultdict(int)
-    for instance in view.instances.values():
+    for instance in view.live.values():
         if budget <= 0:
             break
         if instance.phase is not Phase.WAITING or instance.not_before > now:

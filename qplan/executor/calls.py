@@ -29,7 +29,7 @@ from qplan.executor.commands import (
     SessionOpened,
     SessionsFound,
 )
-from qplan.executor.model import Phase, View
+from qplan.executor.model import View
 from qplan.executor.procedures import CancelFailed, cancel_targets
 from qplan.jobstatus import JobStatus
 from qplan.manifest import Stack
@@ -109,18 +109,14 @@ def _results(
 ) -> dict[str, Callable[[], bytes]]:
     """Results of the jobs seen succeeded that this apply has not recorded yet, read
     ``submit_concurrency`` at a time."""
-    recorded = set()
-    if view is not None:  # job ids are the provider's own: other providers' may be alike
-        recorded = {
-            i.job_id
-            for i in view.instances.values()
-            if i.phase is Phase.SUCCEEDED and i.job_id and view.job(i).provider == provider.name
-        }
     ids = [
-        job_id
-        for job_id, observation in seen.items()
-        if observation.status is JobStatus.SUCCEEDED and job_id not in recorded
+        job_id for job_id, observation in seen.items() if observation.status is JobStatus.SUCCEEDED
     ]
+    if ids and view is not None:
+        # only those of instances not final yet (one recorded succeeded is not read twice);
+        # job ids are the provider's own: other providers' may be alike
+        wanted = {i.job_id for i in view.live.values() if view.job(i).provider == provider.name}
+        ids = [job_id for job_id in ids if job_id in wanted]
 
     def read(job_id: str) -> Callable[[], bytes]:
         return _outcome(lambda: canonical(provider.result(job_id)))

@@ -89,7 +89,7 @@ def observe(view: View, now: float) -> Decision:
     out = Decision()
     out.commands.extend(recovery.lookups(view, now))
     watched: dict[str, list[str]] = {}
-    for instance in view.instances.values():
+    for instance in view.live.values():
         if instance.at_provider:
             name = view.jobs[instance.job].provider
             if now >= view.providers[name].next_observation:
@@ -113,10 +113,7 @@ def act(view: View, now: float) -> Decision:
     if fresh.sessions:
         out += fresh
         view = overlay(view, fresh)
-    by_job: dict[str, list[Instance]] = {}
-    for instance in view.instances.values():
-        by_job.setdefault(instance.job, []).append(instance)
-    admission = admit(view, now, by_job, view.dispatch_sizes)
+    admission = admit(view, now, by_job(view), view.dispatch_sizes)
     for instance, reason in admission.skipped:
         out += skip(view, instance, reason, now)
     for job in admission.ask:
@@ -153,7 +150,7 @@ def absorb(view: View, outcome: Outcome, now: float) -> Decision:
         ids = set(outcome.command.job_ids)
         watched = [
             i
-            for i in view.instances.values()
+            for i in view.live.values()
             if i.at_provider and i.job_id in ids and view.job(i).provider == name
         ]
         out += ingest(view, name, watched, outcome.observations, outcome.results, now)
@@ -228,7 +225,7 @@ def pending_keys(view: View) -> dict[str, set[str]]:
     """By provider, the keys of the instances whose fate is unknown: all that an apply may
     still look up."""
     keys: dict[str, set[str]] = {}
-    for instance in view.instances.values():
+    for instance in view.live.values():
         if instance.phase is Phase.UNKNOWN and instance.key:
             keys.setdefault(view.job(instance).provider, set()).add(instance.key)
     return keys
@@ -238,13 +235,22 @@ def submittable(view: View) -> bool:
     """Whether some waiting instance can go now, its dependencies done."""
     if view.observe_only or view.halt:
         return False
-    waiting = [i for i in view.instances.values() if i.phase is Phase.WAITING]
+    waiting = [i for i in view.live.values() if i.phase is Phase.WAITING]
     if not waiting:
         return False
-    by_job: dict[str, list[Instance]] = {}
-    for instance in view.instances.values():
-        by_job.setdefault(instance.job, []).append(instance)
-    return any(deps_state(view, i.job, by_job) == "ready" for i in waiting)
+    grouped = by_job(view)
+    return any(deps_state(view, i.job, grouped) == "ready" for i in waiting)
+
+
+def by_job(view: View) -> dict[str, list[Instance]]:
+    """Instances by job, for the jobs that others run after (only those are asked)."""
+    wanted = {dep for job in view.jobs.values() for dep in job.after}
+    grouped: dict[str, list[Instance]] = {}
+    if wanted:
+        for instance in view.instances.values():
+            if instance.job in wanted:
+                grouped.setdefault(instance.job, []).append(instance)
+    return grouped
 
 
 def finished(view: View) -> bool:
@@ -253,14 +259,13 @@ def finished(view: View) -> bool:
     only jobs that outlive this process in flight."""
     if view.halt and view.fail_fast:
         return True
-    live = [i for i in view.instances.values() if i.at_provider or i.phase is Phase.UNKNOWN]
+    live = [i for i in view.live.values() if i.at_provider or i.phase is Phase.UNKNOWN]
     if view.no_wait and not submittable(view) and all(view.provider_of(i).durable for i in live):
         return True
     if view.observe_only and not live:
         return True
     return all(
-        i.final or (view.halt and not i.at_provider and i.phase is not Phase.UNKNOWN)
-        for i in view.instances.values()
+        view.halt and not i.at_provider and i.phase is not Phase.UNKNOWN for i in view.live.values()
     )
 
 
@@ -270,7 +275,7 @@ def wake(view: View, now: float, starved: dict[str, ProviderView]) -> float:
     from qplan.executor.admission import token_wait
 
     wake_at = now + min((p.poll_interval for p in view.providers.values()), default=1.0)
-    for instance in view.instances.values():
+    for instance in view.live.values():
         if instance.at_provider or instance.phase is Phase.UNKNOWN:
             provider = view.provider_of(instance)
             wake_at = min(wake_at, provider.next_observation)

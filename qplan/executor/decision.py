@@ -63,4 +63,4 @@ def overlay(view: View, decision: Decision) -> View:
         providers={**view.providers, **decision.providers},
         limits={**view.limits, **decision.limits},
         halt=view.halt or decision.halt,
-    )
+    ).with_live(view, decision.instances)

@@ -97,6 +97,9 @@ class Executor:
         self._progress_at = self.clock.now()
         self._progress_counts: Counter[str] = Counter()
         self.view: View | None = None
+        self._depth = 0  # nesting of _run: commits are held while it is above 0
+        self._held: list[Commit] = []
+        self._held_events: list[Event] = []
 
     # --- the run ----------------------------------------------------------------------------
 
@@ -310,40 +313,72 @@ class Executor:
         if self._interrupt.is_set() and not view.interrupted:
             changes["interrupted"] = True
         if changes:
-            self.view = replace(view, **changes)
+            self.view = replace(view, **changes).with_live(view, decision.instances)
 
     def _run(self, decision: Decision) -> None:
         """Apply the decision's records, then run its commands in order, handing back the
-        outcome of each (and running what the core makes of it) before the next."""
-        self._apply(decision)
-        commands = decision.commands
-        i = 0
-        while i < len(commands):
-            command = commands[i]
-            if isinstance(command, Send):  # consecutive sends go concurrently
-                j = i
-                while j < len(commands) and isinstance(commands[j], Send):
-                    j += 1
-                sends = [c for c in commands[i:j] if isinstance(c, Send)]
-                for sent in self._send(sends):
-                    assert self.view is not None
-                    self._run(core.absorb(self.view, sent, self.clock.now()))
-                i = j
-                continue
-            outcome = self._execute(command)
-            if outcome is not None and self.view is not None:
-                self._run(core.absorb(self.view, outcome, self.clock.now()))
-            i += 1
+        outcome of each (and running what the core makes of it) before the next.
+
+        Commits are held and written together, in one transaction, before the next call
+        to a provider and when the outermost ``_run`` returns: an intent is still durable
+        before its call, and the receipts of a round of concurrent sends cost one write.
+        Events wait with them, so an event never tells of what is not yet recorded."""
+        self._depth += 1
+        try:
+            self._apply(decision)
+            commands = decision.commands
+            i = 0
+            while i < len(commands):
+                command = commands[i]
+                if isinstance(command, Send):  # consecutive sends go concurrently
+                    j = i
+                    while j < len(commands) and isinstance(commands[j], Send):
+                        j += 1
+                    sends = [c for c in commands[i:j] if isinstance(c, Send)]
+                    self._flush()
+                    for sent in self._send(sends):
+                        assert self.view is not None
+                        self._run(core.absorb(self.view, sent, self.clock.now()))
+                    i = j
+                    continue
+                outcome = self._execute(command)
+                if outcome is not None and self.view is not None:
+                    self._run(core.absorb(self.view, outcome, self.clock.now()))
+                i += 1
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Write the held commits in one transaction, then emit the events held with them."""
+        held, self._held = self._held, []
+        events, self._held_events = self._held_events, []
+        if len(held) == 1:
+            self.store.apply(self.stack.name, held[0].transitions, held[0].results)
+        elif held:
+            transitions = tuple(t for commit in held for t in commit.transitions)
+            results = tuple(r for commit in held for r in commit.results)
+            self.store.apply(self.stack.name, transitions, results)
+        for event in events:
+            self.sink.emit(event)
 
     def _execute(self, command: Command) -> Outcome | None:
         """Run one command (sends aside); its outcome, if it has one."""
         if isinstance(command, Commit):
-            self.store.apply(self.stack.name, command.transitions, command.results)
+            if self._depth:
+                self._held.append(command)
+            else:
+                self.store.apply(self.stack.name, command.transitions, command.results)
             return None
         if isinstance(command, Emit):
             self._tally[command.event.kind] += 1
-            self.sink.emit(command.event)
+            if self._held:
+                self._held_events.append(command.event)
+            else:
+                self.sink.emit(command.event)
             return None
+        self._flush()
         if isinstance(command, Forget):
             self.store.forget(self.stack.name, command.addresses, command.detail)
             return None

@@ -140,7 +140,7 @@ def check_timeouts(view: View, now: float) -> Decision:
     that ends cancelled fails as timed out; one that finished first succeeded."""
     out = Decision()
     late: list[Instance] = []
-    for instance in view.instances.values():
+    for instance in view.live.values():
         timeout = view.job(instance).timeout
         if not timeout or not instance.at_provider or instance.timed_out:
             continue

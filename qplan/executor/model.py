@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from qplan.jobstatus import JobStatus
@@ -131,13 +132,18 @@ class Instance:
 
     def to(self, phase: Phase, **changes: Any) -> Instance:
         """This record in ``phase``; raises InvalidMove if the table forbids the move."""
-        return replace(move(self, phase), **changes)
+        _check(self, phase)
+        return replace(self, phase=phase, **changes)
 
 
 def move(instance: Instance, phase: Phase) -> Instance:
+    _check(instance, phase)
+    return replace(instance, phase=phase)
+
+
+def _check(instance: Instance, phase: Phase) -> None:
     if phase is not instance.phase and phase not in MOVES[instance.phase]:
         raise InvalidMove(f"{instance.address}: {instance.phase} -> {phase} is not allowed")
-    return replace(instance, phase=phase)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +246,26 @@ class View:
     fail_fast: bool = False
     no_wait: bool = False
     observe_only: bool = False
+
+    @cached_property
+    def live(self) -> Mapping[str, Instance]:
+        """The instances not final yet, in manifest order: all that most decisions look
+        at. Computed once per view; ``with_live`` carries it over to a changed view."""
+        return {address: i for address, i in self.instances.items() if not i.final}
+
+    def with_live(self, before: View, changed: Mapping[str, Instance]) -> View:
+        """This view, which is ``before`` with ``changed`` instances, given its ``live``
+        from ``before``'s, in the time of the change rather than of a scan (a final
+        instance never moves again, so the order stays the manifest's)."""
+        if "live" in before.__dict__:
+            live = dict(before.live)
+            for address, instance in changed.items():
+                if instance.final:
+                    live.pop(address, None)
+                else:
+                    live[address] = instance
+            self.__dict__["live"] = live
+        return self
 
     def job(self, instance: Instance) -> JobView:
         return self.jobs[instance.job]

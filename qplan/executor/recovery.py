@@ -39,7 +39,7 @@ def lookups(view: View, now: float) -> list[Lookup]:
     """One lookup per provider due for observation, of the keys of its unknown instances."""
     keys: dict[str, dict[str, None]] = defaultdict(dict)
     since: dict[str, float] = {}
-    for instance in view.instances.values():
+    for instance in view.live.values():
         if instance.phase is not Phase.UNKNOWN or instance.key is None:
             continue
         name = view.jobs[instance.job].provider

@@ -28,7 +28,7 @@ from qplan.planner import (
 )
 from qplan.planner.actions import Action
 from qplan.providers import Provider, make_provider
-from qplan.state import Row
+from qplan.state import Lock, Row
 
 __all__ = [
     "ResultRecord",
@@ -55,11 +55,14 @@ def is_plan_file(path: str) -> bool:
 
 
 @contextmanager
-def _locked(ws: Workspace, operation: str) -> Iterator[None]:
+def _locked(ws: Workspace, operation: str, *, beat: bool = True) -> Iterator[Lock]:
+    """Hold the stack's lock; ``beat``: keep it fresh from a thread started at once (else
+    the caller calls ``start_heartbeat`` itself, before anything slow)."""
     lock = ws.store.acquire(ws.stack.name, operation, getpass.getuser())
-    lock.start_heartbeat()
+    if beat:
+        lock.start_heartbeat()
     try:
-        yield
+        yield lock
     finally:
         lock.release()
 
@@ -108,31 +111,43 @@ def apply(
     if is_plan_file(target):
         saved = load_plan(Path(target))
         manifest = saved.manifest
-    with open_workspace(manifest, options, write=True) as ws:
-        if _runs_locally(ws.stack):
+    with (
+        open_workspace(manifest, options, write=True) as ws,
+        _locked(ws, "apply", beat=False) as lock,
+    ):
+        plan = dataclasses.replace(
+            make_plan(ws.stack, ws.store.snapshot(ws.stack.name)), manifest=manifest
+        )
+        if _runs_locally(ws.stack, plan):
             # before any other thread starts: a Ctrl-C must reach qplan, not its workers
             from qplan.providers.local import start_fork_server
 
             start_fork_server()
-        with _locked(ws, "apply"):
-            plan = dataclasses.replace(
-                make_plan(ws.stack, ws.store.snapshot(ws.stack.name)), manifest=manifest
-            )
-            if saved is not None:
-                check_current(saved, plan, Path(target))
-            if on_plan is not None:
-                on_plan(plan)
-            if confirm is not None and not confirm(plan, ws.stack):
-                return plan, None
-            rows = list(ws.store.rows(ws.stack.name))
-            with _providers(ws, _used(ws.stack, plan, rows)) as providers:
-                executor = Executor(ws.stack, ws.store, providers, plan, run, sink=sink)
-                return plan, executor.run()
+        lock.start_heartbeat()
+        if saved is not None:
+            check_current(saved, plan, Path(target))
+        if on_plan is not None:
+            on_plan(plan)
+        if confirm is not None and not confirm(plan, ws.stack):
+            return plan, None
+        rows = list(ws.store.rows(ws.stack.name))
+        with _providers(ws, _used(ws.stack, plan, rows)) as providers:
+            executor = Executor(ws.stack, ws.store, providers, plan, run, sink=sink)
+            return plan, executor.run()
 
 
-def _runs_locally(stack: Stack) -> bool:
+def _runs_locally(stack: Stack, plan: Plan) -> bool:
+    """Whether the plan may run something on a local simulator (a run to submit, or one
+    left in flight that the apply may run again). A no-op starts no fork server."""
     local = {name for name, config in stack.providers.items() if config.type == "local"}
-    return any(job.target.provider in local for job in stack.jobs.values())
+    for resource in plan.resources:
+        job = stack.jobs.get(resource.name) if resource.kind == "job" else None
+        if job is None or job.target.provider not in local:
+            continue
+        counts = resource.counts
+        if any(counts[a] for a in (Action.CREATE, Action.RETRY, Action.REPLACE, Action.WAIT)):
+            return True
+    return False
 
 
 def spends_money(plan: Plan, stack: Stack) -> bool:
