@@ -81,5 +81,6 @@ def after_failure(
 
 def busy_delay(tries: int, seed: str) -> float:
     """Seconds before a dispatch refused ``tries`` times as busy goes again."""
-    delay = min(BUSY_MAX_BACKOFF, BUSY_BACKOFF * 2 ** max(0, tries - 1))
+    # the exponent capped: a provider can say busy for days (2 ** 1024 is no float)
+    delay = min(BUSY_MAX_BACKOFF, BUSY_BACKOFF * 2 ** min(max(0, tries - 1), 60))
     return jittered(delay, f"{seed}\0busy\0{tries}")

@@ -73,7 +73,7 @@ class RetryPolicy:
         """Seconds before the next attempt after ``failed`` failed attempts, jitter aside:
         ``backoff`` doubled for each failed attempt after the first, at most
         ``max_backoff``."""
-        return float(min(self.max_backoff, self.backoff * 2 ** max(0, failed - 1)))
+        return float(min(self.max_backoff, self.backoff * 2 ** min(max(0, failed - 1), 60)))
 
 
 @dataclass(frozen=True)

@@ -97,3 +97,10 @@ def test_a_busy_provider_is_waited_for_longer_each_time_up_to_a_minute() -> None
     delays = [busy_delay(tries, "k") for tries in (1, 2, 3, 10)]
     assert 0.5 <= delays[0] <= 1 and 1 <= delays[1] <= 2 and 2 <= delays[2] <= 4
     assert delays[3] <= BUSY_MAX_BACKOFF
+
+
+def test_a_provider_busy_for_days_is_still_waited_for_a_minute_at_most() -> None:
+    """A thousand refusals once overflowed the doubling (an internal error, exit 70)."""
+    assert BUSY_MAX_BACKOFF / 2 <= busy_delay(5000, "k") <= BUSY_MAX_BACKOFF
+    policy = RetryPolicy(attempts=5000, backoff=1.0, max_backoff=600.0)
+    assert policy.delay(4999) == 600.0

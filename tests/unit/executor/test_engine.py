@@ -11,7 +11,7 @@ from qplan.executor import Executor, FakeClock, Options, RecordingSink
 from qplan.jobstatus import JobStatus
 from qplan.manifest import Stack
 from qplan.planner import JobFingerprinter, idempotency_key, make_plan
-from qplan.providers import Capabilities, Dispatch, Member
+from qplan.providers import Capabilities, Dispatch, Member, Receipt
 from qplan.state import SqliteStore, Transition
 from tests.unit.executor.fakes import Call, ScriptedProvider
 
@@ -490,3 +490,37 @@ def test_progress_counts_come_at_a_steady_interval_while_they_change(
     assert all(sum(e.counts.values()) == 4 for e in progress)  # every instance, once
     assert progress[0].counts.get("waiting") == 1  # `second` runs after `first`
     assert any(e.counts.get("succeeded") == 3 for e in progress)
+
+
+def test_every_dispatch_is_in_the_state_before_the_provider_receives_it(
+    write: Callable[..., Path], store: SqliteStore, tmp_path: Path
+) -> None:
+    """Commits are written together, a round at a time; the intent of each dispatch must
+    still be durable (seen by another connection) before its call, and the whole apply
+    takes fewer writes than transitions."""
+    stack = load(write)
+    reader = SqliteStore(tmp_path / "state.db")
+    seen: list[tuple[JobStatus | None, str | None]] = []
+
+    class Reading(ScriptedProvider):
+        def submit(self, dispatch: Dispatch) -> Receipt:
+            row = reader.row("ex", dispatch.members[0].address)
+            seen.append((row.status, row.idempotency_key) if row else (None, None))
+            return super().submit(dispatch)
+
+    refused: list[str] = []
+
+    def outcome(c: Call) -> str:  # one point refused once as busy: sent again
+        if c.address == "first[theta=2.0]" and not refused:
+            refused.append(c.key)
+            return "transient"
+        return "ok"
+
+    provider = Reading(steps=2, outcome=outcome)
+    _sink, report = run(stack, store, provider)
+    assert report.counts["succeeded"] == 4  # type: ignore[attr-defined]
+    assert len(seen) == 5  # one point sent twice
+    assert all(status is S.SUBMITTING for status, _ in seen), seen
+    assert [key for _, key in seen] == provider.keys
+    transitions = sum(len(store.events("ex", r.address)) for r in store.rows("ex"))
+    assert store.serial("ex") < transitions
