@@ -25,6 +25,8 @@ from qplan.executor.commands import (
     OpenSession,
     Outcome,
     Release,
+    Send,
+    Sent,
     SessionClosed,
     SessionOpened,
     SessionsFound,
@@ -36,7 +38,7 @@ from qplan.manifest import Stack
 from qplan.providers import Provider, ProviderError
 from qplan.state import Row, StateStore
 
-__all__ = ["call", "cancel_rows", "canonical", "concurrently"]
+__all__ = ["call", "cancel_rows", "canonical", "concurrently", "send_all"]
 
 _T = TypeVar("_T")
 _I = TypeVar("_I")
@@ -182,3 +184,23 @@ def cancel_rows(
     if outcome.failed:
         raise CancelFailed("; ".join(outcome.failed.values()))
     return outcome.status
+
+
+def send_all(providers: Mapping[str, Provider], sends: Sequence[Send]) -> list[Sent]:
+    """Send dispatches, each provider's ``submit_concurrency`` at a time; outcomes in order."""
+
+    def submit(send: Send) -> Sent:
+        try:
+            return Sent(send, providers[send.provider].submit(send.dispatch))
+        except ProviderError as exc:
+            return Sent(send, None, exc)
+
+    by_provider: dict[str, list[int]] = {}
+    for index, send in enumerate(sends):
+        by_provider.setdefault(send.provider, []).append(index)
+    outcomes: dict[int, Sent] = {}
+    for name, indexes in by_provider.items():
+        workers = providers[name].capabilities.submit_concurrency
+        done = concurrently(submit, [sends[i] for i in indexes], workers, "qplan-submit")
+        outcomes.update(zip(indexes, done, strict=True))
+    return [outcomes[i] for i in range(len(sends))]

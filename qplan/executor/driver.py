@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from qplan.executor import core
 from qplan.executor.build import build_view, gone_rows
-from qplan.executor.calls import call, concurrently
+from qplan.executor.calls import call, send_all
 from qplan.executor.cancelling import targets_of_rows
 from qplan.executor.clock import Clock, SystemClock
 from qplan.executor.commands import (
@@ -34,7 +34,6 @@ from qplan.executor.commands import (
     OpenSession,
     Outcome,
     Send,
-    Sent,
 )
 from qplan.executor.decision import Decision
 from qplan.executor.events import Event, EventSink, Kind, NullSink
@@ -42,9 +41,10 @@ from qplan.executor.ingest import INTERRUPTED
 from qplan.executor.model import ProviderView, View
 from qplan.executor.procedures import cancel_targets
 from qplan.executor.report import ApplyReport, progress_counts, report_of
+from qplan.executor.writing import Writer
 from qplan.manifest import Stack
 from qplan.planner import Action, Plan
-from qplan.providers import Provider, ProviderError
+from qplan.providers import Provider
 from qplan.state import StateStore
 
 __all__ = ["Executor", "Options"]
@@ -97,9 +97,7 @@ class Executor:
         self._progress_at = self.clock.now()
         self._progress_counts: Counter[str] = Counter()
         self.view: View | None = None
-        self._depth = 0  # nesting of _run: commits are held while it is above 0
-        self._held: list[Commit] = []
-        self._held_events: list[Event] = []
+        self._writer = Writer(store, stack.name, self.sink)
 
     # --- the run ----------------------------------------------------------------------------
 
@@ -317,13 +315,9 @@ class Executor:
 
     def _run(self, decision: Decision) -> None:
         """Apply the decision's records, then run its commands in order, handing back the
-        outcome of each (and running what the core makes of it) before the next.
-
-        Commits are held and written together, in one transaction, before the next call
-        to a provider and when the outermost ``_run`` returns: an intent is still durable
-        before its call, and the receipts of a round of concurrent sends cost one write.
-        Events wait with them, so an event never tells of what is not yet recorded."""
-        self._depth += 1
+        outcome of each (and running what the core makes of it) before the next. Commits
+        are held (``Writer``) until the next provider call or the outermost return."""
+        self._writer.holding += 1
         try:
             self._apply(decision)
             commands = decision.commands
@@ -335,8 +329,8 @@ class Executor:
                     while j < len(commands) and isinstance(commands[j], Send):
                         j += 1
                     sends = [c for c in commands[i:j] if isinstance(c, Send)]
-                    self._flush()
-                    for sent in self._send(sends):
+                    self._writer.flush()
+                    for sent in send_all(self.providers, sends):
                         assert self.view is not None
                         self._run(core.absorb(self.view, sent, self.clock.now()))
                     i = j
@@ -346,39 +340,20 @@ class Executor:
                     self._run(core.absorb(self.view, outcome, self.clock.now()))
                 i += 1
         finally:
-            self._depth -= 1
-            if self._depth == 0:
-                self._flush()
-
-    def _flush(self) -> None:
-        """Write the held commits in one transaction, then emit the events held with them."""
-        held, self._held = self._held, []
-        events, self._held_events = self._held_events, []
-        if len(held) == 1:
-            self.store.apply(self.stack.name, held[0].transitions, held[0].results)
-        elif held:
-            transitions = tuple(t for commit in held for t in commit.transitions)
-            results = tuple(r for commit in held for r in commit.results)
-            self.store.apply(self.stack.name, transitions, results)
-        for event in events:
-            self.sink.emit(event)
+            self._writer.holding -= 1
+            if not self._writer.holding:
+                self._writer.flush()
 
     def _execute(self, command: Command) -> Outcome | None:
         """Run one command (sends aside); its outcome, if it has one."""
         if isinstance(command, Commit):
-            if self._depth:
-                self._held.append(command)
-            else:
-                self.store.apply(self.stack.name, command.transitions, command.results)
+            self._writer.commit(command)
             return None
         if isinstance(command, Emit):
             self._tally[command.event.kind] += 1
-            if self._held:
-                self._held_events.append(command.event)
-            else:
-                self.sink.emit(command.event)
+            self._writer.emit(command.event)
             return None
-        self._flush()
+        self._writer.flush()
         if isinstance(command, Forget):
             self.store.forget(self.stack.name, command.addresses, command.detail)
             return None
@@ -387,25 +362,6 @@ class Executor:
         else:
             name = command.provider
         return call(self.providers[name], command, self.view)
-
-    def _send(self, sends: list[Send]) -> list[Sent]:
-        def submit(send: Send) -> Sent:
-            try:
-                return Sent(send, self.providers[send.provider].submit(send.dispatch))
-            except ProviderError as exc:
-                return Sent(send, None, exc)
-
-        by_provider: dict[str, list[int]] = {}
-        for index, send in enumerate(sends):
-            by_provider.setdefault(send.provider, []).append(index)
-        outcomes: dict[int, Sent] = {}
-        for name, indexes in by_provider.items():
-            workers = self.providers[name].capabilities.submit_concurrency
-            done: list[Sent] = concurrently(
-                submit, [sends[i] for i in indexes], workers, "qplan-submit"
-            )
-            outcomes.update(zip(indexes, done, strict=True))
-        return [outcomes[i] for i in range(len(sends))]
 
     # --- events ------------------------------------------------------------------------------
 
