@@ -1,6 +1,7 @@
 """Time `qplan apply` on N small circuits against hand-written Braket loops, cold processes.
 
     python tests/benchmarks/bench_apply.py [--n 1000] [--runs 3] [--parallelism P]
+        [--against TREE]
 
 One OpenQASM 3 program on 2 qubits (`input float theta; ry(theta) q[0]; cnot q[0], q[1];`),
 100 shots, swept over N values of theta (`linspace: [0, 3.14159, N]`), run three ways on
@@ -16,10 +17,12 @@ imports included), in a temporary folder:
                  shots=100, max_parallel=os.cpu_count(), inputs=[{"theta": x}, ...])`.
 
 The three use exactly the same points (read from the manifest by `qplan.load`) and each
-must return N results of 100 shots. The cases are interleaved run by run and the medians of
-`--runs` runs compared. Also timed: `qplan apply` again on the finished stack (a no-op that
-must print "No changes"), `qplan --help` (median of 10 cold runs) and `python -c pass`
-(the floor of every cold process).
+must return N results of 100 shots. The cases are interleaved run by run and the medians
+of `--runs` runs compared. Also timed: `qplan apply` again on the finished stack (a no-op
+that must print "No changes"), `qplan --help` (median of 10 cold runs) and `python -c pass`
+(the floor of every cold process). With `--against TREE` (the root of another checkout, an
+older commit say), that checkout's `qplan apply` and no-op are timed too, in a folder of
+their own, in the same interleaving: before/after figures that share the machine's drift.
 
 Project targets: qplan apply / plain loop <= 1.0, qplan apply / run_batch <= 1.2,
 `qplan --help` < 0.3 s. A ratio to a target at or below 1.0 meets it.
@@ -42,6 +45,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 SHOTS = 100
+AGAINST_FRESH = "--against: qplan apply (fresh)"
+AGAINST_NOOP = "--against: qplan apply (no-op)"
 HELP_RUNS = 10
 HELP_TARGET = 0.3  # seconds
 LOOP_TARGET = 1.0  # qplan / plain loop
@@ -112,7 +117,10 @@ if __name__ == "__main__":
 
 
 class Bench:
-    def __init__(self, folder: Path, n: int, parallelism: int | None) -> None:
+    def __init__(
+        self, folder: Path, n: int, parallelism: int | None, source: Path | None = None
+    ) -> None:
+        folder.mkdir(exist_ok=True)
         self.folder = folder
         self.n = n
         self.manifest = folder / "manifest.yaml"
@@ -124,6 +132,8 @@ class Bench:
         (folder / "loop.py").write_text(LOOP % {"shots": SHOTS})
         (folder / "batch.py").write_text(BATCH % {"shots": SHOTS})
         self.env = {k: v for k, v in os.environ.items() if k not in ("QPLAN_STATE",)}
+        if source is not None:  # another checkout's qplan (--against)
+            self.env["PYTHONPATH"] = str(source)
         self.apply_args = ["--parallelism", str(parallelism)] if parallelism else []
 
     def _points(self) -> list[float]:
@@ -246,7 +256,17 @@ def main() -> None:
         default=None,
         help="pass --parallelism to qplan apply (default: qplan's own default)",
     )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        metavar="TREE",
+        help="also time the qplan of another checkout (its root folder), interleaved with "
+        "this one's, and print the ratios of this one to it",
+    )
     args = parser.parse_args()
+    if args.against is not None and not (args.against / "qplan" / "__init__.py").is_file():
+        parser.error(f"--against {args.against}: no qplan package there")
     if args.n < 2 or args.runs < 1:
         parser.error("--n must be at least 2 and --runs at least 1")
 
@@ -267,6 +287,10 @@ def main() -> None:
             "plain loop, run().result()": bench.loop,
             "run_batch, max_parallel=CPUs": bench.batch,
         }
+        if args.against is not None:
+            other = Bench(Path(tmp) / "against", args.n, args.parallelism, args.against)
+            cases[AGAINST_FRESH] = other.qplan_apply
+            cases[AGAINST_NOOP] = other.qplan_noop
         times: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(args.runs):  # interleaved, so that drift hits every case alike
             for name, case in cases.items():
@@ -312,6 +336,10 @@ def main() -> None:
         f"ratio plain loop / run_batch:    {loop_s / batch_s:5.2f}   "
         f"(what {os.cpu_count()} processes gain over one)"
     )
+    if args.against is not None:
+        print(f"against {args.against} (its qplan, same runs, interleaved):")
+        print(f"  fresh apply, this / that:      {qplan_s / median[AGAINST_FRESH]:5.2f}")
+        print(f"  no-op re-apply, this / that:   {noop / median[AGAINST_NOOP]:5.2f}")
 
 
 if __name__ == "__main__":
