@@ -118,7 +118,7 @@ if __name__ == "__main__":
 
 class Bench:
     def __init__(
-        self, folder: Path, n: int, parallelism: int | None, source: Path | None = None
+        self, folder: Path, n: int, parallelism: int | None, tree: Path | None = None
     ) -> None:
         folder.mkdir(exist_ok=True)
         self.folder = folder
@@ -132,8 +132,8 @@ class Bench:
         (folder / "loop.py").write_text(LOOP % {"shots": SHOTS})
         (folder / "batch.py").write_text(BATCH % {"shots": SHOTS})
         self.env = {k: v for k, v in os.environ.items() if k not in ("QPLAN_STATE",)}
-        if source is not None:  # another checkout's qplan (--against)
-            self.env["PYTHONPATH"] = str(source)
+        if tree is not None:  # another checkout's qplan (--against)
+            self.env["PYTHONPATH"] = str(tree)
         self.apply_args = ["--parallelism", str(parallelism)] if parallelism else []
 
     def _points(self) -> list[float]:
