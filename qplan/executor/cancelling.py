@@ -18,11 +18,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from qplan.executor.commands import Cancel, Lookup
+from qplan.executor.model import Instance
 from qplan.jobstatus import JobStatus
 from qplan.providers import Receipt
 from qplan.state import Row, Transition
 
-__all__ = ["Target", "ask_cancel", "found_to_cancel", "lookups_for", "targets_of_rows"]
+__all__ = [
+    "Target",
+    "ask_cancel",
+    "found_to_cancel",
+    "lookups_for",
+    "target_of",
+    "targets_of_rows",
+]
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,15 @@ class Target:
     since: float
     alive: bool
     found: bool = False  # its job id was found by its key just now
+
+
+def target_of(instance: Instance, provider: str) -> Target:
+    """An instance of this apply at ``provider`` as a cancel target (it may still run)."""
+    i = instance
+    stored = i.stored or JobStatus.QUEUED
+    return Target(
+        i.address, provider, stored, i.job_id, i.key, i.member, i.dispatch_ref, i.since, True
+    )
 
 
 def targets_of_rows(rows: Iterable[Row], durable: Mapping[str, bool]) -> list[Target]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from qplan.executor.cancelling import Target, ask_cancel
+from qplan.executor.cancelling import ask_cancel, target_of
 from qplan.executor.commands import CloseSession
 from qplan.executor.decision import Decision
 from qplan.executor.events import Event, Kind
@@ -106,20 +106,7 @@ def abort_session(view: View, session_view: SessionView, now: float, *, failed: 
         if view.jobs[i.job].session == session.name and not i.final and i.address != failed
     ]
     running = [i for i in members if i.at_provider]
-    targets = [
-        Target(
-            i.address,
-            session.provider,
-            i.stored or JobStatus.QUEUED,
-            i.job_id,
-            i.key,
-            i.member,
-            i.dispatch_ref,
-            i.since,
-            True,
-        )
-        for i in running
-    ]
+    targets = [target_of(i, session.provider) for i in running]
     cancels, transitions, _ = ask_cancel(targets, (), "session aborted")
     out.commands.extend(cancels)
     out.commit(transitions)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
-from qplan.executor.cancelling import Target, ask_cancel
+from qplan.executor.cancelling import ask_cancel, target_of
 from qplan.executor.commands import Release
 from qplan.executor.decision import Decision, overlay
 from qplan.executor.events import Event, Kind
@@ -149,20 +149,7 @@ def check_timeouts(view: View, now: float) -> Decision:
             late.append(instance)
     if not late:
         return out
-    targets = [
-        Target(
-            i.address,
-            view.job(i).provider,
-            i.stored or S.QUEUED,
-            i.job_id,
-            i.key,
-            i.member,
-            i.dispatch_ref,
-            i.since,
-            True,
-        )
-        for i in late
-    ]
+    targets = [target_of(i, view.job(i).provider) for i in late]
     cancels, transitions, _ = ask_cancel(targets, (), "timeout")
     out.commands.extend(cancels)
     out.commit(t for t in transitions if t.status is S.CANCELLING)
