@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.emulators.braket.fixture"]  # braket_emulator, braket_moto_server
+pytest_plugins = [
+    "tests.emulators.braket.fixture",  # braket_emulator, braket_moto_server
+    "tests.emulators.azure.fixture",  # azure_emulator, azurite_server
+]
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"

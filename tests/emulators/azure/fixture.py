@@ -1,0 +1,81 @@
+"""Pytest fixtures running the Azure Quantum emulator with its blobs in Azurite, on 127.0.0.1.
+
+``azurite_server`` and ``azure_emulator_server`` start once per test run and always stop
+at its end; ``azure_emulator`` (per test) resets the emulator (no job, session, call or
+fault rule; the initial settings) before and after the test, and yields it::
+
+    def test_something(azure_emulator):
+        azure_emulator.config.update(queue_time=0.1)
+        workspace = azure_workspace(azure_emulator)   # the real SDK, pointed at it
+        ...
+
+The SDK reaches a data plane other than ``https://<region>.quantum.azure.com`` only through
+``Workspace``'s ``_quantum_endpoint`` keyword; with every connection parameter and a key
+credential given it makes no call to Azure's management API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.emulators.azure.emulator import API_KEY, AzureQuantumEmulator
+from tests.emulators.azurite import Azurite
+
+__all__ = [
+    "RESOURCE_GROUP",
+    "SUBSCRIPTION",
+    "WORKSPACE",
+    "azure_emulator",
+    "azure_emulator_server",
+    "azure_workspace",
+    "azurite_server",
+]
+
+SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
+RESOURCE_GROUP = "rg-qplan"
+WORKSPACE = "ws-qplan"
+LOCATION = "eastus"
+
+
+def azure_workspace(emulator: AzureQuantumEmulator) -> Any:
+    """An azure-quantum ``Workspace`` that talks to ``emulator``."""
+    from azure.core.credentials import AzureKeyCredential
+    from azure.quantum import Workspace
+
+    return Workspace(
+        subscription_id=SUBSCRIPTION,
+        resource_group=RESOURCE_GROUP,
+        name=WORKSPACE,
+        location=LOCATION,
+        credential=AzureKeyCredential(API_KEY),
+        _quantum_endpoint=emulator.url + "/",
+    )
+
+
+@pytest.fixture(scope="session")
+def azurite_server() -> Iterator[Azurite]:
+    with Azurite() as azurite:
+        yield azurite
+
+
+@pytest.fixture(scope="session")
+def azure_emulator_server(azurite_server: Azurite) -> Iterator[AzureQuantumEmulator]:
+    with AzureQuantumEmulator(azurite_server.connection_string) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def azure_emulator(
+    azure_emulator_server: AzureQuantumEmulator, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[AzureQuantumEmulator]:
+    monkeypatch.setenv("QDK_PYTHON_TELEMETRY", "none")
+    for name in ("AZURE_QUANTUM_CONNECTION_STRING", "AZURE_QUANTUM_WORKSPACE_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    azure_emulator_server.reset()
+    try:
+        yield azure_emulator_server
+    finally:
+        azure_emulator_server.reset()
