@@ -7,7 +7,6 @@ exit code of every outcome, are in ``qplan.cli.app``.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 
 TYPE_CHECKING = False  # as typing's, without importing typing before the ``try``
@@ -52,6 +51,7 @@ def interrupted(args: Sequence[str]) -> NoReturn:
 
 
 def _ignore_ctrl_c() -> None:
+    import signal  # here, not above: the module imports nothing but qplan before its try
     import threading
 
     if threading.current_thread() is threading.main_thread():
