@@ -22,9 +22,11 @@ POST     ``/sessions/{session_id}:close`` CloseSession       Succeeded, or Faile
 GET      ``/sessions/{session_id}/jobs``  ListSessionJobs    the session's jobs, paged
 =======  ===============================  =================  ===============================
 
-A job waits ``queue_time``, executes ``run_time``, then reads its input blob, runs it on
-Braket's local simulator (IonQ circuits through ``tests.emulators.ionq``) and writes
-``rawOutputData`` to its container (``outputDataUri``: the blob with a read SAS).
+A job waits ``queue_time``, executes ``run_time``, then reads its input blob, runs it
+(IonQ circuits on Braket's local simulator through ``tests.emulators.ionq``; QIR, the LLVM
+IR text the SDK uploads, on qdk's simulator) and writes ``rawOutputData`` to its container
+(``outputDataUri``: the blob with a read SAS): an IonQ histogram, or
+``microsoft.quantum-results.v2`` for QIR.
 Sessions: Abort fails the session at its first failed member and rejects later jobs;
 Continue goes on with status ``Failure(s)`` and ends Failed once closed. A session with no
 job in flight and none sent for ``idle_timeout`` seconds is TimedOut, and rejects jobs.
@@ -51,7 +53,7 @@ from tests.emulators.azure.records import (
     timestamp,
 )
 from tests.emulators.kit import ApiError, Emulator, Request, Settings, route
-from tests.emulators.kit.simulators import run_openqasm
+from tests.emulators.kit.simulators import SIMULATION_LOCK, run_openqasm
 from tests.emulators.kit.toy import AzureLikeProtocol
 
 __all__ = ["API_KEY", "WORKSPACE_PATH", "AzureQuantumEmulator", "AzureSettings"]
@@ -193,12 +195,13 @@ class AzureQuantumEmulator(Emulator):
                 "InvalidJobDefinition",
                 f"unknown target {body['target']!r} for provider {body['providerId']!r}",
             )
-        if body["inputDataFormat"] not in target.input_formats:
+        if body["inputDataFormat"] not in target.formats:
+            takes = ", ".join(target.formats)
             raise ApiError(
-                400, "InvalidJobDefinition",
-                f"{target.id} takes {', '.join(target.input_formats)}, "
-                f"not {body['inputDataFormat']}",
-            )  # fmt: skip
+                400,
+                "InvalidJobDefinition",
+                f"{target.id} takes {takes}, not {body['inputDataFormat']}",
+            )
         with self._lock:
             if job_id in self.job_records:
                 raise ApiError(409, "Conflict", f"a job with id {job_id} exists already")
@@ -216,7 +219,7 @@ class AzureQuantumEmulator(Emulator):
                 "inputDataUri": body.get("inputDataUri"),
                 "inputDataFormat": body["inputDataFormat"],
                 "inputParams": body.get("inputParams") or {},
-                "outputDataFormat": body.get("outputDataFormat") or target.output_format,
+                "outputDataFormat": target.formats[body["inputDataFormat"]],
                 "outputDataUri": None,
                 "metadata": body.get("metadata"),
                 "tags": body.get("tags") or [],
@@ -272,15 +275,11 @@ class AzureQuantumEmulator(Emulator):
         try:
             container, blob = self._blob_path(str(details["inputDataUri"]))
             data = self._blobs.get_blob_client(container, blob).download_blob().readall()
-            circuit = json.loads(data)
             shots = int(details["inputParams"].get("shots", 500))
-            result, _, _ = run_openqasm(ionq.to_openqasm3(circuit), {}, shots)
-            counts: dict[str, int] = {}
-            for row in result.measurements:
-                bits = "".join(str(int(b)) for b in row)
-                counts[bits] = counts.get(bits, 0) + 1
-            histogram = {str(int(bits[::-1], 2)): n / shots for bits, n in sorted(counts.items())}
-            output = json.dumps({"histogram": histogram}).encode()
+            if details["inputDataFormat"] == "qir.v1":
+                output = _run_qir(data.decode(), shots)
+            else:
+                output = _run_ionq(json.loads(data), shots)
         except Exception as exc:  # the program, not the emulator: the job fails
             self._end_job(job, "Failed", {"code": "InvalidInputData", "message": str(exc)})
             return
@@ -428,3 +427,38 @@ class AzureQuantumEmulator(Emulator):
             members = [self.job_records[m] for m in session.members]
             items = [(job.details, job.created) for job in members]
         return 200, self._page(request, items)
+
+
+def _run_ionq(circuit: dict[str, Any], shots: int) -> bytes:
+    """An IonQ circuit on Braket's simulator; IonQ's histogram (qubit 0 is the low bit)."""
+    result, _, _ = run_openqasm(ionq.to_openqasm3(circuit), {}, shots)
+    counts: dict[str, int] = {}
+    for row in result.measurements:
+        bits = "".join(str(int(b)) for b in row)
+        counts[bits] = counts.get(bits, 0) + 1
+    histogram = {str(int(bits[::-1], 2)): n / shots for bits, n in sorted(counts.items())}
+    return json.dumps({"histogram": histogram}).encode()
+
+
+def _run_qir(text: str, shots: int) -> bytes:
+    """QIR (LLVM IR text, as the SDK uploads it) on qdk's CPU simulator: the shots and
+    their histogram, in ``microsoft.quantum-results.v2``."""
+    from qdk.simulation import run_qir
+
+    with SIMULATION_LOCK:
+        results = run_qir(text, shots=shots, type="cpu")
+    rows = [
+        [1 if str(bit) == "One" else 0 for bit in (shot if isinstance(shot, list) else [shot])]
+        for shot in results
+    ]
+    counts: dict[tuple[int, ...], int] = {}
+    for row in rows:
+        counts[tuple(row)] = counts.get(tuple(row), 0) + 1
+    histogram = [
+        {"Outcome": list(outcome), "Display": str(list(outcome)), "Count": n}
+        for outcome, n in sorted(counts.items())
+    ]
+    results_v2 = [{"Histogram": histogram, "Shots": rows}]
+    return json.dumps(
+        {"DataFormat": "microsoft.quantum-results.v2", "Results": results_v2}
+    ).encode()

@@ -16,6 +16,7 @@ credential given it makes no call to Azure's management API.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -63,15 +64,24 @@ def azurite_server() -> Iterator[Azurite]:
 
 @pytest.fixture(scope="session")
 def azure_emulator_server(azurite_server: Azurite) -> Iterator[AzureQuantumEmulator]:
-    with AzureQuantumEmulator(azurite_server.connection_string) as emulator:
-        yield emulator
+    # qdk (QIR compiled and simulated here) sends usage telemetry unless told not to; it
+    # reads this when it is first imported, by a test or by the emulator
+    previous = os.environ.get("QDK_PYTHON_TELEMETRY")
+    os.environ["QDK_PYTHON_TELEMETRY"] = "none"
+    try:
+        with AzureQuantumEmulator(azurite_server.connection_string) as emulator:
+            yield emulator
+    finally:
+        if previous is None:
+            os.environ.pop("QDK_PYTHON_TELEMETRY", None)
+        else:
+            os.environ["QDK_PYTHON_TELEMETRY"] = previous
 
 
 @pytest.fixture
 def azure_emulator(
     azure_emulator_server: AzureQuantumEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[AzureQuantumEmulator]:
-    monkeypatch.setenv("QDK_PYTHON_TELEMETRY", "none")
     for name in ("AZURE_QUANTUM_CONNECTION_STRING", "AZURE_QUANTUM_WORKSPACE_NAME"):
         monkeypatch.delenv(name, raising=False)
     azure_emulator_server.reset()

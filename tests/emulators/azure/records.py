@@ -23,23 +23,26 @@ JOB_FINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
 SESSION_FINAL = frozenset({"Succeeded", "Failed", "TimedOut"})
 
 
+IONQ_JSON = {"ionq.circuit.v1": "ionq.quantum-results.v1"}
+QIR = {"qir.v1": "microsoft.quantum-results.v2"}
+
+
 @dataclass(frozen=True)
 class Target:
-    """A target the emulator runs: its provider, the input formats it takes, the output
-    format it writes, and the input parameter that carries the shot count."""
+    """A target the emulator runs: its provider, and the output format it writes for each
+    input format it takes."""
 
     id: str
     provider: str
-    input_formats: tuple[str, ...]
-    output_format: str
-    shots_param: str = "shots"
+    formats: dict[str, str]
 
 
 TARGETS = {
     t.id: t
     for t in (
-        Target("ionq.simulator", "ionq", ("ionq.circuit.v1",), "ionq.quantum-results.v1"),
-        Target("ionq.qpu.aria-1", "ionq", ("ionq.circuit.v1",), "ionq.quantum-results.v1"),
+        Target("ionq.simulator", "ionq", {**IONQ_JSON, **QIR}),
+        Target("ionq.qpu.aria-1", "ionq", {**IONQ_JSON, **QIR}),
+        Target("quantinuum.sim.h2-1e", "quantinuum", dict(QIR)),
     )
 }
 

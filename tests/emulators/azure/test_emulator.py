@@ -240,3 +240,40 @@ def test_a_5xx_after_the_job_was_made_also_comes_back_as_a_conflict(
         submit(workspace, FLIP, job_id=job_id)
     statuses = [call.status for call in azure_emulator.calls.calls("CreateJob")]
     assert statuses == [503, 409] and list(azure_emulator.job_records) == [job_id]
+
+
+RY_CX = """\
+OPENQASM 3.0;
+include "stdgates.inc";
+input float theta;
+qubit[2] q;
+bit[2] c;
+ry(theta) q[0];
+cx q[0], q[1];
+c = measure q;
+"""
+
+
+def test_openqasm_compiled_to_qir_runs_through_target_submit(
+    azure_emulator: AzureQuantumEmulator,
+) -> None:
+    """The path Azure's own tooling takes for OpenQASM: qdk binds the inputs and compiles to
+    QIR (base profile), ``Target.submit`` uploads the LLVM IR text, the emulator runs it."""
+    import qdk
+    import qdk.openqasm
+    from azure.quantum.target import Target
+
+    qdk.init(target_profile=qdk.TargetProfile.Base)
+    qdk.openqasm.import_openqasm(RY_CX, name="ry_cx", program_type=qdk.ProgramType.File)
+    compiled = qdk.openqasm.compile(qdk.code.qasm_import.ry_cx, 3.141592653589793)
+    workspace = azure_workspace(azure_emulator)
+    target = Target(
+        workspace,
+        "quantinuum.sim.h2-1e",
+        provider_id="quantinuum",
+        input_data_format="qir.v1",
+        output_data_format="microsoft.quantum-results.v2",
+    )
+    job = target.submit(compiled, shots=40)
+    assert job.details.input_data_format == "qir.v1"
+    assert job.get_results(timeout_secs=60) == {"[1, 1]": 1.0}  # ry(pi), then cx
