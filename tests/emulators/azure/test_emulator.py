@@ -242,6 +242,7 @@ def test_a_5xx_after_the_job_was_made_also_comes_back_as_a_conflict(
     assert statuses == [503, 409] and list(azure_emulator.job_records) == [job_id]
 
 
+# tests.conftest.RY_CNOT as qdk reads OpenQASM: its gates come from stdgates.inc (cx)
 RY_CX = """\
 OPENQASM 3.0;
 include "stdgates.inc";
