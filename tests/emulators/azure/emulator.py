@@ -20,6 +20,7 @@ GET      ``/sessions/{session_id}``       GetSession         SessionDetails; 404
 POST     ``/sessions/{session_id}:close`` CloseSession       Succeeded, or Failed if a member
                                                              failed
 GET      ``/sessions/{session_id}/jobs``  ListSessionJobs    the session's jobs, paged
+GET      ``/providerStatus``              GetProviderStatus  the targets, all available
 =======  ===============================  =================  ===============================
 
 A job waits ``queue_time``, executes ``run_time``, then reads its input blob, runs it
@@ -351,6 +352,26 @@ class AzureQuantumEmulator(Emulator):
                 query["filter"] = filter_text
             answer["nextLink"] = f"{self.url}{request.path}?{urllib.parse.urlencode(query)}"
         return answer
+
+    @route("GET", f"{W}/providerStatus", "GetProviderStatus")
+    def provider_status(self, request: Request) -> tuple[int, Any]:
+        """The targets, by provider, all available (``Workspace.get_targets``)."""
+        self._check(request)
+        providers: dict[str, list[dict[str, Any]]] = {}
+        for target in TARGETS.values():
+            providers.setdefault(target.provider, []).append(
+                {
+                    "id": target.id,
+                    "currentAvailability": "Available",
+                    "averageQueueTime": int(self.config.get("queue_time")),
+                    "statusPage": None,
+                }
+            )
+        value = [
+            {"id": name, "currentAvailability": "Available", "targets": targets}
+            for name, targets in providers.items()
+        ]
+        return 200, {"value": value}
 
     # --- sessions ---------------------------------------------------------------------------
 

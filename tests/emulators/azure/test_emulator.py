@@ -278,3 +278,16 @@ def test_openqasm_compiled_to_qir_runs_through_target_submit(
     job = target.submit(compiled, shots=40)
     assert job.details.input_data_format == "qir.v1"
     assert job.get_results(timeout_secs=60) == {"[1, 1]": 1.0}  # ry(pi), then cx
+
+
+def test_the_targets_are_listed_and_a_job_runs_on_one_found_that_way(
+    azure_emulator: AzureQuantumEmulator,
+) -> None:
+    """What a hand-written loop does: find the target, then ``submit`` and wait."""
+    workspace = azure_workspace(azure_emulator)
+    names = {t.name for t in workspace.get_targets()}
+    assert {"ionq.simulator", "quantinuum.sim.h2-1e"} <= names
+    target = workspace.get_targets("ionq.simulator")
+    job = target.submit(BELL, shots=200)
+    histogram = job.get_results(timeout_secs=30)["histogram"]
+    assert set(histogram) == {"0", "3"}
