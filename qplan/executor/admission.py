@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from qplan.executor.model import Instance, Phase, ProviderView, View
-from qplan.planner import Action
 
 __all__ = ["Admission", "admit", "deps_state", "take_token", "token_wait"]
 
@@ -183,7 +182,3 @@ def batches(
             fresh.extend(replace(m, key=None, member=None) for m in members)
     units.extend(fresh[i : i + limit] for i in range(0, len(fresh), limit))
     return units
-
-
-def needs_submission(action: Action) -> bool:
-    return action in (Action.CREATE, Action.RETRY, Action.REPLACE)

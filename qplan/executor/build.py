@@ -13,7 +13,7 @@ from qplan.addresses import session_address
 from qplan.executor.model import Instance, JobView, Phase, ProviderView, SessionView, View
 from qplan.jobstatus import JobStatus
 from qplan.manifest import Job, Stack
-from qplan.planner import Action, JobFingerprinter, Plan
+from qplan.planner import SUBMITS, Action, JobFingerprinter, Plan
 from qplan.planner.plan import session_fingerprint
 from qplan.providers import Capabilities, SessionSupport
 from qplan.state import Row
@@ -21,7 +21,6 @@ from qplan.state import Row
 __all__ = ["build_view", "gone_rows", "native_limit"]
 
 S = JobStatus
-_SUBMIT = frozenset({Action.CREATE, Action.RETRY, Action.REPLACE})
 _AT_PROVIDER = {S.QUEUED: Phase.QUEUED, S.RUNNING: Phase.RUNNING, S.CANCELLING: Phase.CANCELLING}
 
 
@@ -70,7 +69,7 @@ def _instance(
     base = Instance(address, job.name, fingerprint, action, Phase.WAITING, point=point)
     if row is None:
         return base
-    if action in _SUBMIT:  # a new attempt: what the row says is history
+    if action in SUBMITS:  # a new attempt: what the row says is history
         return replace(
             base, stored=row.status, attempt=row.attempt if action is Action.RETRY else 0
         )

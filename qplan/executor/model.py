@@ -1,6 +1,6 @@
 """The executor's records: an instance's phase and the immutable view the core decides on.
 
-Phases, and what follows from each (the move table is ``MOVES``; ``move`` enforces it):
+Phases, and what follows from each (the move table is ``MOVES``; ``Instance.to`` enforces it):
 
 =============  ===========================================================================
 ``waiting``    an attempt to send: a new one (no key yet), or one resent under its key
@@ -45,7 +45,6 @@ __all__ = [
     "ProviderView",
     "SessionView",
     "View",
-    "move",
 ]
 
 
@@ -132,18 +131,9 @@ class Instance:
 
     def to(self, phase: Phase, **changes: Any) -> Instance:
         """This record in ``phase``; raises InvalidMove if the table forbids the move."""
-        _check(self, phase)
+        if phase is not self.phase and phase not in MOVES[self.phase]:
+            raise InvalidMove(f"{self.address}: {self.phase} -> {phase} is not allowed")
         return replace(self, phase=phase, **changes)
-
-
-def move(instance: Instance, phase: Phase) -> Instance:
-    _check(instance, phase)
-    return replace(instance, phase=phase)
-
-
-def _check(instance: Instance, phase: Phase) -> None:
-    if phase is not instance.phase and phase not in MOVES[instance.phase]:
-        raise InvalidMove(f"{instance.address}: {instance.phase} -> {phase} is not allowed")
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from qplan.planner import (
     load_plan,
     make_plan,
 )
-from qplan.planner.actions import Action
+from qplan.planner.actions import SUBMITS, Action
 from qplan.providers import Provider, make_provider
 from qplan.state import Lock, Row
 
@@ -145,7 +145,7 @@ def _runs_locally(stack: Stack, plan: Plan) -> bool:
         if job is None or job.target.provider not in local:
             continue
         counts = resource.counts
-        if any(counts[a] for a in (Action.CREATE, Action.RETRY, Action.REPLACE, Action.WAIT)):
+        if any(counts[a] for a in (*SUBMITS, Action.WAIT)):
             return True
     return False
 
@@ -156,7 +156,7 @@ def spends_money(plan: Plan, stack: Stack) -> bool:
         if resource.kind != "job":
             continue
         counts = resource.counts
-        submits = any(counts[a] for a in (Action.CREATE, Action.RETRY, Action.REPLACE))
+        submits = any(counts[a] for a in SUBMITS)
         if submits and stack.jobs[resource.name].target.paid:
             return True
     return False

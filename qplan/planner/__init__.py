@@ -1,7 +1,7 @@
 """The planner: manifest + state snapshot -> graph -> ordered actions. Pure, no I/O
 except reading and writing plan files."""
 
-from qplan.planner.actions import ACTIONS, CHANGES, Action, decide, decide_orphan
+from qplan.planner.actions import ACTIONS, CHANGES, SUBMITS, Action, decide, decide_orphan
 from qplan.planner.document import (
     PlanDocument,
     PlanError,
@@ -18,6 +18,7 @@ from qplan.planner.plan import Plan, ResourcePlan, make_plan, session_address
 __all__ = [
     "ACTIONS",
     "CHANGES",
+    "SUBMITS",
     "Action",
     "JobFingerprinter",
     "Plan",

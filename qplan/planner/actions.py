@@ -20,7 +20,7 @@ from enum import StrEnum
 from qplan.jobstatus import JobStatus
 from qplan.state import RowState
 
-__all__ = ["ACTIONS", "CHANGES", "Action", "decide"]
+__all__ = ["ACTIONS", "CHANGES", "SUBMITS", "Action", "decide"]
 
 
 class Action(StrEnum):
@@ -36,6 +36,8 @@ class Action(StrEnum):
 ACTIONS: tuple[Action, ...] = tuple(Action)
 CHANGES = frozenset({Action.CREATE, Action.RETRY, Action.REPLACE, Action.CANCEL, Action.FORGET})
 """Actions that change something; a plan with none of them has no changes."""
+SUBMITS = frozenset({Action.CREATE, Action.RETRY, Action.REPLACE})
+"""Actions that send an instance to its provider (a new attempt)."""
 
 
 def decide(row: RowState | None, fingerprint: str, attempts: int) -> tuple[Action, str]:

@@ -21,14 +21,13 @@ from dataclasses import dataclass, field
 
 from qplan.addresses import parse_address, session_address
 from qplan.manifest import Job, Stack
-from qplan.planner.actions import ACTIONS, CHANGES, Action, decide, decide_orphan
+from qplan.planner.actions import ACTIONS, CHANGES, SUBMITS, Action, decide, decide_orphan
 from qplan.planner.fingerprint import JobFingerprinter
 from qplan.state import RowState, Snapshot
 
 __all__ = ["Plan", "ResourcePlan", "make_plan", "session_address", "session_fingerprint"]
 
 _CODE = {action: i for i, action in enumerate(ACTIONS)}
-_NEEDS_SUBMISSION = frozenset({Action.CREATE, Action.RETRY, Action.REPLACE})
 
 
 @dataclass
@@ -126,7 +125,7 @@ def make_plan(stack: Stack, snapshot: Snapshot) -> Plan:
             add(address, action, reason)
         if job.session is not None:
             counts = plan.counts
-            needs_session[job.session] += sum(counts[a] for a in _NEEDS_SUBMISSION)
+            needs_session[job.session] += sum(counts[a] for a in SUBMITS)
         resources.append(plan)
     for name, session in stack.sessions.items():
         address = session_address(name)
