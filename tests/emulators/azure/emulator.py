@@ -165,15 +165,18 @@ class AzureQuantumEmulator(Emulator):
         )
         return f"{base}/{urllib.parse.quote(blob)}?{token}"
 
+    def _storage_path(self, uri: str) -> list[str]:
+        """The path of a container or blob URL of this storage, after the account (path
+        style, as Azurite's), without its SAS."""
+        path = [urllib.parse.unquote(p) for p in urllib.parse.urlsplit(uri).path.split("/") if p]
+        return path[1:] if path and path[0] == self._blobs.account_name else path
+
     def _blob_path(self, uri: str) -> tuple[str, str]:
-        """(container, blob) of a blob URL of this storage (path style, as Azurite's)."""
-        path = urllib.parse.urlsplit(uri).path.strip("/").split("/")
-        account = self._blobs.account_name
-        if path and path[0] == account:
-            path = path[1:]
+        """(container, blob) of a blob URL of this storage."""
+        path = self._storage_path(uri)
         if len(path) < 2:
             raise self.protocol.validation(f"not a blob URL: {uri}")
-        return path[0], urllib.parse.unquote("/".join(path[1:]))
+        return path[0], "/".join(path[1:])
 
     # --- jobs -------------------------------------------------------------------------------
 
@@ -284,7 +287,7 @@ class AzureQuantumEmulator(Emulator):
         except Exception as exc:  # the program, not the emulator: the job fails
             self._end_job(job, "Failed", {"code": "InvalidInputData", "message": str(exc)})
             return
-        container = str(details["containerUri"]).split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+        container = self._storage_path(str(details["containerUri"]))[0]
         self._blobs.get_blob_client(container, "rawOutputData").upload_blob(output, overwrite=True)
         self._end_job(job, "Succeeded", None, self._sas(container, "rawOutputData"))
 
@@ -306,22 +309,23 @@ class AzureQuantumEmulator(Emulator):
                 elif not session.final:
                     session.details["status"] = "Failure(s)"
 
+    def _job(self, request: Request) -> Job:
+        job = self.job_records.get(request.labels["job_id"])
+        if job is None:
+            raise ApiError(404, "JobNotFound", f"job {request.labels['job_id']} not found")
+        return job
+
     @route("GET", f"{W}/jobs/{{job_id}}", "GetJob")
     def get_job(self, request: Request) -> tuple[int, Any]:
         self._check(request)
         with self._lock:
-            job = self.job_records.get(request.labels["job_id"])
-            if job is None:
-                raise ApiError(404, "JobNotFound", f"job {request.labels['job_id']} not found")
-            return 200, dict(job.details)
+            return 200, dict(self._job(request).details)
 
     @route("POST", f"{W}/jobs/{{job_id}}:cancel", "CancelJob")
     def cancel_job(self, request: Request) -> tuple[int, Any]:
         self._check(request)
         with self._lock:
-            job = self.job_records.get(request.labels["job_id"])
-            if job is None:
-                raise ApiError(404, "JobNotFound", f"job {request.labels['job_id']} not found")
+            job = self._job(request)
             if not job.final:
                 job.set("Cancelled", cancellationTime=timestamp(), endExecutionTime=timestamp())
             return 200, dict(job.details)
