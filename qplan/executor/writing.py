@@ -37,11 +37,9 @@ class Writer:
         """Write the held commits in one transaction, then emit the events held with them."""
         held, self._commits = self._commits, []
         events, self._events = self._events, []
-        if len(held) == 1:
-            self.store.apply(self.stack, held[0].transitions, held[0].results)
-        elif held:
-            transitions = tuple(t for commit in held for t in commit.transitions)
-            results = tuple(r for commit in held for r in commit.results)
+        if held:
+            transitions = [t for commit in held for t in commit.transitions]
+            results = [r for commit in held for r in commit.results]
             self.store.apply(self.stack, transitions, results)
         for event in events:
             self.sink.emit(event)
