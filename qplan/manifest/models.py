@@ -224,6 +224,12 @@ class AzureProvider(_Model):
         description="Workspace resource id: /subscriptions/.../Workspaces/NAME",
     )
     location: str = Field(min_length=2, description="Azure region of the workspace, e.g. eastus")
+    endpoint: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s/]+(/\S*)?$",
+        description="Data-plane URL of the workspace, for a private endpoint; default: "
+        "https://LOCATION.quantum.azure.com/ (a connection string's QuantumEndpoint wins)",
+    )
 
 
 class PasqalProvider(_Model):

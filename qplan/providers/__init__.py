@@ -20,6 +20,7 @@ from qplan.providers.base import (
     Provider,
     ProviderError,
     Receipt,
+    SessionEnded,
     SessionSupport,
     TransientError,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "Provider",
     "ProviderError",
     "Receipt",
+    "SessionEnded",
     "SessionSupport",
     "TransientError",
     "make_provider",

@@ -28,6 +28,8 @@ Errors, and what the executor does with them::
     │                    with the same key (on a provider without idempotent submit, a
     │                    transient error on submit is handled as ambiguous)
     ├── PermanentError   the request is wrong (validation, device retired): the attempt fails
+    │   └── SessionEnded the job's session has ended at the provider (aborted, timed out):
+    │                    nothing was made; its members are skipped or go into a new session
     └── AmbiguousError   the call may or may not have happened (timeout, 5xx after send):
                          the intent stays ``submitting`` and is looked up by key, never resent
 """
@@ -52,6 +54,7 @@ __all__ = [
     "Provider",
     "ProviderError",
     "Receipt",
+    "SessionEnded",
     "SessionSupport",
     "TransientError",
 ]
@@ -71,6 +74,16 @@ class PermanentError(ProviderError):
 
 class AmbiguousError(ProviderError):
     pass
+
+
+class SessionEnded(PermanentError):
+    """The dispatch was refused because its session has ended at the provider: ``status``
+    is the session's (an aborted session's ``Failed``, an idle one's ``TimedOut``). Nothing
+    was made: its members may go into another session under the same keys."""
+
+    def __init__(self, message: str, status: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -125,7 +138,9 @@ class Dispatch:
     """What the provider runs under ``key``: the ``members`` (one, or a native batch: the
     same program, shots and device, one execution per member, in order), in the provider
     session ``group`` when given. ``settings``: the provider's own options for this job
-    (a Braket reservation ARN); ``tags``: the manifest's tags."""
+    (a Braket reservation ARN); ``params``: the job's target input parameters (``params:``
+    in the manifest, checked against the target); ``entry``: the entry operation of a
+    program that has one (Q#); ``tags``: the manifest's tags."""
 
     key: str
     stack: str
@@ -137,6 +152,8 @@ class Dispatch:
     group: str | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    entry: str | None = None
 
     @property
     def batch(self) -> bool:
