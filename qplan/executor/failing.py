@@ -93,13 +93,16 @@ def skip(view: View, instance: Instance, reason: str, now: float) -> Decision:
     return out
 
 
-def abort_session(view: View, session_view: SessionView, now: float, *, failed: str) -> Decision:
-    """A member failed in a session whose policy is abort: members in flight are cancelled
-    (recorded cancelled when the cancel takes effect), members not sent are skipped."""
+def abort_session(
+    view: View, session_view: SessionView, now: float, *, failed: str, by: str = "a failure"
+) -> Decision:
+    """A member failed in a session whose policy is abort (``by``: a failure qplan saw, or
+    the service, which refused a member): members in flight are cancelled (recorded
+    cancelled when the cancel takes effect), members not sent are skipped."""
     session = replace(session_view, aborted=True)
     out = Decision(sessions={session.name: session})
-    reason = f"skipped: session {session.name} was aborted by a failure"
-    cancel_reason = f"cancelled: session {session.name} was aborted by a failure"
+    reason = f"skipped: session {session.name} was aborted by {by}"
+    cancel_reason = f"cancelled: session {session.name} was aborted by {by}"
     members = [
         i
         for i in view.instances.values()

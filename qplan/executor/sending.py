@@ -22,12 +22,13 @@ from dataclasses import replace
 from qplan.executor.commands import Send, Sent
 from qplan.executor.decision import Decision, overlay
 from qplan.executor.events import Event, Kind
-from qplan.executor.failing import fail_attempt
-from qplan.executor.model import Instance, Phase, View
+from qplan.executor.failing import abort_session, fail_attempt
+from qplan.executor.model import Instance, Phase, SessionView, View
 from qplan.executor.policy import busy_delay
+from qplan.executor.sessions import close_ended
 from qplan.jobstatus import JobStatus
 from qplan.planner import batch_key, idempotency_key
-from qplan.providers import AmbiguousError, Dispatch, Member, TransientError
+from qplan.providers import AmbiguousError, Dispatch, Member, SessionEnded, TransientError
 from qplan.state import Transition
 
 __all__ = ["dispatch_units", "received"]
@@ -131,6 +132,7 @@ def received(view: View, outcome: Sent, now: float) -> Decision:
     out = Decision()
     members = [view.instances[a] for a in outcome.command.addresses]
     provider = view.providers[outcome.command.provider]
+    session = view.sessions.get(view.job(members[0]).session or "")
     error = outcome.error
     if isinstance(error, TransientError) and not provider.idempotent:
         error = AmbiguousError(f"{error} (the provider may have made the job: looked up)")
@@ -154,10 +156,10 @@ def received(view: View, outcome: Sent, now: float) -> Decision:
             )
             out.emit(Event(Kind.SUBMITTED, now, member.job, member.address, job_id))
         out.commit(accepted)
-        job = view.job(members[0])
-        session = view.sessions.get(job.session or "")
         if session is not None:
             out.sessions[session.name] = replace(session, last_used=now)
+    elif isinstance(error, SessionEnded) and session is not None and session.open:
+        out += _session_ended(view, members, session, error, now)
     elif isinstance(error, TransientError):
         delay = busy_delay(members[0].busy + 1, f"{view.jitter}\0{members[0].key}")
         for member in members:
@@ -174,4 +176,21 @@ def received(view: View, outcome: Sent, now: float) -> Decision:
         message = str(error) if error is not None else "the provider gave no job id"
         for member in members:
             out += fail_attempt(overlay(view, out), member, message, now, seen=now)
+    return out
+
+
+def _session_ended(
+    view: View, members: list[Instance], session: SessionView, error: SessionEnded, now: float
+) -> Decision:
+    """The provider refused the dispatch because the session has ended there; nothing was
+    made. Ended by the failure policy (an aborted session): the members not sent are
+    skipped, as the rest of the session. Otherwise (timed out, closed from outside): the
+    session is recorded as ended and the members wait for a new one, under the same keys."""
+    if session.abort and error.status == "Failed":
+        return abort_session(view, session, now, failed="", by="the service")
+    out = close_ended(view, session, now, f"ended at the provider ({error.status}): {error}")
+    for member in members:
+        out.put(member.to(Phase.WAITING))
+        detail = f"session {session.name} had ended ({error.status}): sent to a new session"
+        out.emit(Event(Kind.NOTICE, now, member.job, member.address, detail))
     return out

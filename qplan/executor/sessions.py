@@ -25,7 +25,14 @@ from qplan.planner import idempotency_key
 from qplan.providers import AmbiguousError, TransientError
 from qplan.state import Transition
 
-__all__ = ["close_finished", "found_sessions", "keep_fresh", "open_needed", "opened"]
+__all__ = [
+    "close_ended",
+    "close_finished",
+    "found_sessions",
+    "keep_fresh",
+    "open_needed",
+    "opened",
+]
 
 S = JobStatus
 
@@ -146,6 +153,12 @@ def close_finished(view: View, now: float, *, finishing: bool = False) -> Decisi
             failed = f"{session.failures} member(s) failed" if session.failures else ""
             out += _close(view, session, now, failed)
     return out
+
+
+def close_ended(view: View, session: SessionView, now: float, why: str) -> Decision:
+    """The provider says the session has ended (timed out, or closed from outside) while
+    members remain: it is recorded as failed, and a new one opens for them."""
+    return _close(view, session, now, why)
 
 
 def _close(view: View, session: SessionView, now: float, failed: str) -> Decision:

@@ -45,7 +45,8 @@ __all__ = [
 def make_provider(name: str, config: ProviderConfig, workdir: Path | None = None) -> Provider:
     """The provider configured as ``name``. ``workdir``: a folder of this stack's where a
     provider may keep what must outlive the process (the local provider's results, until
-    they are recorded). Azure and Pasqal are not available yet."""
+    they are recorded). Pasqal is not available yet. A provider whose SDK is not installed
+    is an error naming the extra that installs it."""
     if config.type == "local":
         from qplan.providers.local import LocalSimulatorProvider
 
@@ -55,7 +56,28 @@ def make_provider(name: str, config: ProviderConfig, workdir: Path | None = None
         from qplan.providers.braket import BraketTaskProvider
 
         return BraketTaskProvider(name, config)
+    if config.type == "azure":
+        _require(name, "azure", ("azure.quantum", "azure.storage.blob", "azure.identity", "qdk"))
+        from qplan.providers.azure import AzureQuantumProvider
+
+        return AzureQuantumProvider(name, config)
     raise QplanError(
         f"provider {name} ({config.type}): applying on {config.type} is not available in this "
         "release; `validate`, `plan` and `graph` work, and the local provider runs everything"
     )
+
+
+def _require(name: str, extra: str, modules: tuple[str, ...]) -> None:
+    """Raise a clear error naming ``qplan[extra]`` when one of ``modules`` is missing."""
+    from importlib.util import find_spec
+
+    for module in modules:
+        try:
+            found = find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            raise QplanError(
+                f"provider {name} ({extra}): the {extra} SDK is not installed ({module} is "
+                f"missing); install it with: pip install 'qplan[{extra}]'"
+            )

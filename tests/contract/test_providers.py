@@ -1,6 +1,7 @@
 """The provider contract: what every provider must do, whatever its service. Each provider
-joins by adding a subject below; the local provider, the scripted test provider and the
-Braket provider (through the real SDK against its emulator) are the subjects today.
+joins by adding a subject below; the local provider, the scripted test provider, and the
+Braket and Azure Quantum providers (through the real SDKs against their emulators) are
+the subjects today.
 
 1. The same key gives the same job: submitting a dispatch again returns the same receipt.
 2. A dispatch that was made is found by its key, whatever the caller saw (an ambiguous
@@ -131,14 +132,41 @@ def braket_subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
         provider.close()
 
 
-@pytest.fixture(params=["local", "scripted", "braket"])
+def azure_subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
+    from qplan.providers.azure import AzureQuantumProvider
+    from tests.emulators.azure.fixture import azure_config, azure_environ
+
+    env = request.getfixturevalue("azure_emulator")
+    environ = azure_environ(env)
+    provider = AzureQuantumProvider("az", azure_config(), environ=environ)
+    others: list[Provider] = []
+
+    @contextmanager
+    def lost_track() -> Iterator[Provider]:
+        # made, then a 502 to the caller (azure-core sends the PUT again, which finds it
+        # made); another process looks it up
+        env.faults.error(after_commit=True, status=502, operations=["CreateJob"], next=1)
+        other = AzureQuantumProvider("az", azure_config(), environ=environ)
+        others.append(other)
+        yield other
+
+    try:
+        yield Subject("azure", provider, "ionq.simulator", lost_track)
+    finally:
+        for each in (provider, *others):
+            each.close()
+
+
+@pytest.fixture(params=["local", "scripted", "braket", "azure"])
 def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Subject]:
     if request.param == "local":
         yield from local_subject(tmp_path)
     elif request.param == "scripted":
         yield from scripted_subject()
-    else:
+    elif request.param == "braket":
         yield from braket_subject(request)
+    else:
+        yield from azure_subject(request)
 
 
 def test_the_same_key_gives_the_same_job(subject: Subject) -> None:

@@ -27,18 +27,51 @@ from tests.emulators.azurite import Azurite
 
 __all__ = [
     "RESOURCE_GROUP",
+    "RESOURCE_ID",
     "SUBSCRIPTION",
     "WORKSPACE",
+    "azure_config",
     "azure_emulator",
     "azure_emulator_server",
+    "azure_environ",
     "azure_workspace",
     "azurite_server",
+    "connection_string",
 ]
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 RESOURCE_GROUP = "rg-qplan"
 WORKSPACE = "ws-qplan"
 LOCATION = "eastus"
+RESOURCE_ID = (
+    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/"
+    f"Microsoft.Quantum/Workspaces/{WORKSPACE}"
+)
+
+
+def connection_string(emulator: AzureQuantumEmulator) -> str:
+    """A workspace connection string, as the portal gives it, naming the emulator."""
+    return (
+        f"SubscriptionId={SUBSCRIPTION};ResourceGroupName={RESOURCE_GROUP};"
+        f"WorkspaceName={WORKSPACE};ApiKey={API_KEY};QuantumEndpoint={emulator.url}/;"
+    )
+
+
+def azure_environ(emulator: AzureQuantumEmulator) -> dict[str, str]:
+    """What qplan's Azure provider reads from the environment to reach the emulator."""
+    return {
+        "AZURE_QUANTUM_CONNECTION_STRING": connection_string(emulator),
+        "AZURE_QUANTUM_RESOURCE_ID": RESOURCE_ID,
+        "AZURE_QUANTUM_LOCATION": LOCATION,
+        "QDK_PYTHON_TELEMETRY": "none",
+    }
+
+
+def azure_config() -> Any:
+    """The manifest's provider settings for the emulator's workspace."""
+    from qplan.manifest.models import AzureProvider
+
+    return AzureProvider(type="azure", resource_id=RESOURCE_ID, location=LOCATION)
 
 
 def azure_workspace(emulator: AzureQuantumEmulator) -> Any:
