@@ -361,7 +361,9 @@ class AzureQuantumProvider(Provider):
         if isinstance(exc, CompileError):
             return PermanentError(f"{where}the program does not compile for Azure: {exc}")
         if isinstance(exc, ClientAuthenticationError):
-            return PermanentError(f"{where}Azure Quantum refused the credentials: {_text(exc)}")
+            status = getattr(exc, "status_code", None) or 401
+            refused = f"{where}Azure Quantum refused the credentials ({status}): {_text(exc)}"
+            return PermanentError(refused)
         if isinstance(exc, HttpResponseError):
             status = int(exc.status_code or 0)
             message = f"{where}Azure Quantum {status} {_code(exc)}: {_text(exc)}".rstrip(": ")
@@ -381,7 +383,7 @@ class AzureQuantumProvider(Provider):
     # --- submit -----------------------------------------------------------------------------
 
     def submit(self, dispatch: Dispatch) -> Receipt:
-        address = dispatch.members[0].address
+        address = ""  # the executor reports a refusal with the instance's address
         if dispatch.batch:
             raise PermanentError(f"{address}: Azure Quantum has no native batches")
         from azure.core.exceptions import ResourceExistsError
@@ -411,7 +413,7 @@ class AzureQuantumProvider(Provider):
         """The error of a failed create: a session that has ended, or the mapped error."""
         from azure.core.exceptions import HttpResponseError
 
-        address = dispatch.members[0].address
+        address = ""
         if (
             dispatch.group
             and isinstance(exc, HttpResponseError)
@@ -420,7 +422,7 @@ class AzureQuantumProvider(Provider):
         ):
             status = self.azure_sessions.status(dispatch.group) or "Failed"
             if status in SESSION_ENDED:
-                return SessionEnded(f"{address}: {_text(exc)}", status)
+                return SessionEnded(_text(exc), status)
         return self.map_error(exc, address, submitting=True)
 
     def _payload(self, dispatch: Dispatch) -> tuple[bytes, str, str, dict[str, Any]]:
@@ -438,7 +440,7 @@ class AzureQuantumProvider(Provider):
             params.setdefault("entryPoint", compiled.entry_point)
         else:
             if fmt not in FORMATS:
-                raise PermanentError(f"{member.address}: Azure Quantum does not take {fmt}")
+                raise PermanentError(f"Azure Quantum does not take {fmt} programs")
             data = program if isinstance(program, bytes) else program.encode()
             if fmt == "qir.v1":
                 match = _QIR_ENTRY.search(data.decode("utf-8", "replace"))

@@ -3,8 +3,9 @@ OpenQASM and Q# compiled to QIR for Azure targets, and Q# run on its local simul
 
 Each program gets its own ``qdk.Context`` (an isolated interpreter, base profile), made
 once and kept for the process: compiling one more point of a sweep then costs a few
-tens of milliseconds, not the context's hundred and fifty. A context is used by one
-thread at a time.
+tens of milliseconds, not the context's hundred and fifty. qdk's interpreter may only be
+used by the thread that made it: every context lives in one thread of this module's,
+and the functions below hand their work to it.
 
 OpenQASM written for Braket's simulators (no ``include``, Braket's gate names such as
 ``cnot``) compiles unchanged: ``stdgates.inc`` is included when the program does not
@@ -14,13 +15,17 @@ written once runs on the local provider, Braket and Azure.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
+import queue
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "CompileError",
@@ -90,28 +95,84 @@ def openqasm_for_qdk(source: str) -> str:
 
 
 class _Contexts:
-    """One context per program, the most recently used kept; a lock per context."""
+    """One context per program, the most recently used kept; used by its thread only."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._kept: OrderedDict[tuple[str, str], tuple[threading.Lock, Any]] = OrderedDict()
+        self._kept: OrderedDict[tuple[str, str], Any] = OrderedDict()
 
-    def get(self, kind: str, source: str) -> tuple[threading.Lock, Any]:
+    def get(self, kind: str, source: str) -> Any:
         key = (kind, source)
-        with self._lock:
-            kept = self._kept.get(key)
-            if kept is not None:
-                self._kept.move_to_end(key)
-                return kept
+        context = self._kept.get(key)
+        if context is not None:
+            self._kept.move_to_end(key)
+            return context
         context = _load(kind, source)
-        with self._lock:
-            kept = self._kept.setdefault(key, (threading.Lock(), context))
+        self._kept[key] = context
+        if len(self._kept) > CONTEXTS:
             while len(self._kept) > CONTEXTS:
                 self._kept.popitem(last=False)
-        return kept
+            gc.collect()  # in this thread: contexts hold reference cycles
+        return context
 
 
-_contexts = _Contexts()
+_T = TypeVar("_T")
+
+
+class _Owner:
+    """The one thread that makes, uses and drops this process's contexts. A daemon, asked
+    to drop them and stop as the interpreter exits (dropped by another thread, qdk's
+    native objects complain)."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.work: queue.SimpleQueue[tuple[Callable[[_Contexts], Any], Future[Any]] | None]
+        self.work = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._serve, name="qplan-qdk", daemon=True)
+        self.thread.start()
+        atexit.register(self.stop)
+
+    def _serve(self) -> None:
+        contexts = _Contexts()
+        while (item := self.work.get()) is not None:
+            task, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(task(contexts))
+            except (KeyboardInterrupt, SystemExit) as exc:
+                future.set_exception(exc)
+            except BaseException as exc:  # QSharpError, QasmError, pyo3 panics
+                # only the message leaves: its traceback holds qdk objects of this thread
+                future.set_exception(CompileError(_message(exc)))
+            del item, task, future
+        del contexts  # dropped here, in their own thread (they hold reference cycles)
+        gc.collect()
+
+    def run(self, task: Callable[[_Contexts], _T]) -> _T:
+        future: Future[_T] = Future()
+        self.work.put((task, future))
+        return future.result()
+
+    def stop(self) -> None:
+        if self.pid == os.getpid() and self.thread.is_alive():
+            self.work.put(None)
+            self.thread.join(timeout=10)
+
+
+_owners: dict[int, _Owner] = {}
+_owners_lock = threading.Lock()
+
+
+def _in_thread(work: Callable[[_Contexts], _T]) -> _T:
+    """Run ``work`` in the thread that owns this process's contexts (a forked child makes
+    its own). Its errors, a panic of qdk's native code included, are ``CompileError``."""
+    pid = os.getpid()
+    with _owners_lock:
+        owner = _owners.get(pid)
+        if owner is None:
+            _owners.clear()  # a parent's: its thread does not exist in this process
+            owner = _owners[pid] = _Owner()
+    return owner.run(work)
 
 
 def _qdk() -> Any:
@@ -125,6 +186,7 @@ def _qdk() -> Any:
 def _load(kind: str, source: str) -> Any:
     qdk = _qdk()
     context = qdk.Context(target_profile=qdk.TargetProfile.Base)
+    error = None
     try:
         if kind == "openqasm":
             context.import_openqasm(
@@ -133,11 +195,15 @@ def _load(kind: str, source: str) -> Any:
         else:
             context.eval(source)
     except Exception as exc:  # QSharpError, QasmError
-        raise CompileError(_message(exc)) from None
+        error = _message(exc)
+    if error is not None:
+        del context  # dropped now, in this thread, not with a traceback elsewhere
+        gc.collect()
+        raise CompileError(error)
     return context
 
 
-def _message(exc: Exception) -> str:
+def _message(exc: BaseException) -> str:
     text = str(exc).strip()
     return text or type(exc).__name__
 
@@ -145,25 +211,24 @@ def _message(exc: Exception) -> str:
 def compile_openqasm(source: str, inputs: Mapping[str, Any], order: Sequence[str]) -> Compiled:
     """QIR of an OpenQASM program with its ``input`` parameters bound, given in ``order``
     (the order of their declarations)."""
-    lock, context = _contexts.get("openqasm", source)
     args = [inputs[name] for name in order]
-    with lock:
-        try:
-            program = context.compile(getattr(context.code.qasm_import, ENTRY), *args)
-        except Exception as exc:
-            raise CompileError(_message(exc)) from None
-    return Compiled(str(program), f"ENTRYPOINT__{ENTRY}")
+
+    def work(contexts: _Contexts) -> Compiled:
+        context = contexts.get("openqasm", source)
+        program = context.compile(getattr(context.code.qasm_import, ENTRY), *args)
+        return Compiled(str(program), f"ENTRYPOINT__{ENTRY}")
+
+    return _in_thread(work)
 
 
 def compile_qsharp(source: str, expression: str) -> Compiled:
     """QIR of Q# ``source`` run through the entry ``expression`` (``Sweep.Run(3, 1.0)``)."""
-    lock, context = _contexts.get("qsharp", source)
-    with lock:
-        try:
-            program = context.compile(expression)
-        except Exception as exc:
-            raise CompileError(_message(exc)) from None
-    return Compiled(str(program), "ENTRYPOINT__main")
+
+    def work(contexts: _Contexts) -> Compiled:
+        program = contexts.get("qsharp", source).compile(expression)
+        return Compiled(str(program), "ENTRYPOINT__main")
+
+    return _in_thread(work)
 
 
 def _bits(value: Any) -> str:
@@ -192,10 +257,8 @@ def counts_of(shots: Sequence[Any]) -> dict[str, int]:
 
 def run_qsharp(source: str, expression: str, shots: int) -> dict[str, int]:
     """Run Q# ``source`` through ``expression`` on qdk's simulator: counts by bitstring."""
-    lock, context = _contexts.get("qsharp", source)
-    with lock:
-        try:
-            results = context.run(expression, shots)
-        except Exception as exc:
-            raise CompileError(_message(exc)) from None
-    return counts_of(results)
+
+    def work(contexts: _Contexts) -> dict[str, int]:
+        return counts_of(contexts.get("qsharp", source).run(expression, shots))
+
+    return _in_thread(work)
