@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from qplan.executor.cancelling import Target, ask_cancel, found_to_cancel
-from qplan.executor.commands import CloseSession, OpenSession
+from qplan.executor.commands import CloseSession, Commit, OpenSession
+from qplan.executor.decision import overlay
 from qplan.executor.model import Phase
 from qplan.executor.sessions import close_finished, keep_fresh, open_needed
 from qplan.jobstatus import JobStatus
@@ -76,3 +81,47 @@ def test_an_intent_s_job_is_found_by_key_before_it_is_cancelled() -> None:
     pending = target("a", job_id=None, dispatch_ref=None, member=1)
     (found,) = found_to_cancel([pending], {"K": Receipt("task", ("task#0", "task#1"))})
     assert (found.job_id, found.dispatch_ref, found.found) == ("task#1", "task", True)
+
+
+def refused(ended_status: str, *, abort: bool) -> tuple[Any, Any]:
+    """`b` sent into session s (open), refused because the session has ended there."""
+    from qplan.executor.commands import Send, Sent
+    from qplan.executor.sending import received
+    from qplan.providers import Dispatch, Member, SessionEnded
+
+    done = instance("a", "a", phase=Phase.SUCCEEDED)
+    sending = instance("b", "b", attempt=1, intent=True, key="key-b", carried_out=True)
+    opened = session(session_id="S1", abort=abort)
+    before = view([done, sending], IN_SESSION, sessions=[opened])
+    dispatch = Dispatch("key-b", "stack", "dev", "openqasm3", "P", 10, (Member("b", "fp", 1, {}),))
+    error = SessionEnded(f"session S1 is {ended_status}", ended_status)
+    return before, received(before, Sent(Send("p", dispatch, ("b",)), None, error), NOW)
+
+
+@pytest.mark.parametrize(
+    ("ended", "abort", "outcome"),
+    [
+        ("TimedOut", True, "new session"),
+        ("TimedOut", False, "new session"),
+        ("Succeeded", False, "new session"),  # closed from outside
+        ("Failed", False, "new session"),  # continue: a session ends Failed only once closed
+        ("Failed", True, "skipped"),  # abort: the service aborted it at a failure
+    ],
+)
+def test_a_member_refused_by_an_ended_session(ended: str, abort: bool, outcome: str) -> None:
+    before, out = refused(ended, abort=abort)
+    member = out.instances["b"]
+    commits = [t for c in out.commands if isinstance(c, Commit) for t in c.transitions]
+    if outcome == "skipped":
+        assert member.phase is Phase.SKIPPED and "aborted by the service" in member.reason
+        assert out.sessions["s"].aborted
+        assert not any(isinstance(c, CloseSession) for c in out.commands)  # ended already
+        return
+    # nothing was made: it waits, under the same key, for a new session; the old one is
+    # recorded as ended, and a new one opens for the member
+    assert member.phase is Phase.WAITING and member.intent and member.key == "key-b"
+    assert out.sessions["s"].closed and out.sessions["s"].stored is S.FAILED
+    assert [t.status for t in commits if t.address == "session.s"] == [S.FAILED]
+    reopened = open_needed(overlay(before, out), {"s"}, NOW)
+    (command,) = [c for c in reopened.commands if isinstance(c, OpenSession)]
+    assert command.key != before.sessions["s"].key and reopened.sessions["s"].attempt == 1
