@@ -6,8 +6,12 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sqlite3
+import subprocess
+import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 TAG = "QPLAN_TEST_PROCESS_TAG"
@@ -50,3 +54,41 @@ def kill_tagged(tag: str) -> None:
     for pid in tagged(tag):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
+
+
+def kill_apply_once(
+    folder: Path,
+    env: dict[str, str],
+    ready: Callable[[list[str]], bool],
+    grace: float,
+    *args: str,
+) -> None:
+    """Start ``qplan apply qplan.yaml`` in ``folder`` and SIGKILL it (its whole process
+    group) ``grace`` seconds after the statuses of its state's rows satisfy ``ready``
+    (their intents committed, say); killed also when that never happens, or the test
+    fails meanwhile."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qplan", "apply", "qplan.yaml", "--poll-interval", "0.2", *args],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        state = folder / ".qplan" / "state.db"
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if state.exists():
+                    with sqlite3.connect(state) as conn:
+                        rows = [s for (s,) in conn.execute("SELECT status FROM resources")]
+                    if ready(rows):
+                        break
+            except sqlite3.OperationalError:  # the file exists, its tables not yet
+                pass
+            time.sleep(0.05)
+        time.sleep(grace)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import pytest
 
 from qplan.providers.braket import _tag
 from tests.conftest import copy_example
+from tests.e2e.processes import kill_apply_once
 from tests.emulators.braket.fixture import BraketEmulatorEnv
 
 POINTS = 6
@@ -169,28 +169,8 @@ def test_crash_between_create_and_state_write(
     folder.write(batch=batch)
     expected = 1 if batch else POINTS  # one ProgramSet task, or one task per point
     env.faults.latency(3.0, operations=["CreateQuantumTask"])
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "qplan", "apply", "qplan.yaml", "--poll-interval", "0.2"],
-        cwd=folder.path,
-        env=folder.environ(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        state = folder.path / ".qplan" / "state.db"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # until intents are committed and their calls sent
-            try:
-                if state.exists() and any(s == "submitting" for s, _ in folder.rows().values()):
-                    break
-            except sqlite3.OperationalError:  # the file exists, its tables not yet
-                pass
-            time.sleep(0.05)
-        time.sleep(0.5)  # inside the 3 s the emulator takes to answer CreateQuantumTask
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # also when the test fails: never leave it running
-        proc.wait()
+    # once intents are committed, inside the 3 s the emulator takes to answer
+    kill_apply_once(folder.path, folder.environ(), lambda rows: "submitting" in rows, 0.5)
     rows = folder.rows()
     assert any(s == "submitting" for s, _ in rows.values()), rows  # intents without an id
     deadline = time.monotonic() + 30  # the emulator finishes the requests it had received
