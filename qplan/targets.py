@@ -26,6 +26,7 @@ class FormatKind(StrEnum):
     """How a program's text is read: parsed for parameters, JSON passed through, or bytes."""
 
     OPENQASM3 = "openqasm3"
+    QSHARP = "qsharp"
     PULSER = "pulser"
     JSON = "json"
     TEXT = "text"
@@ -41,19 +42,21 @@ class FormatInfo:
     @property
     def declares_parameters(self) -> bool:
         """Whether qplan reads declared parameters from programs of this format."""
-        return self.kind in (FormatKind.OPENQASM3, FormatKind.PULSER)
+        return self.kind in (FormatKind.OPENQASM3, FormatKind.QSHARP, FormatKind.PULSER)
 
 
 FORMATS: dict[str, FormatInfo] = {
     f.name: f
     for f in (
         FormatInfo("openqasm3", FormatKind.OPENQASM3, "OpenQASM 3 with `input` parameters"),
+        FormatInfo("qsharp", FormatKind.QSHARP, "Q# source, run through its `entry` operation"),
         FormatInfo("pulser", FormatKind.PULSER, "Pulser abstract representation (JSON)"),
         FormatInfo("ionq.circuit.v1", FormatKind.JSON, "IonQ JSON circuit (Azure Quantum)"),
         FormatInfo("honeywell.openqasm.v1", FormatKind.TEXT, "OpenQASM 2 for Quantinuum (Azure)"),
         FormatInfo("rigetti.quil.v1", FormatKind.TEXT, "Quil for Rigetti (Azure Quantum)"),
         FormatInfo("qir.v1", FormatKind.BINARY, "QIR bitcode (Azure Quantum)"),
         FormatInfo("braket.ir.ahs", FormatKind.JSON, "Analog Hamiltonian Simulation program"),
+        FormatInfo("pasqal.pulser.v1", FormatKind.JSON, "Pulser sequence for Pasqal (Azure)"),
     )
 }
 
@@ -94,6 +97,7 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
             DeviceInfo("braket_sv", _QASM, False, "Braket local state-vector simulator"),
             DeviceInfo("braket_dm", _QASM, False, "Braket local density-matrix simulator"),
             DeviceInfo("qutip", ("pulser",), False, "pulser-simulation (QuTiP) emulator"),
+            DeviceInfo("qsharp", ("qsharp",), False, "qdk's Q# simulator"),
         ),
     ),
     "braket": ProviderType(
@@ -130,11 +134,13 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
     ),
 }
 
+# Q# and OpenQASM 3 go to the gate-based vendors as QIR, compiled by the Azure provider
+_COMPILED = ("qir.v1", "qsharp", "openqasm3")
 _AZURE_VENDORS: dict[str, tuple[str, ...]] = {
-    "ionq": ("ionq.circuit.v1", "qir.v1"),
-    "quantinuum": ("honeywell.openqasm.v1", "qir.v1"),
-    "rigetti": ("rigetti.quil.v1", "qir.v1"),
-    "pasqal": ("pulser",),
+    "ionq": ("ionq.circuit.v1", *_COMPILED),
+    "quantinuum": ("honeywell.openqasm.v1", *_COMPILED),
+    "rigetti": ("rigetti.quil.v1", *_COMPILED),
+    "pasqal": ("pulser", "pasqal.pulser.v1"),
 }
 
 

@@ -25,6 +25,7 @@ _PATTERN_HINTS = {
     "region": "must be an AWS region like us-east-1",
     "resource_id": "must be an Azure Quantum workspace id: "
     "/subscriptions/ID/resourceGroups/GROUP/providers/Microsoft.Quantum/Workspaces/NAME",
+    "entry": "must be an operation name, its namespace included: Sweep.Run, or Run",
 }
 
 

@@ -20,12 +20,14 @@ from pydantic import (
     Field,
     StringConstraints,
     Tag,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from qplan.targets import FORMATS
+from qplan.targets import FORMATS, FormatKind
 
 __all__ = [
     "UNION_TAGS",
@@ -48,6 +50,7 @@ __all__ = [
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _STACK_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+ENTRY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -272,6 +275,32 @@ class ProgramSpec(_Model):
         None, min_length=1, description="Program file, relative to the manifest"
     )
     source: str | None = Field(None, description="Inline program text")
+    entry: str | None = Field(
+        None,
+        pattern=ENTRY_PATTERN,
+        validate_default=True,
+        description="qsharp: the operation to run, namespace included (Sweep.Run, or Run); "
+        "its arguments are the program's parameters",
+    )
+
+    @field_validator("entry")
+    @classmethod
+    def _entry_for_qsharp(cls, value: str | None, info: ValidationInfo) -> str | None:
+        declared = FORMATS.get(info.data.get("format", ""))
+        if declared is None:
+            return value  # the format itself is wrong, and reported
+        if declared.kind is FormatKind.QSHARP and value is None:
+            raise PydanticCustomError(
+                "qplan_entry",
+                "is required for format qsharp: the operation to run, such as Sweep.Run",
+            )
+        if declared.kind is not FormatKind.QSHARP and value is not None:
+            raise PydanticCustomError(
+                "qplan_entry",
+                "applies to format qsharp only (a program of format {format} runs as a whole)",
+                {"format": declared.name},
+            )
+        return value
 
     @model_validator(mode="after")
     def _one_origin(self) -> ProgramSpec:

@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from qplan.manifest.qsharp import QsharpType
 
 __all__ = ["ParamKind", "Parameter", "format_value"]
 
-ParamKind = Literal["float", "int", "uint", "bool", "bit", "bits", "qubits"]
+ParamKind = Literal["float", "int", "uint", "bool", "bit", "bits", "qubits", "qsharp"]
 
 _KIND_TEXT = {
     "float": "a number",
@@ -32,7 +35,8 @@ class Parameter:
 
     ``size`` is the length of a list value (OpenQASM arrays, Pulser variables of size > 1),
     the width of a ``bit[n]`` input, or the number of qubits for ``qubits``; None for scalars.
-    ``traps`` is the number of traps of a Pulser mappable register's layout.
+    ``traps`` is the number of traps of a Pulser mappable register's layout. ``qsharp`` is
+    the declared type of a Q# entry operation's argument (kind ``qsharp``).
     """
 
     name: str
@@ -41,8 +45,11 @@ class Parameter:
     line: int = 0
     traps: int = 0
     qids: tuple[str, ...] = ()
+    qsharp: QsharpType | None = None
 
     def describe(self) -> str:
+        if self.qsharp is not None:
+            return self.qsharp.describe()
         if self.kind == "qubits":
             return f"a mapping of the {self.size} qubits ({', '.join(self.qids)}) to trap numbers"
         if self.kind == "bits":
@@ -54,6 +61,8 @@ class Parameter:
 
     def coerce(self, value: Any) -> Any:
         """The canonical value of ``value`` for this parameter; ValueError says why not."""
+        if self.qsharp is not None:
+            return self.qsharp.coerce(value)
         if self.kind == "qubits":
             return self._coerce_qubits(value)
         if self.kind == "bits":

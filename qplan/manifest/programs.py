@@ -28,10 +28,14 @@ _PULSER_KEYS = ("register", "channels", "operations", "variables")
 class Program:
     """A loaded program. ``text`` is str, or bytes for binary formats (QIR bitcode).
 
+    ``entry`` is the operation a Q# program runs (its arguments are ``parameters``), None
+    for the other formats.
+
     ``digest`` identifies what the program means, not how it is written: it hashes a
     canonical form, so edits that cannot change a result do not change it. OpenQASM 3: the
     token sequence (comments, indentation and line breaks do not count). Pulser and JSON
-    formats: the parsed JSON with sorted keys (whitespace and key order do not count).
+    formats: the parsed JSON with sorted keys (whitespace and key order do not count). Q#:
+    the token sequence, as OpenQASM 3 (the entry is not part of it: fingerprints add it).
     Other text formats: line endings, trailing spaces and blank edges do not count. Binary:
     the bytes.
     """
@@ -42,6 +46,7 @@ class Program:
     path: Path | None
     parameters: Mapping[str, Parameter] = field(default_factory=dict)
     digest: str = ""
+    entry: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +120,8 @@ def load_program(name: str, spec: ProgramSpec, base_dir: Path) -> Program:
         canonical = text
     elif info.kind is FormatKind.OPENQASM3:
         parameters, canonical = _openqasm3(text, path)
+    elif info.kind is FormatKind.QSHARP:
+        parameters, canonical = _qsharp(text, spec.entry, path)
     elif info.kind in (FormatKind.PULSER, FormatKind.JSON):
         doc = _json(text, path)
         if info.kind is FormatKind.PULSER:
@@ -125,7 +132,7 @@ def load_program(name: str, spec: ProgramSpec, base_dir: Path) -> Program:
         canonical = "\n".join(lines).strip("\n")
     data = canonical if isinstance(canonical, bytes) else canonical.encode()
     digest = hashlib.blake2b(spec.format.encode() + b"\0" + data, digest_size=16).hexdigest()
-    return Program(name, spec.format, text, path, parameters, digest)
+    return Program(name, spec.format, text, path, parameters, digest, spec.entry)
 
 
 def _openqasm3(text: str, path: Path | None) -> tuple[dict[str, Parameter], str]:
@@ -142,6 +149,24 @@ def _openqasm3(text: str, path: Path | None) -> tuple[dict[str, Parameter], str]
             key="" if path else "source",
             more=[ProgramError(*error) for error in exc.errors[1:]],
         ) from None
+
+
+def _qsharp(text: str, entry: str | None, path: Path | None) -> tuple[dict[str, Parameter], str]:
+    from qplan.manifest.qsharp import EntryNotFound, QsharpSyntaxError, read_program
+
+    try:
+        return read_program(text, entry)
+    except QsharpSyntaxError as exc:
+        raise ProgramProblem(
+            exc.message,
+            file=path,
+            line=exc.line,
+            column=exc.column,
+            key="" if path else "source",
+            more=[ProgramError(*error) for error in exc.errors[1:]],
+        ) from None
+    except EntryNotFound as exc:
+        raise ProgramProblem(str(exc), key="entry") from None
 
 
 def _json(text: str, path: Path | None) -> Any:

@@ -94,6 +94,11 @@ class Job:
     def retry(self) -> RetryPolicy:
         return RetryPolicy.of(self.spec.retry)
 
+    @property
+    def entry(self) -> str | None:
+        """The operation its Q# program runs; None for the other formats."""
+        return self.program.entry
+
     def addresses(self) -> Iterator[str]:
         """Addresses of the instances, in expansion order, without building them."""
         if self.sweep is None:
