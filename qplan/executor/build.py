@@ -41,6 +41,7 @@ def job_view(job: Job) -> JobView:
         timeout=spec.timeout,
         on_failure=spec.on_failure,
         batch_size=spec.sweep.batch_size if spec.sweep is not None else None,
+        entry=job.entry,
     )
 
 

@@ -140,7 +140,8 @@ class Instance:
 class JobView:
     """A job's settings, as the core decides with them: resolved once from the manifest
     (``build``), so the core never reads the manifest. ``target``: ``provider/device``;
-    ``batch_size``: the manifest's cap on a native batch (None: the provider's limit)."""
+    ``batch_size``: the manifest's cap on a native batch (None: the provider's limit);
+    ``entry``: the operation a Q# program runs."""
 
     name: str
     provider: str
@@ -156,6 +157,7 @@ class JobView:
     timeout: float | None = None
     on_failure: str = "fail"
     batch_size: int | None = None
+    entry: str | None = None
 
     @property
     def target(self) -> str:

@@ -1,9 +1,14 @@
 """Fingerprints and idempotency keys.
 
 The fingerprint of an instance hashes what determines its result and nothing else: the
-program's canonical digest (see ``Program.digest``), its format, the target and its
-provider type, the shots, and every bound input in canonical form. Retry, timeout,
-on_failure, tags, ``after`` and the session do not count: changing them never reruns a job.
+program's canonical digest (see ``Program.digest``), its format and entry operation (Q#),
+the target and its provider type, the shots, and every bound input in canonical form.
+Retry, timeout, on_failure, tags, ``after`` and the session do not count: changing them
+never reruns a job.
+
+An entry counts only when the job has one, so the fingerprints of jobs without one are
+what they were before entries existed: their instances are never replaced by an upgrade
+of qplan.
 
 Canonical inputs are the ones of addresses: parameters sorted by name, values coerced to
 the declared kind and printed in shortest round-trip form, so ``theta: 1`` and
@@ -15,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from typing import Any
 
 from qplan.addresses import parse_address
 from qplan.manifest import Job, format_value
@@ -29,19 +35,18 @@ class JobFingerprinter:
 
     def __init__(self, job: Job) -> None:
         fixed = ",".join(f"{k}={format_value(job.inputs[k])}" for k in sorted(job.inputs))
-        head = json.dumps(
-            {
-                "v": FINGERPRINT_VERSION,
-                "program": job.program.digest,
-                "format": job.program.format,
-                "target": str(job.target),
-                "provider_type": job.target.provider_type,
-                "shots": job.spec.shots,
-                "inputs": fixed,
-            },
-            sort_keys=True,
-            separators=(",", ":"),
-        )
+        parts: dict[str, Any] = {
+            "v": FINGERPRINT_VERSION,
+            "program": job.program.digest,
+            "format": job.program.format,
+            "target": str(job.target),
+            "provider_type": job.target.provider_type,
+            "shots": job.spec.shots,
+            "inputs": fixed,
+        }
+        if job.entry is not None:
+            parts["entry"] = job.entry
+        head = json.dumps(parts, sort_keys=True, separators=(",", ":"))
         self._prefix = hashlib.blake2b(head.encode(), digest_size=16).digest()
 
     def __call__(self, address: str) -> str:

@@ -1,8 +1,9 @@
 """The local provider: the embedded default. No account, no network.
 
 OpenQASM 3 runs on Braket's ``LocalSimulator`` (``braket_sv``, ``braket_dm``), Pulser
-sequences on pulser-simulation (``qutip``), in a pool of worker processes sized to the
-CPUs (see ``local_worker``).
+sequences on pulser-simulation (``qutip``), Q# on qdk's simulator (``qsharp``: the entry
+operation called with the member's inputs as Q# literals), in a pool of worker processes
+sized to the CPUs (see ``local_worker``).
 
 Runs live as long as this process, but their results do not: with a ``runs_dir``, each
 run writes its result there under its idempotency key before it reports its end. A qplan
@@ -48,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from qplan.jobstatus import JobStatus
+from qplan.manifest import entry_expression, entry_parameters
 from qplan.manifest.models import FaultSpec
 from qplan.manifest.models import LocalProvider as LocalConfig
 from qplan.processes import pid_alive
@@ -90,10 +92,42 @@ def _remove_orphan_markers() -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _pulser_installed() -> bool:
+_FORMATS = ("openqasm3", "pulser", "qsharp")
+# what each format needs beyond qplan's own dependencies, and the extra that installs it
+_NEEDS = {
+    "pulser": (
+        ("pulser", "pulser_simulation"),
+        "Pulser sequences run on pulser-simulation",
+        "pulser",
+    ),
+    "qsharp": (("qdk",), "Q# programs run on qdk's simulator", "azure"),
+}
+
+
+def _missing(fmt: str) -> str | None:
+    """Why programs of format ``fmt`` cannot run here (their SDK is not installed), or None."""
     import importlib.util
 
-    return all(importlib.util.find_spec(m) is not None for m in ("pulser", "pulser_simulation"))
+    needs = _NEEDS.get(fmt)
+    if needs is None:
+        return None
+    modules, what, extra = needs
+    if all(importlib.util.find_spec(m) is not None for m in modules):
+        return None
+    return f"{what}, which is not installed: pip install 'qplan[{extra}]'"
+
+
+def qsharp_expression(dispatch: Dispatch, member: Member) -> str:
+    """The Q# expression a member of a Q# dispatch runs: the entry operation called with
+    the member's inputs. PermanentError when they do not fit its signature."""
+    assert isinstance(dispatch.program, str)
+    if not dispatch.entry:
+        raise PermanentError("a Q# program needs its entry operation (entry: in the manifest)")
+    try:
+        params = entry_parameters(dispatch.program, dispatch.entry)
+        return entry_expression(dispatch.entry, params, member.inputs)
+    except ValueError as exc:
+        raise PermanentError(str(exc)) from None
 
 
 def _fraction(key: str) -> float:
@@ -216,16 +250,15 @@ class LocalSimulatorProvider(Provider):
                 return Receipt(known, (known,))
             if dispatch.batch:
                 raise PermanentError("the local provider runs one point per job")
-            if dispatch.format not in ("openqasm3", "pulser"):
+            if dispatch.format not in _FORMATS:
                 raise PermanentError(f"the local provider cannot run {dispatch.format}")
             if not isinstance(dispatch.program, str):
                 raise PermanentError("the local provider runs text programs only")
-            if dispatch.format == "pulser" and not _pulser_installed():
-                raise PermanentError(
-                    "Pulser sequences run on pulser-simulation, which is not installed: "
-                    "pip install 'qplan[pulser]'"
-                )
+            missing = _missing(dispatch.format)
+            if missing is not None:
+                raise PermanentError(missing)
             member = dispatch.members[0]
+            expression = qsharp_expression(dispatch, member) if dispatch.format == "qsharp" else ""
             job_id = _JOB_PREFIX + key
             result_file = self._result_file(key)
             spec = local_worker.Run(
@@ -234,6 +267,7 @@ class LocalSimulatorProvider(Provider):
                 program=dispatch.program,
                 shots=dispatch.shots,
                 inputs=dict(member.inputs),
+                expression=expression,
                 fault=fault_for(self.config.faults, member, key),
                 address=member.address,
                 key=key,

@@ -32,22 +32,28 @@ _SIMULATORS: dict[str, Any] = {}
 HANG_LIMIT = 3600.0
 JOURNAL_ENV = "QPLAN_LOCAL_JOURNAL"
 
-__all__ = ["JOURNAL_ENV", "Run", "RunCancelled", "init", "run", "write_result"]
+__all__ = ["JOURNAL_ENV", "QsharpError", "Run", "RunCancelled", "init", "run", "write_result"]
 
 
 class RunCancelled(Exception):
     """The run was cancelled: before it started, or (fault ``hang``) while it waited."""
 
 
+class QsharpError(Exception):
+    """A Q# program did not compile, or failed as it ran (qdk's message)."""
+
+
 @dataclass(frozen=True)
 class Run:
-    """One run, as the local provider sends it to a worker."""
+    """One run, as the local provider sends it to a worker. ``expression``: for a Q#
+    program, the call of its entry operation that binds the inputs."""
 
     device: str
     format: str
     program: str
     shots: int
     inputs: dict[str, Any] = field(default_factory=dict)
+    expression: str = ""
     fault: str | None = None
     address: str = ""
     key: str = ""
@@ -110,6 +116,28 @@ def _pulser(text: str, shots: int, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"counts": counts, "raw": {"atom_order": list(built.register.qubit_ids)}}
 
 
+_OWN_ENTRY_POINT = "entry point cannot have parameters"
+
+
+def _qsharp(text: str, expression: str, shots: int) -> dict[str, Any]:
+    """qdk's simulator, through the program's own context (kept by ``qdk`` for the
+    process: the next point of a sweep compiles in milliseconds)."""
+    from qplan.providers.qdk import CompileError, run_qsharp
+
+    try:
+        counts = run_qsharp(text, expression, shots)
+    except CompileError as exc:
+        message = str(exc)
+        if _OWN_ENTRY_POINT in message:
+            message += (
+                "\nqdk takes an operation named Main (or marked @EntryPoint()) as the "
+                "program's own entry point, which cannot have parameters: rename it "
+                "(Run, say) and name it in the program's entry"
+            )
+        raise QsharpError(message) from None
+    return {"counts": counts, "raw": {"expression": expression}}
+
+
 def _journal(event: str, address: str, key: str) -> None:
     """Append one line to the run journal, if ``QPLAN_LOCAL_JOURNAL`` names a file.
     Lines are short single writes in append mode, so concurrent workers do not mix them."""
@@ -166,4 +194,6 @@ def _run(spec: Run) -> dict[str, Any]:
         return _openqasm3(spec.device, spec.program, spec.shots, spec.inputs)
     if spec.format == "pulser":
         return _pulser(spec.program, spec.shots, spec.inputs)
+    if spec.format == "qsharp":
+        return _qsharp(spec.program, spec.expression, spec.shots)
     raise ValueError(f"the local provider cannot run {spec.format}")

@@ -34,6 +34,8 @@ EXPECTED_SUMMARIES = {
     "1 provider (az)",
     "braket-sweep": "stack rabi-study: 2 jobs, 33 instances (32 sweep points), 0 sessions, "
     "1 provider (aws)",
+    "qsharp-sweep": "stack qsharp-sweep: 2 jobs, 5 instances (5 sweep points), 0 sessions, "
+    "1 provider (local)",
 }
 
 

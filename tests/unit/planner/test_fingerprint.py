@@ -92,3 +92,67 @@ def test_idempotency_keys_are_deterministic_and_distinct() -> None:
     }
     assert key not in others and len(others) == 4
     assert len(key) <= 64  # Braket's clientToken limit
+
+
+AZURE = """\
+version: 1
+stack: fp
+providers:
+  az:
+    type: azure
+    resource_id: /subscriptions/s/resourceGroups/g/providers/Microsoft.Quantum/Workspaces/w
+    location: eastus
+programs:
+  p:
+    format: {format}
+    {entry}
+    source: |
+{program}
+jobs:
+  j:
+    target: az/ionq.simulator
+    program: p
+    shots: 100
+    inputs: {inputs}
+"""
+QSHARP = """\
+namespace Sweep {
+    operation Run(theta : Double) : Result { use q = Qubit(); Ry(theta, q); MResetZ(q) }
+    operation Other(theta : Double) : Result { use q = Qubit(); Rx(theta, q); MResetZ(q) }
+}
+"""
+
+
+def azure_fingerprint(
+    write: Callable[..., Path],
+    *,
+    program: str = PROGRAM,
+    entry: str = "",
+    inputs: str = "{theta: 0.5, n: 2}",
+) -> str:
+    body = "\n".join("      " + line for line in program.splitlines())
+    text = AZURE.format(
+        format="qsharp" if entry else "openqasm3",
+        entry=f"entry: {entry}" if entry else "",
+        program=body,
+        inputs=inputs,
+    )
+    job = qplan.load(write(text)).jobs["j"]
+    return JobFingerprinter(job)(job.name)
+
+
+def test_the_entry_and_the_q_sharp_source_count(write: Callable[..., Path]) -> None:
+    run = azure_fingerprint(write, program=QSHARP, entry="Sweep.Run", inputs="{theta: 0.5}")
+    other = azure_fingerprint(write, program=QSHARP, entry="Sweep.Other", inputs="{theta: 0.5}")
+    assert run != other
+    commented = "// a comment\n" + QSHARP.replace("    ", "  ")
+    assert azure_fingerprint(
+        write, program=commented, entry="Sweep.Run", inputs="{theta: 0.5}"
+    ) == (run)
+    edited = QSHARP.replace("Ry(theta, q)", "Rz(theta, q)")
+    assert azure_fingerprint(write, program=edited, entry="Sweep.Run", inputs="{theta: 0.5}") != (
+        run
+    )
+    assert azure_fingerprint(write, program=QSHARP, entry="Sweep.Run", inputs="{theta: 1}") == (
+        azure_fingerprint(write, program=QSHARP, entry="Sweep.Run", inputs="{theta: 1.0}")
+    )
