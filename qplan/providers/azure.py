@@ -20,7 +20,8 @@ a job this process has never seen is read once by id. Results are read from the 
 blob and normalised to counts; the raw document is kept beside them.
 
 Programs: native formats pass through; ``openqasm3`` (Braket's dialect included) is bound
-to its inputs and compiled to QIR with the ``qdk`` package.
+to its inputs and compiled to QIR with the ``qdk`` package, and so is ``qsharp`` through
+its entry expression (each point's arguments written as Q# literals).
 
 Credentials: ``AZURE_QUANTUM_CONNECTION_STRING`` (its ``ApiKey``; its
 ``QuantumEndpoint`` names the data plane) or azure-identity's ``DefaultAzureCredential``;
@@ -91,7 +92,7 @@ FORMATS: dict[str, tuple[str, str]] = {
     "rigetti.quil.v1": ("text/plain", "rigetti.quil-results.v1"),
     "pasqal.pulser.v1": ("application/json", "pasqal.pulser-results.v1"),
 }
-COMPILED = ("openqasm3",)  # compiled to QIR here
+COMPILED = ("openqasm3", "qsharp")  # compiled to QIR here
 _SAS = re.compile(r"\?[^\s'\"]*\bsig=[^\s'\"]*")
 _SESSION_GONE = re.compile(r"session\b.*\b(terminal|terminated|ended|timed ?out|closed)", re.I)
 _QIR_ENTRY = re.compile(r"define\s+\S+\s+@([\w.$]+)\(\)\s*#(\d+)")
@@ -435,7 +436,10 @@ class AzureQuantumProvider(Provider):
             from qplan.providers import qdk
 
             source = program.decode() if isinstance(program, bytes) else program
-            compiled = qdk.compile_openqasm(source, member.inputs, _declared_inputs(source))
+            if fmt == "openqasm3":
+                compiled = qdk.compile_openqasm(source, member.inputs, _declared_inputs(source))
+            else:
+                compiled = qdk.compile_qsharp(source, _expression(source, dispatch))
             data, fmt = compiled.qir.encode(), "qir.v1"
             params.setdefault("entryPoint", compiled.entry_point)
         else:
@@ -662,6 +666,17 @@ class AzureQuantumProvider(Provider):
                 raise self.map_error(exc, job_id, submitting=False) from None
             except Exception as exc:
                 raise self.map_error(exc, job_id, submitting=False) from None
+
+
+def _expression(source: str, dispatch: Dispatch) -> str:
+    """The Q# entry expression of a dispatch's one member: ``Sweep.Run(3, 0.5)``."""
+    from qplan.manifest.qsharp import entry_expression, entry_parameters
+
+    entry = dispatch.entry or ""
+    try:
+        return entry_expression(entry, entry_parameters(source, entry), dispatch.members[0].inputs)
+    except ValueError as exc:
+        raise PermanentError(f"the Q# program cannot run: {exc}") from None
 
 
 def _name(stack: str, address: str) -> str:
