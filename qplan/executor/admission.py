@@ -1,6 +1,8 @@
 """Admission, as a pure decision: which waiting instances go now, and how they are grouped.
 
-An instance waiting to be sent goes when, in manifest order:
+An instance waiting to be sent goes when, in manifest order (but the members of open
+sessions first: a session must not sit idle while members of its are ready, and Azure ends
+one left idle for ten minutes):
 
 - the apply is not halted, interrupted or observing only;
 - its backoff is over (``not_before``);
@@ -22,8 +24,9 @@ gone, the others make a new batch.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from itertools import chain
 
 from qplan.executor.model import Instance, Phase, ProviderView, View
 
@@ -94,7 +97,7 @@ def admit(
     deps: dict[str, str] = {}
     batched: dict[str, list[Instance]] = defaultdict(list)
     fresh: dict[str, int] = defaultdict(int)
-    for instance in view.live.values():
+    for instance in _in_order(view):
         if budget <= 0:
             break
         if instance.phase is not Phase.WAITING or instance.not_before > now:
@@ -159,6 +162,20 @@ def admit(
             room[name] -= 1
     out.providers = {n: p for n, p in providers.items() if p is not view.providers[n]}
     return out
+
+
+def _in_order(view: View) -> Iterable[Instance]:
+    """The instances not final, members of open sessions first, each part in manifest
+    order."""
+    open_sessions = {s.name for s in view.sessions.values() if s.open}
+    if not open_sessions:
+        return view.live.values()
+
+    def in_open(instance: Instance) -> bool:
+        return view.jobs[instance.job].session in open_sessions
+
+    live = view.live.values()
+    return chain((i for i in live if in_open(i)), (i for i in live if not in_open(i)))
 
 
 def batches(

@@ -75,3 +75,13 @@ def test_a_pending_batch_goes_whole_unless_a_member_left() -> None:
     assert [[i.address for i in u] for u in whole] == [["m0", "m1", "m2"]]  # not cut to 2
     broken = batches(pending[:2], 2, {"K": 3})  # m2 left the manifest
     assert [[i.key for i in u] for u in broken] == [[None, None]]  # a new batch, a new key
+
+
+def test_members_of_an_open_session_go_before_other_work() -> None:
+    # one slot at the provider: the session's member takes it, though later in the manifest
+    alone = [instance("solo", "solo"), instance("member", "member")]
+    jobs = [job("solo"), job("member", session="s")]
+    room = provider(max_in_flight=1)
+    assert sent(view(alone, jobs, [room], [session(session_id="S1")])) == [["member"]]
+    # a session not open yet holds nothing back: its member waits for the opening
+    assert sent(view(alone, jobs, [room], [session()])) == [["solo"]]
