@@ -14,11 +14,15 @@ from enum import StrEnum
 __all__ = [
     "FORMATS",
     "PROVIDER_TYPES",
+    "REFUSED_PARAMS",
     "DeviceInfo",
     "FormatInfo",
     "FormatKind",
+    "ParamKind",
     "ProviderType",
+    "TargetParam",
     "device_info",
+    "target_params",
 ]
 
 
@@ -165,3 +169,106 @@ def device_info(provider_type: str, device: str) -> DeviceInfo | None:
     """The device named ``device`` of ``provider_type``, or None when it does not exist."""
     ptype = PROVIDER_TYPES.get(provider_type)
     return None if ptype is None else ptype.lookup(device)
+
+
+# --- target input parameters (a job's ``params:``) -----------------------------------------
+
+
+class ParamKind(StrEnum):
+    """The values a target input parameter takes."""
+
+    BOOL = "bool"
+    INT = "int"  # a non-negative integer
+    CHOICE = "choice"  # one of ``choices``
+    MAPPING = "mapping"  # a mapping of the known ``fields``
+    ANY_MAPPING = "any mapping"  # a mapping passed on unchecked
+
+
+@dataclass(frozen=True, slots=True)
+class TargetParam:
+    """An input parameter a target takes, passed to the provider as written. ``fields``:
+    the keys of a ``MAPPING``; ``required``: a field its mapping must have."""
+
+    name: str
+    kind: ParamKind
+    description: str
+    choices: tuple[str, ...] = ()
+    fields: tuple[TargetParam, ...] = ()
+    required: bool = False
+
+
+REFUSED_PARAMS = frozenset({"shots", "count", "runs"})
+"""Input parameters qplan sets itself, from the job's ``shots``, on every target."""
+
+_IONQ_NOISE_MODELS = ("ideal", "harmony", "aria-1", "aria-2", "forte-1", "forte-enterprise-1")
+
+# What each Azure vendor's targets document as input parameters, less the shot count. A
+# small set, each one a setting that changes how the job runs, never what it returns.
+_AZURE_PARAMS: dict[str, tuple[TargetParam, ...]] = {
+    "ionq": (
+        TargetParam(
+            "noise",
+            ParamKind.MAPPING,
+            "simulator: the noise model of an IonQ QPU (or ideal)",
+            fields=(
+                TargetParam(
+                    "model",
+                    ParamKind.CHOICE,
+                    "the QPU whose noise is simulated",
+                    choices=_IONQ_NOISE_MODELS,
+                    required=True,
+                ),
+                TargetParam("seed", ParamKind.INT, "seed of the noisy simulation"),
+            ),
+        ),
+        TargetParam(
+            "error_mitigation",
+            ParamKind.MAPPING,
+            "QPUs: IonQ's error mitigation",
+            fields=(
+                TargetParam(
+                    "debias",
+                    ParamKind.BOOL,
+                    "debiasing: symmetric variants of the circuit, aggregated",
+                    required=True,
+                ),
+            ),
+        ),
+    ),
+    "quantinuum": (
+        TargetParam(
+            "error-model",
+            ParamKind.BOOL,
+            "emulators: false runs without the device's noise model (shot noise only)",
+        ),
+        TargetParam(
+            "simulator",
+            ParamKind.CHOICE,
+            "emulators: state-vector (the default) or stabilizer (Clifford circuits only)",
+            choices=("state-vector", "stabilizer"),
+        ),
+        TargetParam(
+            "error-params",
+            ParamKind.ANY_MAPPING,
+            "emulators: parameters of the noise model overridden (p1, p2, p_meas, ...)",
+        ),
+        TargetParam("no-opt", ParamKind.BOOL, "true: the compiler does not optimise the circuit"),
+    ),
+    "rigetti": (
+        TargetParam(
+            "skipQuilc",
+            ParamKind.BOOL,
+            "true: the program is not compiled by quilc (Quil-T programs need it)",
+        ),
+    ),
+    "pasqal": (),
+}
+
+
+def target_params(provider_type: str, device: str) -> dict[str, TargetParam]:
+    """The input parameters qplan knows ``device`` of ``provider_type`` to take, by name:
+    none for the local simulators, Braket and Pasqal Cloud, a few per Azure vendor."""
+    if provider_type != "azure":
+        return {}
+    vendor = device.partition(".")[0]
+    return {param.name: param for param in _AZURE_PARAMS.get(vendor, ())}

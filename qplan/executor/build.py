@@ -42,6 +42,7 @@ def job_view(job: Job) -> JobView:
         on_failure=spec.on_failure,
         batch_size=spec.sweep.batch_size if spec.sweep is not None else None,
         entry=job.entry,
+        params=job.params,
     )
 
 

@@ -141,7 +141,7 @@ class JobView:
     """A job's settings, as the core decides with them: resolved once from the manifest
     (``build``), so the core never reads the manifest. ``target``: ``provider/device``;
     ``batch_size``: the manifest's cap on a native batch (None: the provider's limit);
-    ``entry``: the operation a Q# program runs."""
+    ``entry``: the operation a Q# program runs; ``params``: the target's input parameters."""
 
     name: str
     provider: str
@@ -158,6 +158,7 @@ class JobView:
     on_failure: str = "fail"
     batch_size: int | None = None
     entry: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def target(self) -> str:

@@ -123,6 +123,7 @@ def _send(view: View, members: list[Instance]) -> Send:
         group=session.session_id if session is not None else None,
         settings=view.session_settings.get(job.session or "", {}),
         tags={**job.tags, "qplan-stack": view.stack_name},
+        params=job.params,
         entry=job.entry,
     )
     return Send(job.provider, dispatch, tuple(m.address for m in members))

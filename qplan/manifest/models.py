@@ -417,6 +417,12 @@ class JobSpec(_Model):
     program: Name
     shots: int = Field(gt=0, description="Shots per instance")
     inputs: dict[Ident, Any] = Field(default_factory=dict, description="Fixed parameter values")
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Target input parameters, passed to the provider as they are (error "
+        "mitigation, noise model...); checked against the parameters qplan knows the target "
+        "to take",
+    )
     sweep: SweepSpec | None = None
     session: Name | None = None
     after: Annotated[list[Name], BeforeValidator(_as_list)] = Field(

@@ -3,8 +3,9 @@
 Checks that need the whole manifest: references to providers, programs, sessions and
 other jobs; that each target exists and can run the job's program format; that a job's
 inputs and sweep bind exactly the parameters its program declares, with values of the
-declared kinds; that a job and its session agree on the target; that ``after`` has no
-cycle. All problems are reported, not only the first.
+declared kinds; that its ``params`` are input parameters its target takes; that a job and
+its session agree on the target; that ``after`` has no cycle. All problems are reported,
+not only the first.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from qplan.manifest.models import JobSpec, ProviderConfig, RetrySpec, SessionSpe
 from qplan.manifest.params import Parameter
 from qplan.manifest.programs import Program
 from qplan.manifest.sweep import Sweep, SweepProblem, build_sweep
+from qplan.manifest.target_params import check_params
 from qplan.manifest.yamlsource import PathPart
 from qplan.targets import FORMATS, PROVIDER_TYPES, device_info
 
@@ -98,6 +100,11 @@ class Job:
     def entry(self) -> str | None:
         """The operation its Q# program runs; None for the other formats."""
         return self.program.entry
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        """Its target's input parameters (``params:``), checked, passed on as written."""
+        return self.spec.params
 
     def addresses(self) -> Iterator[str]:
         """Addresses of the instances, in expansion order, without building them."""
@@ -254,6 +261,19 @@ class _Resolver:
                     f"(it runs {', '.join(info.formats)})",
                 )
                 ok = False
+        if target is not None and spec.params:
+            ok = (
+                check_params(
+                    spec.params,
+                    target.provider_type,
+                    target.device,
+                    str(target),
+                    [*base, "params"],
+                    self.report,
+                    self.describe,
+                )
+                and ok
+            )
         inputs, sweep, bound_ok = self.bind(name, spec, program, base)
         if not ok or not bound_ok or target is None:
             return None

@@ -2,13 +2,13 @@
 
 The fingerprint of an instance hashes what determines its result and nothing else: the
 program's canonical digest (see ``Program.digest``), its format and entry operation (Q#),
-the target and its provider type, the shots, and every bound input in canonical form.
-Retry, timeout, on_failure, tags, ``after`` and the session do not count: changing them
-never reruns a job.
+the target and its provider type, the shots, the target's input parameters (``params``),
+and every bound input in canonical form. Retry, timeout, on_failure, tags, ``after`` and
+the session do not count: changing them never reruns a job.
 
-An entry counts only when the job has one, so the fingerprints of jobs without one are
-what they were before entries existed: their instances are never replaced by an upgrade
-of qplan.
+An entry and params count only when the job has them, so the fingerprints of jobs without
+either are what they were before those existed: their instances are never replaced by an
+upgrade of qplan.
 
 Canonical inputs are the ones of addresses: parameters sorted by name, values coerced to
 the declared kind and printed in shortest round-trip form, so ``theta: 1`` and
@@ -46,6 +46,8 @@ class JobFingerprinter:
         }
         if job.entry is not None:
             parts["entry"] = job.entry
+        if job.params:
+            parts["params"] = job.params  # key order does not count: sorted below
         head = json.dumps(parts, sort_keys=True, separators=(",", ":"))
         self._prefix = hashlib.blake2b(head.encode(), digest_size=16).digest()
 

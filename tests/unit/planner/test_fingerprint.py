@@ -114,6 +114,7 @@ jobs:
     program: p
     shots: 100
     inputs: {inputs}
+    params: {params}
 """
 QSHARP = """\
 namespace Sweep {
@@ -127,6 +128,7 @@ def azure_fingerprint(
     write: Callable[..., Path],
     *,
     program: str = PROGRAM,
+    params: str = "{}",
     entry: str = "",
     inputs: str = "{theta: 0.5, n: 2}",
 ) -> str:
@@ -136,9 +138,19 @@ def azure_fingerprint(
         entry=f"entry: {entry}" if entry else "",
         program=body,
         inputs=inputs,
+        params=params,
     )
     job = qplan.load(write(text)).jobs["j"]
     return JobFingerprinter(job)(job.name)
+
+
+def test_target_params_count(write: Callable[..., Path]) -> None:
+    base = azure_fingerprint(write)
+    noisy = azure_fingerprint(write, params="{noise: {model: aria-1, seed: 7}}")
+    assert noisy != base
+    assert azure_fingerprint(write, params="{noise: {seed: 7, model: aria-1}}") == noisy
+    assert azure_fingerprint(write, params="{noise: {model: aria-1, seed: 8}}") != noisy
+    assert azure_fingerprint(write, params="{noise: {model: forte-1, seed: 7}}") != noisy
 
 
 def test_the_entry_and_the_q_sharp_source_count(write: Callable[..., Path]) -> None:
