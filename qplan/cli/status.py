@@ -47,6 +47,7 @@ def status(
                     "kind": r.kind,
                     "job": r.job,
                     "status": str(r.status),
+                    "provider_status": r.provider_status,
                     "attempt": r.attempt,
                     "target": r.target,
                     "provider_job_id": r.provider_job_id,

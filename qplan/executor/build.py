@@ -152,6 +152,7 @@ def build_view(
             # open at the provider since an earlier run: adopted as it is
             session_id=row.provider_job_id if row and kept_open(row, capabilities) else None,
             last_used=row.updated_at if row else 0.0,
+            provider_status=row.provider_status if row else None,
         )
         config = stack.providers.get(provider)
         reservation = getattr(config, "reservations", {}).get(name)

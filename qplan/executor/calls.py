@@ -22,6 +22,7 @@ from qplan.executor.commands import (
     Lookup,
     Observe,
     Observed,
+    ObserveSessions,
     OpenSession,
     Outcome,
     Release,
@@ -30,6 +31,7 @@ from qplan.executor.commands import (
     SessionClosed,
     SessionOpened,
     SessionsFound,
+    SessionsObserved,
 )
 from qplan.executor.model import View
 from qplan.executor.procedures import CancelFailed, cancel_targets
@@ -77,12 +79,17 @@ def call(provider: Provider, command: Command, view: View | None) -> Outcome | N
                 return SessionsFound(command, {})
             return SessionsFound(command, provider.sessions.find(list(command.keys)))
         if isinstance(command, CloseSession):
+            status = None
             if provider.sessions is not None:
                 if command.abort:
                     provider.sessions.abort(command.session_id)
                 else:
-                    provider.sessions.close(command.session_id)
-            return SessionClosed(command)
+                    status = provider.sessions.close(command.session_id)
+            return SessionClosed(command, status=status)
+        if isinstance(command, ObserveSessions):
+            ids = [session_id for _, session_id in command.sessions]
+            statuses = provider.sessions.statuses(ids) if provider.sessions is not None else {}
+            return SessionsObserved(command, statuses)
     except ProviderError as exc:
         return _failed(command, exc)
     raise TypeError(f"unknown command {command!r}")
@@ -103,6 +110,8 @@ def _failed(command: Command, exc: ProviderError) -> Outcome | None:
         return SessionsFound(command, {}, exc)
     if isinstance(command, CloseSession):
         return SessionClosed(command, exc)
+    if isinstance(command, ObserveSessions):
+        return SessionsObserved(command, {}, exc)
     return None
 
 

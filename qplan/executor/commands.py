@@ -29,6 +29,7 @@ __all__ = [
     "Limit",
     "Lookup",
     "Observe",
+    "ObserveSessions",
     "Observed",
     "OpenSession",
     "Outcome",
@@ -38,6 +39,7 @@ __all__ = [
     "SessionClosed",
     "SessionOpened",
     "SessionsFound",
+    "SessionsObserved",
 ]
 
 
@@ -126,6 +128,14 @@ class CloseSession:
 
 
 @dataclass(frozen=True)
+class ObserveSessions:
+    """The provider's statuses of open sessions (by name: their ids)."""
+
+    provider: str
+    sessions: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class Emit:
     event: Event
 
@@ -142,6 +152,7 @@ Command = (
     | OpenSession
     | FindSessions
     | CloseSession
+    | ObserveSessions
     | Emit
 )
 
@@ -205,8 +216,24 @@ class SessionsFound:
 class SessionClosed:
     command: CloseSession
     error: ProviderError | None = None
+    status: str | None = None  # the provider's status of the session once closed
+
+
+@dataclass(frozen=True)
+class SessionsObserved:
+    command: ObserveSessions
+    statuses: Mapping[str, str] = field(default_factory=dict)  # by session id
+    error: ProviderError | None = None
 
 
 Outcome = (
-    Sent | Found | Observed | Cancelled | Limit | SessionOpened | SessionsFound | SessionClosed
+    Sent
+    | Found
+    | Observed
+    | Cancelled
+    | Limit
+    | SessionOpened
+    | SessionsFound
+    | SessionClosed
+    | SessionsObserved
 )

@@ -31,6 +31,7 @@ from qplan.executor.commands import (
     SessionClosed,
     SessionOpened,
     SessionsFound,
+    SessionsObserved,
 )
 from qplan.executor.decision import Decision, overlay
 from qplan.executor.events import Event, Kind
@@ -98,6 +99,7 @@ def observe(view: View, now: float) -> Decision:
         size = max(1, view.providers[name].max_observe)
         for first in range(0, len(ids), size):
             out.commands.append(Observe(name, tuple(ids[first : first + size])))
+    out.commands.extend(sessions.to_observe(view, now))
     due = {c.provider for c in out.commands if hasattr(c, "provider")}
     for name in due:
         provider = view.providers[name]
@@ -176,7 +178,18 @@ def absorb(view: View, outcome: Outcome, now: float) -> Decision:
         if outcome.error is not None:
             detail = f"closing session {outcome.command.session} failed: {outcome.error}"
             out.emit(Event(Kind.NOTICE, now, outcome.command.session, detail=detail))
+        elif outcome.status:
+            named = {outcome.command.session_id: outcome.command.session}
+            out += sessions.observed(view, named, {outcome.command.session_id: outcome.status})
         return out
+    if isinstance(outcome, SessionsObserved):
+        if outcome.error is not None:
+            detail = f"sessions at {outcome.command.provider} not read: {outcome.error}"
+            out = Decision()
+            out.emit(Event(Kind.NOTICE, now, detail=detail))
+            return out
+        named = {session_id: name for name, session_id in outcome.command.sessions}
+        return sessions.observed(view, named, dict(outcome.statuses))
     raise TypeError(f"unknown outcome {outcome!r}")
 
 

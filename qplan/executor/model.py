@@ -186,6 +186,7 @@ class SessionView:
     last_used: float = 0.0
     failures: int = 0
     aborted: bool = False
+    provider_status: str | None = None  # the provider's word for it (Executing, TimedOut)
 
     @property
     def open(self) -> bool:

@@ -190,7 +190,8 @@ def _session_ended(
     session is recorded as ended and the members wait for a new one, under the same keys."""
     if session.abort and error.status == "Failed":
         return abort_session(view, session, now, failed="", by="the service")
-    out = close_ended(view, session, now, f"ended at the provider ({error.status}): {error}")
+    why = f"ended at the provider ({error.status}): {error}"
+    out = close_ended(view, session, now, why, error.status)
     for member in members:
         out.put(member.to(Phase.WAITING))
         detail = f"session {session.name} had ended ({error.status}): sent to a new session"

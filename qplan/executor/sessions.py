@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from qplan.executor.commands import CloseSession, FindSessions, OpenSession
+from qplan.executor.commands import CloseSession, FindSessions, ObserveSessions, OpenSession
 from qplan.executor.decision import Decision
 from qplan.executor.events import Event, Kind
 from qplan.executor.model import Instance, Phase, SessionView, View
@@ -30,8 +30,10 @@ __all__ = [
     "close_finished",
     "found_sessions",
     "keep_fresh",
+    "observed",
     "open_needed",
     "opened",
+    "to_observe",
 ]
 
 S = JobStatus
@@ -74,7 +76,14 @@ def open_needed(view: View, needed: set[str], now: float) -> Decision:
             key = idempotency_key(
                 view.stack_name, session.address, session.fingerprint, attempt, view.generation
             )
-            session = replace(session, attempt=attempt, key=key, closed=False, session_id=None)
+            session = replace(
+                session,
+                attempt=attempt,
+                key=key,
+                closed=False,
+                session_id=None,
+                provider_status=None,
+            )
             out.commit(
                 [
                     Transition(
@@ -87,7 +96,7 @@ def open_needed(view: View, needed: set[str], now: float) -> Decision:
                         idempotency_key=key,
                         provider=session.provider,
                         target=f"{session.provider}/{session.device}",
-                        clear=("provider_job_id", "error"),
+                        clear=("provider_job_id", "error", "provider_status"),
                     )
                 ]
             )
@@ -155,19 +164,57 @@ def close_finished(view: View, now: float, *, finishing: bool = False) -> Decisi
     return out
 
 
-def close_ended(view: View, session: SessionView, now: float, why: str) -> Decision:
-    """The provider says the session has ended (timed out, or closed from outside) while
-    members remain: it is recorded as failed, and a new one opens for them."""
-    return _close(view, session, now, why)
+def close_ended(
+    view: View, session: SessionView, now: float, why: str, status: str | None = None
+) -> Decision:
+    """The provider says the session has ended (timed out, or closed from outside; its
+    ``status`` there) while members remain: it is recorded as failed, and a new one opens
+    for them."""
+    return _close(view, session, now, why, status)
 
 
-def _close(view: View, session: SessionView, now: float, failed: str) -> Decision:
+def to_observe(view: View, now: float) -> list[ObserveSessions]:
+    """The open native sessions of the providers whose poll has come: their status at
+    the provider, for ``qplan status``."""
+    by_provider: dict[str, list[tuple[str, str]]] = {}
+    for session in view.sessions.values():
+        provider = view.providers.get(session.provider)
+        if provider is None or not provider.sessions or not session.open:
+            continue
+        if now >= provider.next_observation:
+            by_provider.setdefault(session.provider, []).append(
+                (session.name, session.session_id or "")
+            )
+    return [ObserveSessions(name, tuple(pairs)) for name, pairs in by_provider.items()]
+
+
+def observed(view: View, names: dict[str, str], statuses: dict[str, str]) -> Decision:
+    """The provider's statuses of sessions (by id; ``names``: their names by id): each
+    change is recorded on the session's row."""
+    out = Decision()
+    for session_id, status in statuses.items():
+        session = view.sessions.get(names.get(session_id, ""))
+        if session is None or session.stored is None or session.provider_status == status:
+            continue
+        out.commit([Transition(session.address, session.stored, provider_status=status)])
+        out.sessions[session.name] = replace(session, provider_status=status)
+    return out
+
+
+def _close(
+    view: View, session: SessionView, now: float, failed: str, ended: str | None = None
+) -> Decision:
+    """Record the session closed (``ended``: the provider's status of a session it has
+    ended by itself, which then needs no close)."""
     out = Decision()
     error = failed or ("aborted by a member's failure" if session.aborted else None)
     status = S.FAILED if error else S.SUCCEEDED
-    if session.session_id is not None and not session.aborted:  # aborted: ended already
+    if session.session_id is not None and not session.aborted and ended is None:
         out.commands.append(CloseSession(session.name, session.session_id))
-    out.commit([Transition(session.address, status, error=error)])
-    out.sessions[session.name] = replace(session, closed=True, stored=status)
+    out.commit([Transition(session.address, status, error=error, provider_status=ended)])
+    provider_status = ended or session.provider_status
+    out.sessions[session.name] = replace(
+        session, closed=True, stored=status, provider_status=provider_status
+    )
     out.emit(Event(Kind.SESSION_CLOSED, now, session.name, session.address, error or ""))
     return out

@@ -776,20 +776,31 @@ class AzureSessions(SessionSupport):
                 raise self.provider.map_error(exc, "", submitting=False) from None
         return found
 
-    def close(self, session_id: str) -> None:
+    def close(self, session_id: str) -> str | None:
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
         try:
             session = self.workspace.get_session(session_id)
-            self.workspace.close_session(session)
+            self.workspace.close_session(session)  # an ended one is only read again
         except ResourceNotFoundError:
-            return
+            return None
         except HttpResponseError as exc:
             if exc.status_code in (400, 409):  # ended already
-                return
+                return self.status(session_id)
             raise self.provider.map_error(exc, "", submitting=False) from None
         except Exception as exc:
             raise self.provider.map_error(exc, "", submitting=False) from None
+        return _value(session.details.status) or None
+
+    def statuses(self, session_ids: Sequence[str]) -> dict[str, str]:
+        def one(session_id: str) -> tuple[str, Any]:
+            return session_id, self._details(session_id)
+
+        try:
+            found = list(self.provider._pool.map(one, list(session_ids)))
+        except Exception as exc:
+            raise self.provider.map_error(exc, "", submitting=False) from None
+        return {i: _value(d.status) for i, d in found if d is not None and d.status}
 
     def abort(self, session_id: str) -> None:
         """Azure has no abort: the members still in flight are cancelled, then it closes."""

@@ -201,12 +201,18 @@ class SessionSupport(ABC):
         """Ids of the sessions the provider has under ``keys``."""
 
     @abstractmethod
-    def close(self, session_id: str) -> None:
-        """No job joins it afterwards; those in it run to their end."""
+    def close(self, session_id: str) -> str | None:
+        """No job joins it afterwards; those in it run to their end. Returns the
+        provider's status of the session once closed, if it says."""
 
     @abstractmethod
     def abort(self, session_id: str) -> None:
         """End it at once: what it still holds is cancelled."""
+
+    def statuses(self, session_ids: Sequence[str]) -> dict[str, str]:
+        """The provider's own status of each session (Azure's ``Executing``,
+        ``Failure(s)``, ``TimedOut``...), for ``qplan status``; none by default."""
+        return {}
 
 
 class Provider(ABC):

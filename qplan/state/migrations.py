@@ -99,5 +99,11 @@ UPDATE resources SET dispatch_ref = provider_job_id
  WHERE dispatch_ref IS NULL AND provider_job_id IS NOT NULL;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# Version 3: ``provider_status`` is a provider's own status of a row's resource, where
+# qplan's status says less: an Azure session's Waiting, Executing, Failure(s), TimedOut...
+_V3 = """
+ALTER TABLE resources ADD COLUMN provider_status TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -36,7 +36,9 @@ class Row:
     """A resource row as stored. Times are seconds since the epoch. ``idempotency_key``:
     the key of the dispatch its current attempt went in (shared by the members of a native
     batch, ``member`` being its position there); ``dispatch_ref``: the provider's reference
-    of that dispatch (a batch's own id); ``provider_job_id``: this instance's job."""
+    of that dispatch (a batch's own id); ``provider_job_id``: this instance's job;
+    ``provider_status``: the provider's own word for its state, where it says more than
+    ``status`` (an Azure session's ``Failure(s)`` or ``TimedOut``)."""
 
     stack: str
     address: str
@@ -55,6 +57,7 @@ class Row:
     updated_at: float
     member: int | None = None
     dispatch_ref: str | None = None
+    provider_status: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,7 @@ class Transition:
     error: str | None = None
     member: int | None = None
     dispatch_ref: str | None = None
+    provider_status: str | None = None
     detail: str | None = None
     clear: tuple[str, ...] = ()
 

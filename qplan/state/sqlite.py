@@ -29,7 +29,8 @@ __all__ = ["SqliteStore"]
 STALE_AFTER = 120.0  # seconds without a heartbeat after which a lock looks abandoned
 _ROW_FIELDS = (
     "stack, address, kind, job, status, fingerprint, attempt, idempotency_key, provider, "
-    "target, provider_job_id, result_hash, error, created_at, updated_at, member, dispatch_ref"
+    "target, provider_job_id, result_hash, error, created_at, updated_at, member, dispatch_ref, "
+    "provider_status"
 )
 _SETTABLE = (
     "kind",
@@ -44,6 +45,7 @@ _SETTABLE = (
     "error",
     "member",
     "dispatch_ref",
+    "provider_status",
 )
 _REQUIRED_NEW = ("kind", "job", "fingerprint", "attempt", "provider", "target")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -77,6 +78,13 @@ class Folder:
         with sqlite3.connect(self.path / ".qplan" / "state.db") as conn:
             query = "SELECT address, status, provider_job_id, error FROM resources"
             return {a: (s, j, e) for a, s, j, e in conn.execute(query)}
+
+    def session_status(self, name: str) -> str:
+        """A session as ``qplan status`` shows it: qplan's status (Azure's)."""
+        shown = self.qplan("status", "qplan.yaml")
+        assert shown.returncode == 0, shown.stderr
+        (line,) = [x for x in shown.stdout.splitlines() if x.startswith(f"session.{name} ")]
+        return re.split(r"\s{2,}", line)[1]  # columns are two spaces or more apart
 
     def results(self) -> dict[str, dict[str, int]]:
         shown = self.qplan("results", "qplan.yaml", "--format", "json")
@@ -218,6 +226,7 @@ def test_continue_runs_every_member_and_the_session_ends_failed(folder: Folder) 
     assert rows["session.s"][0] == "failed"
     (session,) = folder.emulator.sessions.values()
     assert len(session.members) == 3 and session.details["status"] == "Failed"
+    assert folder.session_status("s") == "failed (Failed)"
 
 
 IDLE = """\
@@ -247,6 +256,7 @@ def test_a_session_that_timed_out_at_the_provider_is_replaced_by_a_new_one(
     sessions = sorted(folder.emulator.sessions.values(), key=lambda s: s.details["creationTime"])
     assert [s.details["status"] for s in sessions] == ["TimedOut", "Succeeded"]
     assert [len(s.members) for s in sessions] == [1, 1]  # `last` ran in the second one
+    assert folder.session_status("s") == "succeeded (Succeeded)"  # the second one
     assert jobs_by_address(folder.emulator)["last"] == 1  # one job: refused, then made
     refused = [c for c in folder.emulator.calls.calls("CreateJob") if c.status == 400]
     assert len(refused) == 1

@@ -16,9 +16,12 @@ RICH_LIMIT = 2000  # above this, plain aligned text: rich lays tables out in mem
 
 def cells(row: Row) -> tuple[str, ...]:
     error = (row.error or "").replace("\n", " ")
+    status = str(row.status)
+    if row.provider_status:  # the provider's own word: an Azure session's Failure(s)
+        status = f"{status} ({row.provider_status})"
     return (
         row.address,
-        str(row.status),
+        status,
         str(row.attempt),
         row.provider_job_id or "-",
         utc_stamp(row.updated_at),

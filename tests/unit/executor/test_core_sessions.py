@@ -125,3 +125,29 @@ def test_a_member_refused_by_an_ended_session(ended: str, abort: bool, outcome: 
     reopened = open_needed(overlay(before, out), {"s"}, NOW)
     (command,) = [c for c in reopened.commands if isinstance(c, OpenSession)]
     assert command.key != before.sessions["s"].key and reopened.sessions["s"].attempt == 1
+
+
+def test_the_providers_status_of_an_open_session_is_read_at_its_poll_and_recorded() -> None:
+    from qplan.executor.commands import ObserveSessions
+    from qplan.executor.sessions import observed, to_observe
+    from tests.unit.executor.views import provider
+
+    native = provider(sessions=True, next_observation=NOW)
+    opened = session(session_id="S1", stored=S.QUEUED)
+    members = [at_provider("a", "a")]
+    (asked,) = to_observe(view(members, IN_SESSION, [native], [opened]), NOW)
+    assert asked == ObserveSessions("p", (("s", "S1"),))
+    later = provider(sessions=True, next_observation=NOW + 1)
+    assert to_observe(view(members, IN_SESSION, [later], [opened]), NOW) == []  # not due
+    own = provider(sessions=False, next_observation=NOW)  # qplan's own sessions: nothing
+    assert to_observe(view(members, IN_SESSION, [own], [opened]), NOW) == []
+    seen = observed(view(members, IN_SESSION, [native], [opened]), {"S1": "s"}, {"S1": "Executing"})
+    (commit,) = [c for c in seen.commands if isinstance(c, Commit)]
+    (change,) = commit.transitions
+    assert (change.address, change.status, change.provider_status) == (
+        "session.s",
+        S.QUEUED,
+        "Executing",
+    )
+    again = view(members, IN_SESSION, [native], [seen.sessions["s"]])
+    assert observed(again, {"S1": "s"}, {"S1": "Executing"}).commands == []  # no change

@@ -152,3 +152,28 @@ def test_state_urls(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="PostgreSQL"):
         open_store("postgresql://u@h/db", tmp_path / "m.yaml")
     assert os.path.exists(tmp_path / "a.db")
+
+
+def test_a_version_2_state_gains_provider_status_and_keeps_its_rows(tmp_path: Path) -> None:
+    from qplan.state.migrations import MIGRATIONS
+    from qplan.state.sqlite import _statements
+
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path)
+    for script in MIGRATIONS[:2]:  # the schema as version 2 left it
+        for statement in _statements(script):
+            conn.execute(statement)
+    conn.execute(
+        "INSERT INTO resources (stack, address, kind, job, status, fingerprint, attempt, "
+        "provider, target, created_at, updated_at) "
+        "VALUES ('s', 'session.x', 'session', 'x', 'queued', 'f', 1, 'az', 'az/t', 0, 0)"
+    )
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    store = SqliteStore(path)
+    assert store.row("s", "session.x") is not None
+    store.apply("s", [Transition("session.x", S.QUEUED, provider_status="Executing")])
+    row = store.row("s", "session.x")
+    assert row is not None and row.provider_status == "Executing" and row.status is S.QUEUED
+    store.close()
