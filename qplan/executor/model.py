@@ -187,6 +187,8 @@ class SessionView:
     failures: int = 0
     aborted: bool = False
     provider_status: str | None = None  # the provider's word for it (Executing, TimedOut)
+    fresh: bool = False  # opened by this apply
+    joined: int = 0  # members the provider accepted into it in this apply
 
     @property
     def open(self) -> bool:

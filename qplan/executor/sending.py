@@ -187,11 +187,21 @@ def _session_ended(
     """The provider refused the dispatch because the session has ended there; nothing was
     made. Ended by the failure policy (an aborted session): the members not sent are
     skipped, as the rest of the session. Otherwise (timed out, closed from outside): the
-    session is recorded as ended and the members wait for a new one, under the same keys."""
+    session is recorded as ended and the members wait for a new one, under the same keys;
+    but a session this apply opened that ended before taking any member would end again:
+    the members' attempt fails instead of a new session opening after each."""
     if session.abort and error.status == "Failed":
         return abort_session(view, session, now, failed="", by="the service")
     why = f"ended at the provider ({error.status}): {error}"
     out = close_ended(view, session, now, why, error.status)
+    if session.fresh and not session.joined:
+        message = (
+            f"session {session.name} ended at the provider ({error.status}) before any "
+            "member could join it"
+        )
+        for member in members:
+            out += fail_attempt(overlay(view, out), member, message, now, seen=now)
+        return out
     for member in members:
         out.put(member.to(Phase.WAITING))
         detail = f"session {session.name} had ended ({error.status}): sent to a new session"

@@ -118,6 +118,8 @@ def opened(view: View, name: str, session_id: str | None, error: object, now: fl
             closed=False,
             last_used=now,
             stored=S.QUEUED,
+            fresh=True,
+            joined=0,
         )
         out.commit([Transition(session.address, S.QUEUED, provider_job_id=session_id)])
         out.emit(Event(Kind.SESSION_OPENED, now, name, session.address, session_id))

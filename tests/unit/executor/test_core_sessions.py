@@ -151,3 +151,22 @@ def test_the_providers_status_of_an_open_session_is_read_at_its_poll_and_recorde
     )
     again = view(members, IN_SESSION, [native], [seen.sessions["s"]])
     assert observed(again, {"S1": "s"}, {"S1": "Executing"}).commands == []  # no change
+
+
+def test_a_session_that_ends_before_any_member_joins_is_not_replaced_again() -> None:
+    from qplan.executor.commands import Send, Sent
+    from qplan.executor.sending import received
+    from qplan.providers import Dispatch, Member, SessionEnded
+
+    sending = instance("b", "b", attempt=1, intent=True, key="key-b", carried_out=True)
+    dispatch = Dispatch("key-b", "stack", "dev", "openqasm3", "P", 10, (Member("b", "fp", 1, {}),))
+    refused = Sent(Send("p", dispatch, ("b",)), None, SessionEnded("ended", "TimedOut"))
+    # opened by this apply, and no member ever got in: a new one would fare no better
+    empty = session(session_id="S2", fresh=True, joined=0)
+    out = received(view([sending], IN_SESSION, sessions=[empty]), refused, NOW)
+    assert out.instances["b"].phase is Phase.FAILED
+    assert "before any member could join it" in out.instances["b"].reason
+    # members joined it before (or it is an earlier apply's): the member waits for a new one
+    for used in (session(session_id="S2", fresh=True, joined=1), session(session_id="S1")):
+        again = received(view([sending], IN_SESSION, sessions=[used]), refused, NOW)
+        assert again.instances["b"].phase is Phase.WAITING
