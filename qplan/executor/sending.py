@@ -159,7 +159,8 @@ def received(view: View, outcome: Sent, now: float) -> Decision:
             out.emit(Event(Kind.SUBMITTED, now, member.job, member.address, job_id))
         out.commit(accepted)
         if session is not None:
-            out.sessions[session.name] = replace(session, last_used=now)
+            joined = session.joined + len(receipt.member_ids)
+            out.sessions[session.name] = replace(session, last_used=now, joined=joined)
     elif isinstance(error, SessionEnded) and session is not None and session.open:
         out += _session_ended(view, members, session, error, now)
     elif isinstance(error, TransientError):

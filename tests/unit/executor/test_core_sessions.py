@@ -170,3 +170,16 @@ def test_a_session_that_ends_before_any_member_joins_is_not_replaced_again() -> 
     for used in (session(session_id="S2", fresh=True, joined=1), session(session_id="S1")):
         again = received(view([sending], IN_SESSION, sessions=[used]), refused, NOW)
         assert again.instances["b"].phase is Phase.WAITING
+
+
+def test_members_accepted_into_a_session_are_counted() -> None:
+    from qplan.executor.commands import Send, Sent
+    from qplan.executor.sending import received
+    from qplan.providers import Dispatch, Member
+
+    sending = instance("a", "a", attempt=1, intent=True, key="key-a", carried_out=True)
+    dispatch = Dispatch("key-a", "stack", "dev", "openqasm3", "P", 10, (Member("a", "fp", 1, {}),))
+    accepted = Sent(Send("p", dispatch, ("a",)), Receipt("J", ("J",)))
+    opened = session(session_id="S1", fresh=True)
+    out = received(view([sending], IN_SESSION, sessions=[opened]), accepted, NOW)
+    assert out.sessions["s"].joined == 1 and out.sessions["s"].last_used == NOW
