@@ -135,6 +135,10 @@ def opened(view: View, name: str, session_id: str | None, error: object, now: fl
         out.commit([Transition(session.address, S.FAILED, error=message)])
         session = replace(session, opening=False, closed=True, aborted=True, stored=S.FAILED)
         out.emit(Event(Kind.FAILED, now, name, session.address, message))
+        for member in _members(view, session):
+            if member.phase is Phase.WAITING and not member.intent:  # never sent: they fail
+                out.put(member.to(Phase.FAILED, reason=message))
+                out.emit(Event(Kind.FAILED, now, member.job, member.address, message))
     out.sessions[name] = session
     return out
 

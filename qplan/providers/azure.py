@@ -33,6 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import logging
 import math
 import os
 import re
@@ -184,6 +185,11 @@ def connection(config: AzureConfig, environ: Mapping[str, str] | None = None) ->
 
 def _workspace(conn: Connection) -> Any:
     from azure.quantum import Workspace
+
+    # the SDKs log their retries and each failed credential source as warnings: qplan
+    # reports what matters itself, once, with the instance's address
+    logging.getLogger("azure").addHandler(logging.NullHandler())
+    logging.getLogger("azure").propagate = False
 
     credential: Any
     if conn.key is not None:
@@ -362,7 +368,13 @@ class AzureQuantumProvider(Provider):
         if isinstance(exc, CompileError):
             return PermanentError(f"{where}the program does not compile for Azure: {exc}")
         if isinstance(exc, ClientAuthenticationError):
-            status = getattr(exc, "status_code", None) or 401
+            status = getattr(exc, "status_code", None)
+            if status is None:  # no token was ever sent: none of the chain's sources had one
+                return PermanentError(
+                    f"{where}no Azure credentials: {_text(exc)} Set {CONNECTION_STRING}, or "
+                    "sign in as azure-identity's DefaultAzureCredential expects (az login, "
+                    "a managed identity, AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET)"
+                )
             refused = f"{where}Azure Quantum refused the credentials ({status}): {_text(exc)}"
             return PermanentError(refused)
         if isinstance(exc, HttpResponseError):

@@ -4,12 +4,15 @@ which `plan --detailed-exitcode` uses for "changes present"."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES
+from tests.conftest import CLOUD_ENV, EXAMPLES
 from tests.e2e.test_plan_cli import run
 
 EX_USAGE = 64
@@ -106,8 +109,33 @@ def test_an_invalid_manifest_still_exits_1(folder: Path) -> None:
 
 
 def test_a_provider_this_release_cannot_apply_on_is_not_a_usage_error(tmp_path: Path) -> None:
-    target = tmp_path / "azure"
-    shutil.copytree(EXAMPLES / "azure-session", target)
+    target = tmp_path / "pasqal"
+    shutil.copytree(EXAMPLES / "pasqal-batch", target)
     result = run("apply", "qplan.yaml", cwd=target)
     assert result.returncode == 1, result.stderr
-    assert "applying on azure is not available in this release" in result.stderr
+    assert "applying on pasqal is not available in this release" in result.stderr
+
+
+def test_azure_without_credentials_fails_the_apply_and_says_what_to_set(tmp_path: Path) -> None:
+    # no connection string, and none of DefaultAzureCredential's sources here: the session
+    # cannot be opened, its members fail (they are not skipped), the apply exits 1
+    target = tmp_path / "azure"
+    shutil.copytree(EXAMPLES / "azure-session", target)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_"))}
+    env.update(
+        CLOUD_ENV, AZURE_CONFIG_DIR=str(tmp_path / "no-az-login"), QDK_PYTHON_TELEMETRY="none"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "qplan", "apply", "qplan.yaml"],
+        capture_output=True,
+        text=True,
+        cwd=target,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "no Azure credentials" in result.stderr
+    assert "AZURE_QUANTUM_CONNECTION_STRING" in result.stderr
+    assert "Traceback" not in result.stderr and "Attempted credentials" not in result.stderr
+    assert "3 failed" in result.stderr + result.stdout

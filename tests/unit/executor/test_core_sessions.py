@@ -183,3 +183,15 @@ def test_members_accepted_into_a_session_are_counted() -> None:
     opened = session(session_id="S1", fresh=True)
     out = received(view([sending], IN_SESSION, sessions=[opened]), accepted, NOW)
     assert out.sessions["s"].joined == 1 and out.sessions["s"].last_used == NOW
+
+
+def test_members_of_a_session_that_cannot_be_opened_fail() -> None:
+    from qplan.executor.sessions import opened
+    from qplan.providers import PermanentError
+
+    asked = session(opening=True, key="K", stored=S.SUBMITTING)
+    members = [instance("a", "a"), instance("b", "b")]
+    out = opened(view(members, IN_SESSION, sessions=[asked]), "s", None, PermanentError("401"), NOW)
+    assert out.sessions["s"].aborted and out.sessions["s"].stored is S.FAILED
+    assert {a: i.phase for a, i in out.instances.items()} == {"a": Phase.FAILED, "b": Phase.FAILED}
+    assert all("session s could not be opened: 401" in i.reason for i in out.instances.values())
