@@ -27,8 +27,13 @@ def cancel(
     """
     from qplan import operations
 
-    count = operations.cancel(manifest, options, addresses)
+    count, still = operations.cancel(manifest, options, addresses)
     click.echo(f"Cancel requested for {count} in-flight instance{'s' if count != 1 else ''}.")
+    if still:
+        click.echo(
+            f"{still} still running at the provider: a target that cannot stop a running job "
+            "may finish it, and bill it; `qplan status --refresh` shows how they end."
+        )
 
 
 @click.command()

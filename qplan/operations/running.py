@@ -165,18 +165,18 @@ def spends_money(plan: Plan, stack: Stack) -> bool:
 def refresh(manifest: str, options: LoadOptions, *, sink: EventSink | None = None) -> list[Row]:
     """Observe in-flight jobs at their providers and record what changed (results too)."""
     with open_workspace(manifest, options, write=True) as ws, _locked(ws, "refresh"):
-        snapshot = ws.store.snapshot(ws.stack.name)
-        plan = make_plan(ws.stack, snapshot)
-        rows = list(ws.store.rows(ws.stack.name))
-        in_flight = [r for r in rows if r.status.in_flight]
-        if in_flight:
-            names = {r.provider for r in in_flight}
-            with _providers(ws, names) as providers:
-                observe_only = Options(no_wait=True, handle_sigint=False, observe_only=True)
-                Executor(
-                    ws.stack, ws.store, providers, _waiting(plan), observe_only, sink=sink
-                ).run()
+        _observe_in_flight(ws, sink)
         return list(ws.store.rows(ws.stack.name))
+
+
+def _observe_in_flight(ws: Workspace, sink: EventSink | None = None) -> None:
+    """One observation of the stack's in-flight jobs, what changed recorded."""
+    plan = make_plan(ws.stack, ws.store.snapshot(ws.stack.name))
+    in_flight = [r for r in ws.store.rows(ws.stack.name) if r.status.in_flight]
+    if in_flight:
+        with _providers(ws, {r.provider for r in in_flight}) as providers:
+            observe_only = Options(no_wait=True, handle_sigint=False, observe_only=True)
+            Executor(ws.stack, ws.store, providers, _waiting(plan), observe_only, sink=sink).run()
 
 
 def _waiting(plan: Plan) -> Plan:
@@ -274,14 +274,24 @@ def _with_batches(rows: Sequence[Row], chosen: Sequence[Row]) -> list[Row]:
     ]
 
 
-def cancel(manifest: str, options: LoadOptions, addresses: Sequence[str] = ()) -> int:
-    """Cancel in-flight instances (all, or the given addresses or job names)."""
+def cancel(manifest: str, options: LoadOptions, addresses: Sequence[str] = ()) -> tuple[int, int]:
+    """Cancel in-flight instances (all, or the given addresses or job names): how many
+    were asked, and how many of those still run at their provider once observed (a
+    running job a target cannot stop may finish, and be billed)."""
     with open_workspace(manifest, options, write=True) as ws, _locked(ws, "cancel"):
         rows = list(ws.store.rows(ws.stack.name))
         if addresses:
             wanted = set(addresses)
             rows = _with_batches(rows, [r for r in rows if r.address in wanted or r.job in wanted])
-        return _cancel_rows(ws, rows, "cancelled by qplan cancel")
+        count = _cancel_rows(ws, rows, "cancelled by qplan cancel")
+        asked = {r.address for r in rows if r.status.in_flight}
+        if not any(r.status is JobStatus.CANCELLING for r in ws.store.rows(ws.stack.name)):
+            return count, 0
+        _observe_in_flight(ws)
+        still = [
+            r for r in ws.store.rows(ws.stack.name) if r.address in asked and r.status.in_flight
+        ]
+        return count, len(still)
 
 
 def destroy(manifest: str, options: LoadOptions) -> tuple[int, int, str]:

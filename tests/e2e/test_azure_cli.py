@@ -379,3 +379,30 @@ jobs:
     (job, _) = folder.emulator.job_records.values()
     assert job.details["inputDataFormat"] == "qir.v1"
     assert job.details["inputParams"]["entryPoint"] == "ENTRYPOINT__main"
+
+
+def test_cancelling_a_job_a_target_cannot_stop_says_it_may_still_run_and_bill(
+    folder: Folder,
+) -> None:
+    emulator = folder.emulator
+    emulator.config.update(run_time=4.0, cancel_executing=False)
+    folder.write(sweep_manifest("ionq.simulator", [0.0, PI]), **{"ry.qasm": RY_CNOT})
+    submitted = folder.apply("--no-wait")
+    assert submitted.returncode == 0, submitted.stderr
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(
+        j.status != "Executing" for j in emulator.job_records.values()
+    ):
+        time.sleep(0.05)
+    cancelled = folder.qplan("cancel", "qplan.yaml")
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert "Cancel requested for 2 in-flight instances." in cancelled.stdout
+    assert "2 still running at the provider" in cancelled.stdout and "bill" in cancelled.stdout
+    assert {s for s, _, _ in folder.rows().values()} == {"cancelling"}
+    while time.monotonic() < deadline + 30 and not all(
+        j.final for j in emulator.job_records.values()
+    ):
+        time.sleep(0.1)
+    refreshed = folder.qplan("status", "qplan.yaml", "--refresh")
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert {s for s, _, _ in folder.rows().values()} == {"succeeded"}  # they ran to their end

@@ -13,7 +13,9 @@ POST     ``/storage/sasUri``              GetSasUri          creates the contain
 PUT      ``/jobs/{job_id}``               CreateJob          a job, Waiting; 409 if the id is
                                                              taken; 400 in an ended session
 GET      ``/jobs/{job_id}``               GetJob             JobDetails; 404
-POST     ``/jobs/{job_id}:cancel``        CancelJob          Cancelled unless it has ended
+POST     ``/jobs/{job_id}:cancel``        CancelJob          Cancelled unless it has ended (or,
+                                                             ``cancel_executing`` off, runs:
+                                                             CancellationRequested, then ends)
 GET      ``/jobs``                        ListJobs           filter, orderby, skip/top paging
 PUT      ``/sessions/{session_id}``       OpenSession        a session, Waiting; 409 if taken
 GET      ``/sessions/{session_id}``       GetSession         SessionDetails; 404
@@ -72,6 +74,7 @@ class AzureSettings(Settings):
     queue_time: float = 0.0
     run_time: float = 0.0
     idle_timeout: float = 600.0  # seconds; Azure's is ten minutes
+    cancel_executing: bool = True  # False: as targets that cannot stop a running job
 
     @classmethod
     def validate(cls, values: Any) -> None:
@@ -326,7 +329,9 @@ class AzureQuantumEmulator(Emulator):
         self._check(request)
         with self._lock:
             job = self._job(request)
-            if not job.final:
+            if job.status == "Executing" and not self.config.get("cancel_executing"):
+                job.set("CancellationRequested", cancellationTime=timestamp())  # it runs on
+            elif not job.final and job.status != "CancellationRequested":
                 job.set("Cancelled", cancellationTime=timestamp(), endExecutionTime=timestamp())
             return 200, dict(job.details)
 
