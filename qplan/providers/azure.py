@@ -16,7 +16,9 @@ Exactly once, on a service where the client chooses the job id:
 
 Observation is in bulk: the members of a session with ``list_session_jobs``, other jobs
 with ``list_jobs`` filtered by name prefix (``stack/``) and creation date, 100 a page;
-a job this process has never seen is read once by id. Results are read from the output
+when the listing would hold many more ended jobs than watched ones, only those in flight
+are listed, and the watched ones that have just ended are read once by id. A job this
+process has never seen is read once by id too. Results are read from the output
 blob and normalised to counts; the raw document is kept beside them.
 
 Programs: native formats pass through; ``openqasm3`` (Braket's dialect included) is bound
@@ -583,39 +585,37 @@ class AzureQuantumProvider(Provider):
                 by_session.setdefault(k.session, []).append(job_id)
             else:
                 by_stack.setdefault(k.stack, []).append(job_id)
-        for session_id in by_session:
-            pages = self.workspace.list_session_jobs_paginated(session_id=session_id, top=PAGE)
+        for session_id, group in by_session.items():
+            with self._lock:
+                listed = sum(1 for k in self._known.values() if k.session == session_id)
+            pages = self.workspace.list_session_jobs_paginated(
+                session_id=session_id, status=_only_in_flight(listed, len(group)), top=PAGE
+            )
             self._take(pages, wanted, seen)
         for stack, group in by_stack.items():
-            self._observe_stack(stack, group, known, wanted, seen)
-        for job_id in [i for i in ids if i not in seen and i in known]:
-            details = self._get(job_id)  # not listed yet, or ended since the listing
+            oldest = min(known[i].created for i in group)
+            day = dt.datetime.fromtimestamp(oldest, dt.UTC).replace(
+                hour=0, minute=0, second=0, microsecond=0
+            )
+            with self._lock:  # the filter takes a date: the window starts that day
+                listed = sum(
+                    1
+                    for k in self._known.values()
+                    if k.stack == stack and not k.session and k.created >= day.timestamp()
+                )
+            pages = self.workspace.list_jobs_paginated(
+                name_match=f"{stack}/",
+                created_after=day,
+                status=_only_in_flight(listed, len(group)),
+                top=PAGE,
+            )
+            self._take(pages, wanted, seen)
+        # not listed yet, or ended since a listing of those in flight: read once by id
+        missing = [i for i in ids if i not in seen and i in known]
+        for job_id, details in zip(missing, self._pool.map(self._get, missing), strict=True):
             if details is not None:
                 seen[job_id] = details
         return seen
-
-    def _observe_stack(
-        self,
-        stack: str,
-        group: list[str],
-        known: Mapping[str, _Known],
-        wanted: set[str],
-        seen: dict[str, Any],
-    ) -> None:
-        """A stack's watched jobs outside sessions: the whole window when that takes no
-        more pages than the watched jobs themselves, else the window's jobs in flight (the
-        watched ones that have just ended are then read by id)."""
-        oldest = min(known[i].created for i in group)
-        start = dt.datetime.fromtimestamp(oldest, dt.UTC)
-        with self._lock:
-            window = sum(
-                1 for k in self._known.values() if k.stack == stack and k.created >= oldest - 86400
-            )
-        status = None if -(-window // PAGE) <= -(-len(group) // PAGE) else list(IN_FLIGHT)
-        pages = self.workspace.list_jobs_paginated(
-            name_match=f"{stack}/", created_after=start, status=status, top=PAGE
-        )
-        self._take(pages, wanted, seen)
 
     def _take(self, pages: Iterable[Any], wanted: set[str], seen: dict[str, Any]) -> None:
         for details in pages:
@@ -689,6 +689,14 @@ def _expression(source: str, dispatch: Dispatch) -> str:
         return entry_expression(entry, entry_parameters(source, entry), dispatch.members[0].inputs)
     except ValueError as exc:
         raise PermanentError(f"the Q# program cannot run: {exc}") from None
+
+
+def _only_in_flight(listed: int, watched: int) -> list[str] | None:
+    """The status filter of a listing: none when listing everything it holds (``listed``
+    jobs known) takes no more pages than the ``watched`` jobs themselves; else only the
+    jobs still in flight (an old job among many ended: those just ended are then read by
+    id, once each)."""
+    return None if -(-listed // PAGE) <= -(-watched // PAGE) else list(IN_FLIGHT)
 
 
 def _name(stack: str, address: str) -> str:
