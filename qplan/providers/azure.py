@@ -344,7 +344,7 @@ class AzureQuantumProvider(Provider):
         self.sessions = self.azure_sessions
         self._known: dict[str, _Known] = {}
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="qplan-azure")
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="qplan-azure")
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
