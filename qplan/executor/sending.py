@@ -22,7 +22,7 @@ from dataclasses import replace
 from qplan.executor.commands import Send, Sent
 from qplan.executor.decision import Decision, overlay
 from qplan.executor.events import Event, Kind
-from qplan.executor.failing import abort_session, fail_attempt
+from qplan.executor.failing import abort_session, fail_attempt, skip
 from qplan.executor.model import Instance, Phase, SessionView, View
 from qplan.executor.policy import busy_delay
 from qplan.executor.sessions import close_ended
@@ -161,8 +161,8 @@ def received(view: View, outcome: Sent, now: float) -> Decision:
         if session is not None:
             joined = session.joined + len(receipt.member_ids)
             out.sessions[session.name] = replace(session, last_used=now, joined=joined)
-    elif isinstance(error, SessionEnded) and session is not None and session.open:
-        out += _session_ended(view, members, session, error, now)
+    elif isinstance(error, SessionEnded) and session is not None:
+        out += _refused_by_ended_session(view, outcome, members, session, error, now)
     elif isinstance(error, TransientError):
         delay = busy_delay(members[0].busy + 1, f"{view.jitter}\0{members[0].key}")
         for member in members:
@@ -179,6 +179,32 @@ def received(view: View, outcome: Sent, now: float) -> Decision:
         message = str(error) if error is not None else "the provider gave no job id"
         for member in members:
             out += fail_attempt(overlay(view, out), member, message, now, seen=now)
+    return out
+
+
+def _refused_by_ended_session(
+    view: View,
+    outcome: Sent,
+    members: list[Instance],
+    session: SessionView,
+    error: SessionEnded,
+    now: float,
+) -> Decision:
+    """A refusal by an ended session. Several dispatches sent at once may each be refused:
+    the first ends the session (below); the others find it ended (or replaced) already,
+    and their members, not skipped meanwhile by an abort, wait for the next one."""
+    live = [m for m in members if not m.final]
+    if session.open and outcome.command.dispatch.group == session.session_id:
+        return _session_ended(view, live, session, error, now)
+    out = Decision()
+    for member in live:
+        if session.aborted:
+            reason = f"skipped: session {session.name} was aborted by the service"
+            out += skip(view, member, reason, now)
+            continue
+        out.put(member.to(Phase.WAITING))
+        detail = f"session {session.name} had ended ({error.status}): sent to a new session"
+        out.emit(Event(Kind.NOTICE, now, member.job, member.address, detail))
     return out
 
 

@@ -151,7 +151,11 @@ def found_sessions(view: View, found: dict[str, str], now: float) -> Decision:
             continue
         session_id = found.get(session.key)
         if session_id is not None:
-            out += opened(view, session.name, session_id, None, now)
+            adopted = opened(view, session.name, session_id, None, now)
+            # found, not made now: it may have ended at the provider meanwhile, and is then
+            # replaced like any session that ended (not taken for one that ends at once)
+            adopted.sessions[session.name] = replace(adopted.sessions[session.name], fresh=False)
+            out += adopted
         else:
             out.sessions[session.name] = replace(session, opening=False)
     return out
@@ -200,7 +204,9 @@ def observed(view: View, names: dict[str, str], statuses: dict[str, str]) -> Dec
     out = Decision()
     for session_id, status in statuses.items():
         session = view.sessions.get(names.get(session_id, ""))
-        if session is None or session.stored is None or session.provider_status == status:
+        if session is None or session.session_id != session_id or session.stored is None:
+            continue  # an earlier session of that name, since replaced: its row is gone
+        if session.provider_status == status:
             continue
         out.commit([Transition(session.address, session.stored, provider_status=status)])
         out.sessions[session.name] = replace(session, provider_status=status)
@@ -215,9 +221,9 @@ def _close(
     out = Decision()
     error = failed or ("aborted by a member's failure" if session.aborted else None)
     status = S.FAILED if error else S.SUCCEEDED
+    out.commit([Transition(session.address, status, error=error, provider_status=ended)])
     if session.session_id is not None and not session.aborted and ended is None:
         out.commands.append(CloseSession(session.name, session.session_id))
-    out.commit([Transition(session.address, status, error=error, provider_status=ended)])
     provider_status = ended or session.provider_status
     out.sessions[session.name] = replace(
         session, closed=True, stored=status, provider_status=provider_status

@@ -406,3 +406,30 @@ def test_cancelling_a_job_a_target_cannot_stop_says_it_may_still_run_and_bill(
     refreshed = folder.qplan("status", "qplan.yaml", "--refresh")
     assert refreshed.returncode == 0, refreshed.stderr
     assert {s for s, _, _ in folder.rows().values()} == {"succeeded"}  # they ran to their end
+
+
+def test_an_apply_resumed_after_its_session_went_idle_opens_a_new_one(folder: Folder) -> None:
+    # qplan's idle_timeout matches the service's: the resumed apply closes the old session
+    # itself (its status read back as TimedOut) and opens a new one for `later`
+    folder.emulator.config.update(idle_timeout=1.0)
+    folder.write(
+        """\
+programs:
+  flip: {format: ionq.circuit.v1, path: programs/flip.json}
+sessions:
+  s: {target: az/ionq.simulator, idle_timeout: 1s}
+jobs:
+  first: {session: s, program: flip, shots: 10}
+  later: {session: s, program: flip, shots: 10, after: [first]}
+""",
+        **{"flip.json": FLIP},
+    )
+    started = folder.apply("--no-wait")
+    assert started.returncode == 0, started.stdout + started.stderr
+    time.sleep(3.0)  # `first` ends, and the session sits idle past its timeout
+    resumed = folder.apply()
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert {s for s, _, _ in folder.rows().values()} == {"succeeded"}
+    statuses = sorted(s.details["status"] for s in folder.emulator.sessions.values())
+    assert statuses == ["Succeeded", "TimedOut"]
+    assert folder.session_status("s") == "succeeded (Succeeded)"

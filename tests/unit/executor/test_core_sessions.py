@@ -93,7 +93,8 @@ def refused(ended_status: str, *, abort: bool) -> tuple[Any, Any]:
     sending = instance("b", "b", attempt=1, intent=True, key="key-b", carried_out=True)
     opened = session(session_id="S1", abort=abort)
     before = view([done, sending], IN_SESSION, sessions=[opened])
-    dispatch = Dispatch("key-b", "stack", "dev", "openqasm3", "P", 10, (Member("b", "fp", 1, {}),))
+    member = (Member("b", "fp", 1, {}),)
+    dispatch = Dispatch("key-b", "stack", "dev", "openqasm3", "P", 10, member, group="S1")
     error = SessionEnded(f"session S1 is {ended_status}", ended_status)
     return before, received(before, Sent(Send("p", dispatch, ("b",)), None, error), NOW)
 
@@ -159,7 +160,8 @@ def test_a_session_that_ends_before_any_member_joins_is_not_replaced_again() -> 
     from qplan.providers import Dispatch, Member, SessionEnded
 
     sending = instance("b", "b", attempt=1, intent=True, key="key-b", carried_out=True)
-    dispatch = Dispatch("key-b", "stack", "dev", "openqasm3", "P", 10, (Member("b", "fp", 1, {}),))
+    member = (Member("b", "fp", 1, {}),)
+    dispatch = Dispatch("key-b", "stack", "dev", "openqasm3", "P", 10, member, group="S2")
     refused = Sent(Send("p", dispatch, ("b",)), None, SessionEnded("ended", "TimedOut"))
     # opened by this apply, and no member ever got in: a new one would fare no better
     empty = session(session_id="S2", fresh=True, joined=0)
@@ -167,9 +169,34 @@ def test_a_session_that_ends_before_any_member_joins_is_not_replaced_again() -> 
     assert out.instances["b"].phase is Phase.FAILED
     assert "before any member could join it" in out.instances["b"].reason
     # members joined it before (or it is an earlier apply's): the member waits for a new one
-    for used in (session(session_id="S2", fresh=True, joined=1), session(session_id="S1")):
+    for used in (session(session_id="S2", fresh=True, joined=1), session(session_id="S2")):
         again = received(view([sending], IN_SESSION, sessions=[used]), refused, NOW)
         assert again.instances["b"].phase is Phase.WAITING
+
+
+def test_members_refused_by_a_session_already_ended_wait_for_the_next_one() -> None:
+    from qplan.executor.commands import Send, Sent
+    from qplan.executor.decision import overlay
+    from qplan.executor.sending import received
+    from qplan.providers import Dispatch, Member, SessionEnded
+
+    def sent(address: str) -> Sent:
+        member = (Member(address, "fp", 1, {}),)
+        dispatch = Dispatch(f"key-{address}", "s", "dev", "openqasm3", "P", 10, member, group="S1")
+        return Sent(Send("p", dispatch, (address,)), None, SessionEnded("TimedOut", "TimedOut"))
+
+    jobs = [job("m1", session="s"), job("m2", session="s"), job("m3", session="s")]
+    sending = [
+        instance(a, a, attempt=1, intent=True, key=f"key-{a}", carried_out=True)
+        for a in ("m1", "m2", "m3")
+    ]
+    for abort in (False, True):
+        state = view(sending, jobs, sessions=[session(session_id="S1", abort=abort)])
+        for address in ("m1", "m2", "m3"):  # three refusals of one round, absorbed in turn
+            state = overlay(state, received(state, sent(address), NOW))
+        phases = {a: state.instances[a].phase for a in ("m1", "m2", "m3")}
+        assert phases == dict.fromkeys(("m1", "m2", "m3"), Phase.WAITING), (abort, phases)
+        assert state.sessions["s"].closed and not state.sessions["s"].aborted
 
 
 def test_members_accepted_into_a_session_are_counted() -> None:
@@ -195,3 +222,17 @@ def test_members_of_a_session_that_cannot_be_opened_fail() -> None:
     assert out.sessions["s"].aborted and out.sessions["s"].stored is S.FAILED
     assert {a: i.phase for a, i in out.instances.items()} == {"a": Phase.FAILED, "b": Phase.FAILED}
     assert all("session s could not be opened: 401" in i.reason for i in out.instances.values())
+
+
+def test_the_status_of_a_replaced_session_is_not_written_on_its_successor() -> None:
+    from qplan.executor.sessions import observed
+
+    # session.s was closed (timed out) and a new attempt opens: the old one's "TimedOut"
+    # answer to its close arrives now, and must not touch the row of the new attempt
+    reopening = session(session_id=None, opening=True, stored=S.SUBMITTING, attempt=2)
+    out = observed(
+        view([instance("a", "a")], IN_SESSION, sessions=[reopening]),
+        {"S1": "s"},
+        {"S1": "TimedOut"},
+    )
+    assert out.commands == [] and out.sessions == {}
