@@ -31,8 +31,8 @@ def cancel(
     click.echo(f"Cancel requested for {count} in-flight instance{'s' if count != 1 else ''}.")
     if still:
         click.echo(
-            f"{still} still running at the provider: a target that cannot stop a running job "
-            "may finish it, and bill it; `qplan status --refresh` shows how they end."
+            f"{still} not stopped yet at the provider: a target that cannot stop a running "
+            "job may finish it, and bill it; `qplan status --refresh` shows how they end."
         )
 
 

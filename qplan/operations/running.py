@@ -276,7 +276,7 @@ def _with_batches(rows: Sequence[Row], chosen: Sequence[Row]) -> list[Row]:
 
 def cancel(manifest: str, options: LoadOptions, addresses: Sequence[str] = ()) -> tuple[int, int]:
     """Cancel in-flight instances (all, or the given addresses or job names): how many
-    were asked, and how many of those still run at their provider once observed (a
+    were asked, and how many of those the provider has not stopped yet once observed (a
     running job a target cannot stop may finish, and be billed)."""
     with open_workspace(manifest, options, write=True) as ws, _locked(ws, "cancel"):
         rows = list(ws.store.rows(ws.stack.name))

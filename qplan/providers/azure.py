@@ -14,11 +14,11 @@ Exactly once, on a service where the client chooses the job id:
 - a job sent to a session that has ended (aborted by the service, or timed out) is
   refused: that is ``SessionEnded``, with the session's status.
 
-Observation is in bulk: the members of a session with ``list_session_jobs``, other jobs
-with ``list_jobs`` filtered by name prefix (``stack/``) and creation date, 100 a page;
-when the listing would hold many more ended jobs than watched ones, only those in flight
-are listed, and the watched ones that have just ended are read once by id. A job this
-process has never seen is read once by id too. Results are read from the output
+Observation is in bulk: the jobs still in flight, listed 100 a page (a session's members
+with ``list_session_jobs``, other jobs with ``list_jobs`` filtered by name prefix
+``stack/`` and creation date), so a poll makes one list call per 100 jobs in flight
+however many ended before; a watched job no longer listed has just ended, and is read
+once by id (16 at a time), as is a job this process has never seen. Results are read from the output
 blob and normalised to counts; the raw document is kept beside them.
 
 Programs: native formats pass through; ``openqasm3`` (Braket's dialect included) is bound
@@ -398,47 +398,49 @@ class AzureQuantumProvider(Provider):
     # --- submit -----------------------------------------------------------------------------
 
     def submit(self, dispatch: Dispatch) -> Receipt:
-        address = ""  # the executor reports a refusal with the instance's address
         if dispatch.batch:
-            raise PermanentError(f"{address}: Azure Quantum has no native batches")
-        from azure.core.exceptions import ResourceExistsError
-
+            raise PermanentError("Azure Quantum has no native batches")
         job_id = job_id_of(dispatch.key)
         receipt = Receipt(job_id, (job_id,))
         try:
             if self._get(job_id) is not None:
                 return receipt  # made before: adopted
-            self._create(dispatch, job_id)
-        except ResourceExistsError:  # made by an earlier try of this PUT: adopted
-            try:
-                found = self._get(job_id)
-            except Exception as exc:
-                raise self.map_error(exc, address, submitting=True) from None
-            if found is None:
-                raise AmbiguousError(
-                    f"{address}: job {job_id} exists, but cannot be read"
-                ) from None
+        except Exception as exc:
+            raise self.map_error(exc, "", submitting=False) from None  # nothing sent yet
+        try:
+            payload = self._payload(dispatch)
+        except ProviderError:
+            raise
+        except Exception as exc:  # the program, not the service: sending it again won't do
+            from qplan.providers.qdk import CompileError
+
+            if isinstance(exc, CompileError):
+                raise self.map_error(exc, "", submitting=True) from None
+            raise PermanentError(f"the program cannot be sent: {exc}") from None
+        try:
+            self._create(dispatch, job_id, payload)
         except ProviderError:
             raise
         except Exception as exc:
             raise self._refusal(exc, dispatch) from None
-        return Receipt(job_id, (job_id,))
+        return receipt
 
     def _refusal(self, exc: Exception, dispatch: Dispatch) -> ProviderError:
         """The error of a failed create: a session that has ended, or the mapped error."""
         from azure.core.exceptions import HttpResponseError
 
-        address = ""
         if (
             dispatch.group
             and isinstance(exc, HttpResponseError)
             and exc.status_code in (400, 409, 410)
             and (_code(exc) in ("SessionTerminated", "SessionNotActive") or _gone(exc))
         ):
-            status = self.azure_sessions.status(dispatch.group) or "Failed"
+            status = self.azure_sessions.status(dispatch.group)
+            if status is None:  # its status cannot be read now: the same dispatch later
+                return TransientError(f"the session refused the job, its status unknown: {exc}")
             if status in SESSION_ENDED:
                 return SessionEnded(_text(exc), status)
-        return self.map_error(exc, address, submitting=True)
+        return self.map_error(exc, "", submitting=True)
 
     def _payload(self, dispatch: Dispatch) -> tuple[bytes, str, str, dict[str, Any]]:
         """(input blob, input format, content type, input params) of a dispatch."""
@@ -468,17 +470,25 @@ class AzureQuantumProvider(Provider):
         params["shots"] = dispatch.shots
         return data, fmt, FORMATS[fmt][0], params
 
-    def _create(self, dispatch: Dispatch, job_id: str) -> None:
+    def _create(
+        self, dispatch: Dispatch, job_id: str, payload: tuple[bytes, str, str, dict[str, Any]]
+    ) -> None:
+        """Upload the input blob, then create the job. The PUT's "already exists" is a
+        job made by an earlier try under this id: adopted."""
+        from azure.core.exceptions import ResourceExistsError
         from azure.quantum.job import Job
         from azure.storage.blob import ContainerClient, ContentSettings
 
         member = dispatch.members[0]
-        data, fmt, content_type, params = self._payload(dispatch)
+        data, fmt, content_type, params = payload
         container = self.workspace.get_container_uri(job_id=job_id)
         blob = ContainerClient.from_container_url(container).get_blob_client("inputData")
-        blob.upload_blob(
-            data, overwrite=True, content_settings=ContentSettings(content_type=content_type)
-        )
+        try:
+            blob.upload_blob(
+                data, overwrite=True, content_settings=ContentSettings(content_type=content_type)
+            )
+        except ResourceExistsError as exc:  # a storage conflict (a lease): nothing was made
+            raise TransientError(f"the job's input could not be written: {_text(exc)}") from None
         metadata = {
             "qplan_stack": dispatch.stack,
             "qplan_address": member.address,
@@ -491,23 +501,33 @@ class AzureQuantumProvider(Provider):
             metadata["qplan_qubits"] = str(qubits)
         tags = [f"{k}={v}" for k, v in sorted(dispatch.tags.items())]
         created = self.clock()
-        Job.from_storage_uri(
-            self.workspace,
-            name=_name(dispatch.stack, member.address),
-            target=dispatch.device,
-            input_data_uri=_bare(blob.url),
-            provider_id=dispatch.device.split(".", 1)[0],
-            input_data_format=fmt,
-            output_data_format=FORMATS[fmt][1],
-            container_uri=container,
-            job_id=job_id,
-            input_params=params,
-            session_id=dispatch.group,
-            tags=tags,
-            metadata=metadata,
-        )
+        try:
+            Job.from_storage_uri(
+                self.workspace,
+                name=_name(dispatch.stack, member.address),
+                target=dispatch.device,
+                input_data_uri=_bare(blob.url),
+                provider_id=dispatch.device.split(".", 1)[0],
+                input_data_format=fmt,
+                output_data_format=FORMATS[fmt][1],
+                container_uri=container,
+                job_id=job_id,
+                input_params=params,
+                session_id=dispatch.group,
+                tags=tags,
+                metadata=metadata,
+            )
+        except ResourceExistsError as exc:
+            if dispatch.group and _gone(exc):
+                raise  # a session's refusal sent as a conflict: see _refusal
+            try:
+                found = self._get(job_id)
+            except Exception as error:
+                raise self.map_error(error, "", submitting=True) from None
+            if found is None:  # "exists", yet not there: asked again later, same id
+                raise TransientError(f"job {job_id}: {_text(exc)}") from None
         with self._lock:
-            self._known[job_id] = _Known(dispatch.stack, created - 60.0, dispatch.group)
+            self._known.setdefault(job_id, _Known(dispatch.stack, created - 60.0, dispatch.group))
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -585,29 +605,16 @@ class AzureQuantumProvider(Provider):
                 by_session.setdefault(k.session, []).append(job_id)
             else:
                 by_stack.setdefault(k.stack, []).append(job_id)
-        for session_id, group in by_session.items():
-            with self._lock:
-                listed = sum(1 for k in self._known.values() if k.session == session_id)
+        for session_id in by_session:
             pages = self.workspace.list_session_jobs_paginated(
-                session_id=session_id, status=_only_in_flight(listed, len(group)), top=PAGE
+                session_id=session_id, status=list(IN_FLIGHT), top=PAGE
             )
             self._take(pages, wanted, seen)
         for stack, group in by_stack.items():
             oldest = min(known[i].created for i in group)
-            day = dt.datetime.fromtimestamp(oldest, dt.UTC).replace(
-                hour=0, minute=0, second=0, microsecond=0
-            )
-            with self._lock:  # the filter takes a date: the window starts that day
-                listed = sum(
-                    1
-                    for k in self._known.values()
-                    if k.stack == stack and not k.session and k.created >= day.timestamp()
-                )
+            day = dt.datetime.fromtimestamp(oldest, dt.UTC)  # the filter takes its date
             pages = self.workspace.list_jobs_paginated(
-                name_match=f"{stack}/",
-                created_after=day,
-                status=_only_in_flight(listed, len(group)),
-                top=PAGE,
+                name_match=f"{stack}/", created_after=day, status=list(IN_FLIGHT), top=PAGE
             )
             self._take(pages, wanted, seen)
         # not listed yet, or ended since a listing of those in flight: read once by id
@@ -627,20 +634,21 @@ class AzureQuantumProvider(Provider):
                         known.details = details
 
     def result(self, job_id: str) -> dict[str, Any]:
-        from azure.storage.blob import BlobClient
-
         try:
             with self._lock:
                 known = self._known.get(job_id)
-            details = known.details if known is not None else None
-            if details is None or not details.output_data_uri:
-                details = self._get(job_id)
-            if details is None:
-                raise PermanentError(f"{job_id}: no such Azure Quantum job")
-            if not details.output_data_uri:
-                raise TransientError(f"{job_id}: its output is not written yet")
-            blob = BlobClient.from_blob_url(details.output_data_uri)
-            data = blob.download_blob().readall()
+            cached = known.details if known is not None else None
+            try:
+                details, data = self._output(job_id, cached)
+            except (ProviderError, ValueError):
+                raise
+            except Exception:
+                if cached is None:
+                    raise
+                # the SAS of a listing may have expired, or the blob moved: read it afresh
+                details, data = self._output(job_id, None)
+        except ProviderError:
+            raise
         except Exception as exc:
             raise self.map_error(exc, job_id, submitting=False) from None
         shots = int((details.input_params or {}).get("shots") or 0)
@@ -655,29 +663,45 @@ class AzureQuantumProvider(Provider):
             "raw": {
                 "job": job_id,
                 "target": details.target,
-                "output_format": details.output_data_format,
+                "output_format": _value(details.output_data_format),
                 "output": _bare(details.output_data_uri),
                 "data": raw,
             },
         }
 
+    def _output(self, job_id: str, details: Any) -> tuple[Any, bytes]:
+        """A job's details (``details``, or read now) and its output blob."""
+        from azure.storage.blob import BlobClient
+
+        if details is None or not details.output_data_uri:
+            details = self._get(job_id)
+        if details is None:
+            raise PermanentError(f"{job_id}: no such Azure Quantum job")
+        if not details.output_data_uri:
+            raise TransientError(f"{job_id}: its output is not written yet")
+        blob = BlobClient.from_blob_url(details.output_data_uri)
+        return details, blob.download_blob().readall()
+
     def cancel(self, job_ids: Sequence[str]) -> None:
+        """Cancel each job not ended (16 at a time); an ended or unknown job is no error."""
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-        for job_id in dict.fromkeys(job_ids):
+        def one(job_id: str) -> None:
             try:
                 job = self.workspace.get_job(job_id)
-                if _value(job.details.status) in FINAL:
-                    continue
-                self.workspace.cancel_job(job)
+                if _value(job.details.status) not in FINAL:
+                    self.workspace.cancel_job(job)
             except ResourceNotFoundError:
-                continue
+                return
             except HttpResponseError as exc:
                 if exc.status_code in (400, 409):  # ended meanwhile: nothing to cancel
-                    continue
+                    return
                 raise self.map_error(exc, job_id, submitting=False) from None
             except Exception as exc:
                 raise self.map_error(exc, job_id, submitting=False) from None
+
+        for _ in self._pool.map(one, list(dict.fromkeys(job_ids))):
+            pass
 
 
 def _expression(source: str, dispatch: Dispatch) -> str:
@@ -689,14 +713,6 @@ def _expression(source: str, dispatch: Dispatch) -> str:
         return entry_expression(entry, entry_parameters(source, entry), dispatch.members[0].inputs)
     except ValueError as exc:
         raise PermanentError(f"the Q# program cannot run: {exc}") from None
-
-
-def _only_in_flight(listed: int, watched: int) -> list[str] | None:
-    """The status filter of a listing: none when listing everything it holds (``listed``
-    jobs known) takes no more pages than the ``watched`` jobs themselves; else only the
-    jobs still in flight (an old job among many ended: those just ended are then read by
-    id, once each)."""
-    return None if -(-listed // PAGE) <= -(-watched // PAGE) else list(IN_FLIGHT)
 
 
 def _name(stack: str, address: str) -> str:

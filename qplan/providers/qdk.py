@@ -53,7 +53,7 @@ _BRAKET_GATES = {
     "i": "gate i a { id a; }",
 }
 _INCLUDE = re.compile(r'^\s*include\s+"stdgates\.inc"\s*;', re.MULTILINE)
-_HEADER = re.compile(r"^\s*OPENQASM\s+[\d.]+\s*;[^\n]*\n?", re.MULTILINE)
+_HEADER = re.compile(r"^\s*OPENQASM\s+[\d.]+\s*;")
 _COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
 
 
@@ -70,28 +70,24 @@ class Compiled:
 
 
 def openqasm_for_qdk(source: str) -> str:
-    """``source`` with ``stdgates.inc`` included and Braket's own gate names defined."""
+    """``source`` with ``stdgates.inc`` included and Braket's own gate names defined, on
+    the line of its ``OPENQASM`` header (or the first line): the compiler's errors then
+    name the lines and columns of the program as it was written."""
     code = _COMMENTS.sub(" ", source)
-    lines: list[str] = []
+    added: list[str] = []
     if not _INCLUDE.search(code):
-        lines.append('include "stdgates.inc";')
+        added.append('include "stdgates.inc";')
     for name, definition in _BRAKET_GATES.items():
         used = re.search(rf"(?<![\w.]){name}\s*[(\s]", code)
         defined = re.search(rf"\bgate\s+{name}\b", code)
         if used and not defined:
-            lines.append(definition)
-    if not lines:
+            added.append(definition)
+    if not added:
         return source
     header = _HEADER.match(source)
-    added = "\n".join(lines) + "\n"
     if header is None:
-        return added + source
-    return (
-        source[: header.end()]
-        + ("" if header.group().endswith("\n") else "\n")
-        + added
-        + (source[header.end() :])
-    )
+        return " ".join(added) + " " + source
+    return source[: header.end()] + " " + " ".join(added) + source[header.end() :]
 
 
 class _Contexts:

@@ -397,7 +397,7 @@ def test_cancelling_a_job_a_target_cannot_stop_says_it_may_still_run_and_bill(
     cancelled = folder.qplan("cancel", "qplan.yaml")
     assert cancelled.returncode == 0, cancelled.stderr
     assert "Cancel requested for 2 in-flight instances." in cancelled.stdout
-    assert "2 still running at the provider" in cancelled.stdout and "bill" in cancelled.stdout
+    assert "2 not stopped yet at the provider" in cancelled.stdout and "bill" in cancelled.stdout
     assert {s for s, _, _ in folder.rows().values()} == {"cancelling"}
     while time.monotonic() < deadline + 30 and not all(
         j.final for j in emulator.job_records.values()
@@ -433,3 +433,16 @@ jobs:
     statuses = sorted(s.details["status"] for s in folder.emulator.sessions.values())
     assert statuses == ["Succeeded", "TimedOut"]
     assert folder.session_status("s") == "succeeded (Succeeded)"
+
+
+def test_a_program_qdk_cannot_compile_fails_before_any_job_is_made(folder: Folder) -> None:
+    unknown_gate = "OPENQASM 3.0;\ninput float theta;\nqubit q;\nbit c;\nwobble(theta) q;\n"
+    folder.write(
+        sweep_manifest("ionq.simulator", [0.5]), **{"ry.qasm": unknown_gate + "c = measure q;\n"}
+    )
+    result = folder.apply()
+    assert result.returncode == 1
+    assert "does not compile for Azure" in result.stderr and "wobble" in result.stderr
+    assert "program.qasm:5:1" in result.stderr  # the line as written (the program's fifth)
+    assert "Traceback" not in result.stderr
+    assert creates(folder.emulator) == 0 and not folder.emulator.job_records

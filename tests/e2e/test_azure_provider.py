@@ -57,14 +57,16 @@ def test_jobs_in_flight_are_observed_with_one_list_call_per_hundred(
     assert lists(azure_emulator) == 3  # three pages of 100
     assert azure_emulator.calls.counts().get("GetJob", 0) == 0  # never one GET per job
 
-    # all but one end; the one left is old among many ended: only those in flight are
-    # listed, and those just ended are read once each by id
+    # all but one end: only those in flight are listed (one page), and those that have
+    # just ended are read once each by id
     for job in list(azure_emulator.job_records.values()):
         if job.details["name"] != "st/flip[i=0]":
             job.set("Succeeded")
     azure_emulator.calls.reset()
     watched = provider.observe(ids)
     assert sum(o.status is JobStatus.SUCCEEDED for o in watched.values()) == JOBS - 1
+    assert lists(azure_emulator) == 1
+    assert azure_emulator.calls.counts().get("GetJob", 0) == JOBS - 1
     azure_emulator.calls.reset()
     again = provider.observe([ids[0]])
     assert again[ids[0]].status is JobStatus.QUEUED
