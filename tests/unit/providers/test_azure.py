@@ -103,3 +103,13 @@ def test_openqasm_in_braket_dialect_is_made_readable_by_qdk() -> None:
     standard = 'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit q;\nh q;\n'
     assert openqasm_for_qdk(standard) == standard  # nothing to add
     assert counts_of([[1, 0], ["One", "Zero"], 0]) == {"0": 1, "10": 2}
+
+
+def test_a_provider_whose_sdk_is_missing_names_the_extra_to_install() -> None:
+    from qplan.providers import _require
+
+    with pytest.raises(QplanError) as missing:
+        _require("az", "azure", ("azure.quantum", "no_such_sdk_module"))
+    assert "pip install 'qplan[azure]'" in str(missing.value)
+    assert "no_such_sdk_module is missing" in str(missing.value)
+    _require("az", "azure", ("azure.quantum", "qdk"))  # installed: nothing said
