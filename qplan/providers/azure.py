@@ -333,7 +333,7 @@ class AzureQuantumProvider(Provider):
         self.capabilities = Capabilities(
             submit_rate=20.0,
             submit_burst=40,
-            submit_concurrency=16,  # each submit is a GET, a SAS, an upload and a PUT
+            submit_concurrency=32,  # a submit waits on four calls (GET, SAS, upload, PUT)
             max_in_flight=2000,
             max_observe=2000,
             poll_interval=2.0,
