@@ -86,17 +86,13 @@ import argparse
 import json
 import math
 import os
-import platform
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -107,6 +103,20 @@ if str(REPO) not in sys.path:
 # qdk reports usage unless told not to; it reads this when first imported (by the emulator too)
 os.environ["QDK_PYTHON_TELEMETRY"] = "none"
 
+from tests.benchmarks import common  # noqa: E402
+from tests.benchmarks.common import (  # noqa: E402
+    POLL_GAP,
+    SHOTS,
+    Benchmark,
+    add_case_timeout,
+    count_in_flight,
+    epoch,
+    finish,
+    group_polls,
+    log,
+    print_machine,
+    verdict,
+)
 from tests.emulators.azure.emulator import (  # noqa: E402
     API_KEY,
     AzureQuantumEmulator,
@@ -122,9 +132,8 @@ from tests.emulators.azure.fixture import (  # noqa: E402
     azure_workspace,
 )
 from tests.emulators.azurite import Azurite  # noqa: E402
-from tests.emulators.kit import Call, Fault  # noqa: E402
+from tests.emulators.kit import Fault  # noqa: E402
 
-SHOTS = 100
 JOBS = 300
 QUICK_JOBS = 30
 LATENCY = 0.2  # seconds added to every Azure Quantum API call
@@ -134,9 +143,7 @@ POLL_INTERVAL = 1.0  # qplan's --poll-interval
 LOOP_TARGET = 10.0  # qplan apply at least 10x faster than the plain loop
 SUBMIT_ALL_TARGET = 1.0  # qplan apply faster than submit all, wait
 PER_CALL = 100  # jobs in flight one list call per poll may cover (a page)
-POLL_GAP = 0.25  # seconds between a list call's answer and the next call of the same poll
 EMULATOR_WORKERS = 64  # jobs the emulator runs at once (its run time is a sleep)
-PROGRESS_EVERY = 20.0  # seconds between progress lines on stderr
 TARGET = "ionq.simulator"
 STACK = "bench-azure"
 LIST_OPERATIONS = ("ListJobs", "ListSessionJobs")
@@ -247,46 +254,20 @@ json.dump({"results": results, **times}, open(sys.argv[4], "w"))
 )
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 @dataclass
-class Poll:
-    start: float  # wall time of the first list call's arrival
-    calls: int = 1
-    in_flight: int = 0
+class Poll(common.Poll):
+    per_call = PER_CALL
     reads: int = 0  # GetJob calls answered 200 from this poll's start to the next one's
 
-    @property
-    def allowed(self) -> int:
-        return max(1, math.ceil(self.in_flight / PER_CALL))
-
-    @property
-    def ratio(self) -> float:
-        return self.calls / self.allowed
-
 
 @dataclass
-class PollStats:
+class PollStats(common.PollStats):
     polls: list[Poll]
     gap: float
 
     @property
-    def worst(self) -> Poll | None:
-        return max(self.polls, key=lambda p: p.ratio, default=None)
-
-    @property
     def mean(self) -> float:
         return sum(p.ratio for p in self.polls) / len(self.polls) if self.polls else math.nan
-
-    @property
-    def over(self) -> int:
-        return sum(1 for p in self.polls if p.ratio > 1.0)
-
-    def per_hundred(self) -> list[float]:
-        """calls_p / (N_p / 100) of the polls with at least 100 jobs in flight."""
-        return [p.calls / (p.in_flight / PER_CALL) for p in self.polls if p.in_flight >= PER_CALL]
 
     @property
     def met(self) -> bool:
@@ -295,24 +276,8 @@ class PollStats:
 
 
 @dataclass
-class Case:
-    name: str
-    jobs: int
-    wall: float = math.nan
-    calls: dict[str, int] = field(default_factory=dict)
+class Case(common.Case):
     statuses: dict[str, dict[int | None, int]] = field(default_factory=dict)
-    detail: str = ""
-    polls: PollStats | None = None
-
-
-def _epoch(text: str | None) -> float:
-    if not text:
-        return math.inf
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def expected_ones(theta: float) -> float:
-    return SHOTS * math.sin(theta / 2) ** 2
 
 
 def sdk_counts(result: Any) -> Any:
@@ -332,12 +297,10 @@ def _terminate(signum: int, _frame: Any) -> None:
     raise SystemExit(128 + signum)  # unwinds: every process and server started is stopped
 
 
-class Bench:
+class Bench(Benchmark):
     def __init__(self, folder: Path, emulator: AzureQuantumEmulator, n: int) -> None:
-        self.folder = folder
+        super().__init__(folder, n)
         self.emulator = emulator
-        self.n = n
-        self.failures: list[str] = []
         source = "".join(f"      {line}\n" for line in PROGRAM.splitlines())
         self.manifest_text = MANIFEST.format(
             stack=STACK, location=LOCATION, source=source, target=TARGET, shots=SHOTS, n=n
@@ -361,28 +324,12 @@ class Bench:
             base.pop(name, None)
         self.sdk_environ = base
         self.qplan_environ = {**base, **azure_environ(emulator)}
-        self.points = self._points()
-
-    def _points(self) -> list[float]:
-        """The sweep's values of theta, as qplan expands them (the same for every contender)."""
-        import qplan
-
-        manifest = self.folder / "points.yaml"
-        manifest.write_text(self.manifest_text)
         os.environ.setdefault("AZURE_QUANTUM_RESOURCE_ID", RESOURCE_ID)
-        stack = qplan.load(manifest)
-        points = [float(i.point["theta"]) for i in stack.jobs["scan"].instances()]
-        if len(points) != self.n:
-            raise SystemExit(f"the manifest expands to {len(points)} points, expected {self.n}")
-        return points
-
-    def fail(self, message: str) -> None:
-        self.failures.append(message)
-        log(f"  CHECK FAILED: {message}")
+        self.points = self.sweep_points(self.manifest_text)
 
     # --- running a process ---------------------------------------------------------------
 
-    def _progress(self, label: str, elapsed: float) -> None:
+    def progress(self, label: str, elapsed: float) -> None:
         counts = self.emulator.calls.counts()
         try:
             jobs = list(self.emulator.job_records.values())
@@ -393,43 +340,6 @@ class Bench:
             f"  [{label}] {elapsed:6.0f} s: {counts.get('CreateJob', 0)} creates, "
             f"{done} jobs succeeded, {sum(counts.values())} API calls"
         )
-
-    def run(
-        self, command: list[str], cwd: Path, env: dict[str, str], label: str, timeout: float
-    ) -> tuple[float, int, str, str]:
-        """Run a process to its end (or the timeout), printing progress; returns (wall s,
-        exit status, stdout, stderr). The process (its group) is killed if this one is
-        interrupted."""
-        out_path, err_path = cwd / f"{label}.out", cwd / f"{label}.err"
-        with out_path.open("w") as out, err_path.open("w") as err:
-            started = time.perf_counter()
-            proc = subprocess.Popen(
-                command, cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True
-            )
-            try:
-                while True:
-                    try:
-                        code = proc.wait(timeout=PROGRESS_EVERY)
-                        break
-                    except subprocess.TimeoutExpired:
-                        elapsed = time.perf_counter() - started
-                        if elapsed > timeout:
-                            self.fail(f"{label}: killed after --case-timeout ({timeout:.0f} s)")
-                            os.killpg(proc.pid, signal.SIGKILL)
-                            code = proc.wait()
-                            break
-                        self._progress(label, elapsed)
-            finally:
-                if proc.poll() is None:  # interrupted: its whole group goes too
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-            wall = time.perf_counter() - started
-        stdout, stderr = out_path.read_text(), err_path.read_text()
-        if code != 0:
-            self.fail(f"{label}: exit status {code}\n{stdout[-2000:]}{stderr[-4000:]}")
-        if "Traceback (most recent call last)" in stderr:
-            self.fail(f"{label}: a Python traceback on stderr\n{stderr[-4000:]}")
-        return wall, code, stdout, stderr
 
     def reset(self) -> None:
         self.emulator.reset()  # jobs, sessions, calls; the latency rule and settings as started
@@ -463,39 +373,6 @@ class Bench:
 
     # --- checks -------------------------------------------------------------------------
 
-    def check_counts(self, label: str, thetas: Sequence[float], counts: Sequence[Any]) -> None:
-        if len(counts) != len(thetas):
-            self.fail(f"{label}: {len(counts)} results for {len(thetas)} points")
-            return
-        bad_shots = bad_keys = off = 0
-        worst = ""
-        for theta, count in zip(thetas, counts, strict=True):
-            if not isinstance(count, dict):
-                bad_shots += 1
-                continue
-            if sum(count.values()) != SHOTS:
-                bad_shots += 1
-            if not set(count) <= {"0", "1"}:
-                bad_keys += 1
-            ones = count.get("1", 0)
-            mean = expected_ones(theta)
-            sigma = math.sqrt(mean * (1 - mean / SHOTS))
-            if abs(ones - mean) > 6 * sigma + 1:
-                off += 1
-                worst = worst or f"theta={theta:.6f}: {count}, expected about {mean:.1f} ones"
-            if theta == 0.0 and count != {"0": SHOTS}:
-                self.fail(f"{label}: theta=0 gave {count}, expected {{'0': {SHOTS}}}")
-            if theta == max(self.points) and count != {"1": SHOTS}:
-                self.fail(f"{label}: theta=pi gave {count}, expected {{'1': {SHOTS}}}")
-        if bad_shots:
-            self.fail(f"{label}: {bad_shots} results without {SHOTS} shots")
-        if bad_keys:
-            self.fail(f"{label}: {bad_keys} results with outcomes other than 0 and 1")
-        if off:
-            self.fail(f"{label}: {off} results far from 100 sin^2(theta/2) (first: {worst})")
-        if 0.0 not in thetas:
-            self.fail(f"{label}: theta=0 was not run")
-
     def check_created(self, case: Case) -> None:
         """Exactly N jobs: N CreateJob calls answered 201, none refused, N jobs held."""
         creates = case.statuses.get("CreateJob", {})
@@ -517,42 +394,6 @@ class Bench:
                 f"{case.name}: the emulator holds jobs for {len(per_address)} addresses, not "
                 f"exactly one each for {self.n}: {dict(list(twice.items())[:5])}"
             )
-
-    def check_state(self, case: Case, folder: Path) -> None:
-        """N job rows succeeded with a result hash."""
-        db = folder / ".qplan" / "state.db"
-        if not db.exists():
-            self.fail(f"{case.name}: no state at {db.name}")
-            return
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            rows = conn.execute(
-                "SELECT status, result_hash FROM resources WHERE kind = 'job'"
-            ).fetchall()
-        finally:
-            conn.close()
-        statuses = Counter(
-            status if digest else f"{status} (no result hash)" for status, digest in rows
-        )
-        if statuses != Counter({"succeeded": self.n}):
-            self.fail(f"{case.name}: state rows {dict(statuses)}, expected {self.n} succeeded")
-
-    def check_results(self, case: Case, folder: Path) -> None:
-        """`qplan results --format json`: N results at the N points, counts as expected."""
-        command = [sys.executable, "-m", "qplan", "results", "qplan.yaml", "--format", "json"]
-        _, code, stdout, _ = self.run(command, folder, self.qplan_environ, "results", 600)
-        if code != 0:
-            return
-        results = json.loads(stdout)
-        by_theta = {float(r["point"]["theta"]): r["counts"] for r in results}
-        if len(results) != self.n or sorted(by_theta) != sorted(self.points):
-            self.fail(
-                f"{case.name}: qplan results gave {len(results)} results at {len(by_theta)} "
-                f"distinct points, expected {self.n} at the sweep's points"
-            )
-        thetas = sorted(by_theta)
-        label = f"{case.name} (qplan results)"
-        self.check_counts(label, thetas, [by_theta[t] for t in thetas])
 
     # --- qplan ----------------------------------------------------------------------------
 
@@ -583,38 +424,20 @@ class Bench:
         self.check_created(case)
         self.check_addresses(case)
         self.check_state(case, folder)
-        self.check_results(case, folder)
+        self.check_results(case, folder, self.qplan_environ)
         log(f"{name}: {case.wall:.1f} s")
         return case
 
     def list_polls(self, gap: float) -> PollStats:
         """qplan's list calls grouped into polls, with the jobs in flight at each (see the
         module docstring)."""
-        calls: list[Call] = sorted(
-            (c for c in self.emulator.calls.calls() if c.operation in LIST_OPERATIONS),
-            key=lambda c: c.wall,
-        )
-        polls: list[Poll] = []
-        last_answer = -math.inf
-        for call in calls:
-            if polls and call.wall - last_answer <= gap:
-                polls[-1].calls += 1
-            else:
-                polls.append(Poll(call.wall))
-            last_answer = max(last_answer, call.wall + call.duration)
+        calls = [c for c in self.emulator.calls.calls() if c.operation in LIST_OPERATIONS]
+        polls = group_polls(calls, gap, Poll)
         jobs = [
-            (j.created, _epoch(j.details.get("endExecutionTime")))
+            (j.created, epoch(j.details.get("endExecutionTime")))
             for j in self.emulator.job_records.values()
         ]
-        previous: float | None = None
-        for poll in polls:
-            poll.in_flight = sum(
-                1
-                for created, ended in jobs
-                if created <= poll.start
-                and not (previous is not None and created <= previous and ended < previous)
-            )
-            previous = poll.start
+        count_in_flight(polls, jobs)
         reads = sorted(c.wall for c in self.emulator.calls.calls("GetJob", status=200))
         for poll, until in zip(polls, [p.start for p in polls[1:]] + [math.inf], strict=True):
             poll.reads = sum(1 for wall in reads if poll.start <= wall < until)
@@ -626,18 +449,11 @@ class Bench:
         case = Case(name, self.n)
         folder = self.folder / Path(script).stem
         folder.mkdir()
-        (folder / "points.json").write_text(json.dumps(self.points))
         self.reset()
         log(f"{name}: {self.n} jobs ...")
         output = folder / "results.json"
-        command = [
-            sys.executable,
-            str(self.folder / script),
-            str(self.folder / "program.qasm"),
-            str(folder / "points.json"),
-            str(self.folder / "workspace.json"),
-            str(output),
-        ]
+        workspace = str(self.folder / "workspace.json")
+        command = self.contender(script, folder, self.points, workspace, str(output))
         case.wall, code, _, _ = self.run(command, folder, self.sdk_environ, "script", timeout)
         self._record_calls(case)
         self.check_created(case)
@@ -678,19 +494,15 @@ def print_table(cases: list[Case]) -> None:
         cells = " ".join(f"{case.calls.get(op, 0):>6}" for op in OPERATIONS)
         other = sum(v for k, v in case.calls.items() if k not in OPERATIONS)
         print(
-            f"{case.name:<34} {case.jobs:>5} {case.wall:8.1f} {case.wall / case.jobs:6.3f} "
+            f"{case.name:<34} {case.n:>5} {case.wall:8.1f} {case.wall / case.n:6.3f} "
             f"{cells} {other:>6} {sum(case.calls.values()):>6}"
         )
     print()
     for case in cases:
         others = {k: v for k, v in case.calls.items() if k not in OPERATIONS}
         extra = f"; other calls: {others}" if others else ""
-        per_job = sum(case.calls.values()) / case.jobs
+        per_job = sum(case.calls.values()) / case.n
         print(f"{case.name}: {case.detail}{extra}; {per_job:.2f} API calls per job")
-
-
-def verdict(met: bool) -> str:
-    return "meets the target" if met else "MISSES the target"
 
 
 def print_speed(qplan: Case, loop: Case, submit_all: Case) -> None:
@@ -716,12 +528,10 @@ def print_polls(case: Case) -> None:
     polls = stats.polls
     worst = stats.worst
     assert worst is not None
-    spread = Counter(p.calls for p in polls)
     print(
         f"  {case.name}: {len(polls)} polls (calls within {stats.gap:g} s of the previous "
         f"answer grouped), {sum(p.calls for p in polls)} list calls in them; calls per poll: "
-        + ", ".join(f"{k} x{spread[k]}" for k in sorted(spread))
-        + f"; jobs in flight per poll: max {max(p.in_flight for p in polls)}"
+        f"{stats.spread()}; jobs in flight per poll: max {max(p.in_flight for p in polls)}"
     )
     print(
         f"    calls_p / ceil(N_p/{PER_CALL}): max {worst.ratio:.2f} (poll at "
@@ -729,7 +539,7 @@ def print_polls(case: Case) -> None:
         f"flight), mean {stats.mean:.2f}; polls over 1: {stats.over} of {len(polls)}; "
         f"target max <= 1: {'meets' if stats.met else 'MISSES'} the target"
     )
-    literal = stats.per_hundred()
+    literal = stats.literal()
     print(
         f"    list calls per {PER_CALL} jobs in flight, calls_p / (N_p/{PER_CALL}), over the "
         f"polls with N_p >= {PER_CALL}: "
@@ -785,12 +595,7 @@ def main() -> None:
         default=POLL_INTERVAL,
         help="qplan apply's --poll-interval (0: qplan's own default; default: %(default)s)",
     )
-    parser.add_argument(
-        "--case-timeout",
-        type=float,
-        default=1800.0,
-        help="seconds after which a contender's process is killed (default: %(default)s)",
-    )
+    add_case_timeout(parser, "contender")
     args = parser.parse_args()
     n = args.jobs if args.jobs is not None else (QUICK_JOBS if args.quick else JOBS)
     if n < 2:
@@ -803,11 +608,7 @@ def main() -> None:
 
     from importlib.metadata import version
 
-    print(
-        f"machine: {os.cpu_count()} CPUs, {platform.platform()}, "
-        f"Python {platform.python_version()} ({platform.python_implementation()}), "
-        f"azure-quantum {version('azure-quantum')}, qdk {version('qdk')}"
-    )
+    print_machine(f"azure-quantum {version('azure-quantum')}, qdk {version('qdk')}")
     print(
         f"{n} OpenQASM 3 jobs compiled to QIR (rx(theta) on 1 qubit, theta = linspace(0, pi, "
         f"{n})), {SHOTS} shots, {TARGET} on the Azure Quantum emulator: "
@@ -853,13 +654,7 @@ def main() -> None:
             f"({stats.over} of {len(stats.polls)} polls over one call per {PER_CALL} jobs in "
             "flight)"
         )
-    print(f"\ntotal benchmark time: {total / 60:.1f} min")
-    if failures:
-        print(f"\n{len(failures)} CHECK(S) FAILED:")
-        for failure in failures:
-            print(f"- {failure}")
-        sys.exit(1)
-    print("all checks passed")
+    finish(failures, total)
 
 
 if __name__ == "__main__":

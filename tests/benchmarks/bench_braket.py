@@ -112,18 +112,14 @@ import argparse
 import json
 import math
 import os
-import platform
 import re
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +127,20 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.benchmarks import common  # noqa: E402
+from tests.benchmarks.common import (  # noqa: E402
+    POLL_GAP,
+    SHOTS,
+    Benchmark,
+    add_case_timeout,
+    count_in_flight,
+    epoch,
+    finish,
+    group_polls,
+    log,
+    print_machine,
+    verdict,
+)
 from tests.emulators.braket.devices import (  # noqa: E402
     PROGRAM_SET_ACTION,
     PROGRAM_SET_MAX_EXECUTABLES,
@@ -139,17 +149,14 @@ from tests.emulators.braket.devices import (  # noqa: E402
 from tests.emulators.braket.fixture import BraketEmulatorEnv, braket_stack  # noqa: E402
 from tests.emulators.kit import Call, Fault  # noqa: E402
 
-SHOTS = 100
 API_LATENCY = 0.2  # seconds added to every Braket API call
 QUEUE_TIME = 2.0  # seconds every task waits before it runs
 LOOP_TARGET = 10.0  # qplan apply at least 10x faster than the plain loop
 BATCH_TARGET = 1.0  # qplan apply faster than run_batch
 PER_CALL = 50  # in-flight tasks one status call per poll may cover
-POLL_GAP = 0.25  # seconds between a search's answer and the next call of the same poll, at most
 # points per ProgramSet task with `batch: native`: sv1's maximumExecutables (100), unless its
 # maximumTotalShots allows fewer at SHOTS each
 BATCH_POINTS = min(PROGRAM_SET_MAX_EXECUTABLES, PROGRAM_SET_MAX_TOTAL_SHOTS // SHOTS)
-PROGRESS_EVERY = 20.0  # seconds between progress lines on stderr
 PREFIX = "bench"
 OPERATIONS = (
     "CreateQuantumTask",
@@ -275,73 +282,31 @@ print(json.dumps({"counts": counts, "unsuccessful": len(batch.unsuccessful), **t
 """
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-@dataclass
-class Poll:
-    start: float  # wall time of the first call's arrival
-    calls: int = 1
-    in_flight: int = 0
+class Poll(common.Poll):
+    per_call = PER_CALL
 
     @property
-    def allowed(self) -> int:
-        return max(1, math.ceil(self.in_flight / PER_CALL))
-
-    @property
-    def ratio(self) -> float:
+    def ratio(self) -> float:  # a poll with no task in flight is one too many
         return self.calls / self.allowed if self.in_flight else math.inf
 
 
 @dataclass
-class PollStats:
-    polls: list[Poll]
+class PollStats(common.PollStats):
     other_searches: int
     get_calls: int
 
-    @property
-    def worst(self) -> Poll | None:
-        return max(self.polls, key=lambda p: p.ratio, default=None)
-
-    @property
-    def over(self) -> int:
-        return sum(1 for p in self.polls if p.ratio > 1.0)
-
-    def literal_worst(self) -> float | None:
-        big = [p.calls / (p.in_flight / PER_CALL) for p in self.polls if p.in_flight >= PER_CALL]
-        return max(big) if big else None
-
 
 @dataclass
-class Case:
-    name: str
-    tasks: int  # points run
-    wall: float = math.nan
-    calls: dict[str, int] = field(default_factory=dict)
+class Case(common.Case):
     created: int = 0  # 2xx non-replay creates
     extrapolated: float | None = None  # wall time extrapolated to N (plain loop on a subset)
-    detail: str = ""
-    polls: PollStats | None = None
     executables: list[int] | None = None  # per created ProgramSet task (batch: native)
 
 
-def _epoch(text: str | None) -> float:
-    if not text:
-        return math.inf
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def expected_ones(theta: float) -> float:
-    return SHOTS * math.sin(theta / 2) ** 2
-
-
-class Bench:
+class Bench(Benchmark):
     def __init__(self, folder: Path, env: BraketEmulatorEnv, n: int) -> None:
-        self.folder = folder
+        super().__init__(folder, n)
         self.env = env
-        self.n = n
-        self.failures: list[str] = []
         self.device = env.device_arn("sv1")
         source = "".join(f"      {line}\n" for line in PROGRAM.splitlines())
         self.manifest_text = MANIFEST.format(
@@ -355,68 +320,20 @@ class Bench:
         (folder / "loop.py").write_text(LOOP % {"shots": SHOTS})
         (folder / "submit_all.py").write_text(SUBMIT_ALL % {"shots": SHOTS})
         (folder / "batch.py").write_text(BATCH % {"shots": SHOTS})
-        self.points = self._points()
+        os.environ.setdefault("QPLAN_S3_BUCKET", env.bucket)
+        self.points = self.sweep_points(self.manifest_text)
         self.environ = {k: v for k, v in os.environ.items() if k != "QPLAN_STATE"}
         self.environ["QPLAN_S3_BUCKET"] = env.bucket
 
-    def _points(self) -> list[float]:
-        """The sweep's values of theta, as qplan expands them (same points for every case)."""
-        import qplan
-
-        manifest = self.folder / "points.yaml"
-        manifest.write_text(self.manifest_text)
-        os.environ.setdefault("QPLAN_S3_BUCKET", self.env.bucket)
-        stack = qplan.load(manifest)
-        points = [float(i.point["theta"]) for i in stack.jobs["scan"].instances()]
-        if len(points) != self.n:
-            raise SystemExit(f"the manifest expands to {len(points)} points, expected {self.n}")
-        return points
-
-    def fail(self, message: str) -> None:
-        self.failures.append(message)
-        log(f"  CHECK FAILED: {message}")
-
     # --- running a process ---------------------------------------------------------------
 
-    def _progress(self, label: str, elapsed: float) -> None:
+    def progress(self, label: str, elapsed: float) -> None:
         counts = self.env.calls.counts()
         done = sum(1 for t in self.env.emulator.tasks() if t["status"] == "COMPLETED")
         log(
             f"  [{label}] {elapsed:6.0f} s: {counts.get('CreateQuantumTask', 0)} creates, "
             f"{done} tasks completed, {sum(counts.values())} API calls"
         )
-
-    def run(
-        self, command: list[str], cwd: Path, label: str, timeout: float
-    ) -> tuple[float, int, str, str]:
-        """Run a process to its end (or the timeout), printing progress; returns (wall s,
-        exit status, stdout, stderr)."""
-        out_path, err_path = cwd / f"{label}.out", cwd / f"{label}.err"
-        with out_path.open("w") as out, err_path.open("w") as err:
-            started = time.perf_counter()
-            proc = subprocess.Popen(
-                command, cwd=cwd, env=self.environ, stdout=out, stderr=err, start_new_session=True
-            )
-            while True:
-                try:
-                    code = proc.wait(timeout=PROGRESS_EVERY)
-                    break
-                except subprocess.TimeoutExpired:
-                    elapsed = time.perf_counter() - started
-                    if elapsed > timeout:
-                        os.killpg(proc.pid, 9)
-                        proc.wait()
-                        code = -9
-                        self.fail(f"{label}: killed after the --case-timeout of {timeout:.0f} s")
-                        break
-                    self._progress(label, elapsed)
-            wall = time.perf_counter() - started
-        stdout, stderr = out_path.read_text(), err_path.read_text()
-        if code != 0:
-            self.fail(f"{label}: exit status {code}\n{stdout[-2000:]}{stderr[-4000:]}")
-        if "Traceback (most recent call last)" in stderr:
-            self.fail(f"{label}: a Python traceback on stderr\n{stderr[-4000:]}")
-        return wall, code, stdout, stderr
 
     def reset(self) -> None:
         self.env.emulator.reset()  # tasks, tokens, calls; latency rule and config: 0.2 s / 2 s
@@ -453,39 +370,6 @@ class Bench:
 
     # --- checks -------------------------------------------------------------------------
 
-    def check_counts(self, label: str, thetas: Sequence[float], counts: Sequence[Any]) -> None:
-        if len(counts) != len(thetas):
-            self.fail(f"{label}: {len(counts)} results for {len(thetas)} points")
-            return
-        bad_shots = bad_keys = off = 0
-        worst = ""
-        for theta, count in zip(thetas, counts, strict=True):
-            if not isinstance(count, dict):
-                bad_shots += 1
-                continue
-            if sum(count.values()) != SHOTS:
-                bad_shots += 1
-            if not set(count) <= {"0", "1"}:
-                bad_keys += 1
-            ones = count.get("1", 0)
-            mean = expected_ones(theta)
-            sigma = math.sqrt(mean * (1 - mean / SHOTS))
-            if abs(ones - mean) > 6 * sigma + 1:
-                off += 1
-                worst = worst or f"theta={theta:.6f}: {count}, expected about {mean:.1f} ones"
-            if theta == 0.0 and count != {"0": SHOTS}:
-                self.fail(f"{label}: theta=0 gave {count}, expected {{'0': {SHOTS}}}")
-            if theta == max(self.points) and count != {"1": SHOTS}:
-                self.fail(f"{label}: theta=pi gave {count}, expected {{'1': {SHOTS}}}")
-        if bad_shots:
-            self.fail(f"{label}: {bad_shots} results without {SHOTS} shots")
-        if bad_keys:
-            self.fail(f"{label}: {bad_keys} results with outcomes other than 0 and 1")
-        if off:
-            self.fail(f"{label}: {off} results far from 100 sin^2(theta/2) (first: {worst})")
-        if 0.0 not in thetas:
-            self.fail(f"{label}: theta=0 was not run")
-
     def check_created(self, case: Case, expected: int) -> None:
         if case.created != expected:
             self.fail(f"{case.name}: {case.created} tasks created for {expected} points")
@@ -503,7 +387,7 @@ class Bench:
         self.reset()
         log(f"{name}: {self.n} tasks ...")
         command = [sys.executable, "-m", "qplan", "apply", "qplan.yaml", *args]
-        case.wall, _, stdout, _ = self.run(command, folder, "apply", timeout)
+        case.wall, _, stdout, _ = self.run(command, folder, self.environ, "apply", timeout)
         self._record_calls(case)
         gap = POLL_GAP  # polls are at least a poll interval apart: at most half of it
         if "--poll-interval" in args:
@@ -517,7 +401,7 @@ class Bench:
             return case
         if native:
             self.check_executables(case, rows, executables)
-        self.check_results(case, folder)
+        self.check_results(case, folder, self.environ)
         log(f"{name}: {case.wall:.1f} s")
         return case
 
@@ -587,29 +471,6 @@ class Bench:
             )
         return executables
 
-    def check_state(self, case: Case, folder: Path) -> list[tuple[str, str, str]] | None:
-        """N job rows succeeded with a result hash; returns (address, status,
-        provider_job_id) of each row, None without a state."""
-        label = case.name
-        db = folder / ".qplan" / "state.db"
-        if not db.exists():
-            self.fail(f"{label}: no state at {db}")
-            return None
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            rows = conn.execute(
-                "SELECT address, status, result_hash, provider_job_id FROM resources "
-                "WHERE kind = 'job'"
-            ).fetchall()
-        finally:
-            conn.close()
-        statuses = Counter(
-            status if digest else f"{status} (no result hash)" for _, status, digest, _ in rows
-        )
-        if statuses != Counter({"succeeded": self.n}):
-            self.fail(f"{label}: state rows {dict(statuses)}, expected {self.n} succeeded")
-        return [(address, status, job_id or "") for address, status, _, job_id in rows]
-
     def check_executables(
         self, case: Case, rows: list[tuple[str, str, str]], executables: dict[str, int]
     ) -> None:
@@ -630,55 +491,19 @@ class Bench:
                 "executables shared by several points"
             )
 
-    def check_results(self, case: Case, folder: Path) -> None:
-        """`qplan results --format json`: N results at the N points, counts as expected."""
-        label = case.name
-        command = [sys.executable, "-m", "qplan", "results", "qplan.yaml", "--format", "json"]
-        _, code, stdout, _ = self.run(command, folder, "results", 600)
-        if code != 0:
-            return
-        results = json.loads(stdout)
-        by_theta = {float(r["point"]["theta"]): r["counts"] for r in results}
-        if len(results) != self.n or sorted(by_theta) != sorted(self.points):
-            self.fail(
-                f"{label}: qplan results gave {len(results)} results at {len(by_theta)} "
-                f"distinct points, expected {self.n} at the sweep's points"
-            )
-        thetas = sorted(by_theta)
-        self.check_counts(f"{label} (qplan results)", thetas, [by_theta[t] for t in thetas])
-
     def status_polls(self, gap: float) -> PollStats:
         """Group qplan's SearchQuantumTasks calls into polls (bursts of device-filtered
         searches, each within `gap` s of the previous one's answer) and count the tasks in
         flight at each (see the module docstring)."""
         calls = self.env.calls
         created = {c.task_arn: c.wall + c.duration for c in self._created() if c.task_arn}
-        ended = {t["quantumTaskArn"]: _epoch(t.get("endedAt")) for t in self.env.emulator.tasks()}
-        polls: list[Poll] = []
-        last_answer = -math.inf  # when the previous device-filtered search was answered
-        other = 0
-        for call in sorted(calls.calls("SearchQuantumTasks"), key=lambda c: c.wall):
-            if not any(f.get("name") == "deviceArn" for f in call.filters or []):
-                other += 1
-                continue
-            if polls and call.wall - last_answer <= gap:
-                polls[-1].calls += 1
-            else:
-                polls.append(Poll(call.wall))
-            last_answer = max(last_answer, call.wall + call.duration)
-        previous: float | None = None
-        for poll in polls:
-            poll.in_flight = sum(
-                1
-                for arn, answered in created.items()
-                if answered <= poll.start
-                and not (
-                    previous is not None
-                    and answered <= previous
-                    and ended.get(arn, math.inf) < previous
-                )
-            )
-            previous = poll.start
+        ended = {t["quantumTaskArn"]: epoch(t.get("endedAt")) for t in self.env.emulator.tasks()}
+        searches = calls.calls("SearchQuantumTasks")
+        polled = [c for c in searches if any(f.get("name") == "deviceArn" for f in c.filters or [])]
+        polls = group_polls(polled, gap, Poll)
+        tasks = [(answered, ended.get(arn, math.inf)) for arn, answered in created.items()]
+        count_in_flight(polls, tasks)
+        other = len(searches) - len(polled)
         return PollStats(polls, other, calls.counts().get("GetQuantumTask", 0))
 
     # --- the SDK baselines ----------------------------------------------------------------
@@ -689,20 +514,12 @@ class Bench:
         case = Case(name, len(points))
         folder = self.folder / f"{Path(script).stem}-{'-'.join(extra) or 'all'}-{len(points)}"
         folder.mkdir()
-        (folder / "points.json").write_text(json.dumps(points))
         self.reset()
         log(f"{name}: {len(points)} tasks ...")
-        command = [
-            sys.executable,
-            str(self.folder / script),
-            str(self.folder / "program.qasm"),
-            str(folder / "points.json"),
-            self.device,
-            self.env.bucket,
-            f"{PREFIX}/{folder.name}",
-            *extra,
-        ]
-        case.wall, code, stdout, _ = self.run(command, folder, "script", timeout)
+        command = self.contender(
+            script, folder, points, self.device, self.env.bucket, f"{PREFIX}/{folder.name}", *extra
+        )
+        case.wall, code, stdout, _ = self.run(command, folder, self.environ, "script", timeout)
         self._record_calls(case)
         self.check_created(case, len(points))
         data: dict[str, Any] = {}
@@ -749,8 +566,8 @@ def print_table(cases: list[Case], n: int) -> None:
     print("-" * len(header))
     for case in cases:
         print(
-            f"{case.name:<40} {case.tasks:>5} {case.wall:8.1f} "
-            f"{case.wall / case.tasks:7.3f} {calls_cells(case)}"
+            f"{case.name:<40} {case.n:>5} {case.wall:8.1f} "
+            f"{case.wall / case.n:7.3f} {calls_cells(case)}"
         )
         if case.extrapolated is not None:
             label = f"  EXTRAPOLATED to {n} tasks"
@@ -759,11 +576,6 @@ def print_table(cases: list[Case], n: int) -> None:
     for case in cases:
         if case.detail:
             print(f"{case.name}: {case.detail}")
-
-
-def verdict(value: float, *, strict: bool = False) -> str:
-    met = value > 1.0 if strict else value >= 1.0
-    return "meets the target" if met else "MISSES the target"
 
 
 def print_speed(qplan: Case, others: list[Case], n: int) -> None:
@@ -787,7 +599,7 @@ def print_speed(qplan: Case, others: list[Case], n: int) -> None:
             sign = ">" if strict else ">="
             line += (
                 f"; ratio to the target ({sign} {target:g}x): {ratio:.2f}, "
-                f"{verdict(ratio, strict=strict)}"
+                f"{verdict(ratio > 1.0 if strict else ratio >= 1.0)}"
             )
         else:
             line += " (no target)"
@@ -802,12 +614,10 @@ def print_polls(case: Case) -> None:
     polls = stats.polls
     worst = stats.worst
     assert worst is not None
-    spread = Counter(p.calls for p in polls)
     print(
         f"  {case.name}: {len(polls)} polls, {sum(p.calls for p in polls)} SearchQuantumTasks "
-        f"calls in polls, calls per poll: "
-        + ", ".join(f"{k} x{spread[k]}" for k in sorted(spread))
-        + f"; in flight per poll: max {max(p.in_flight for p in polls)}"
+        f"calls in polls, calls per poll: {stats.spread()}"
+        f"; in flight per poll: max {max(p.in_flight for p in polls)}"
     )
     print(
         f"    worst calls_p / ceil(N_p/{PER_CALL}): {worst.ratio:5.2f}  "
@@ -817,7 +627,7 @@ def print_polls(case: Case) -> None:
     )
     timeline = " ".join(f"{p.calls}/{p.in_flight}" for p in polls[:80])
     print(f"    per poll, calls/in-flight: {timeline}" + (" ..." if len(polls) > 80 else ""))
-    literal = stats.literal_worst()
+    literal = max(stats.literal(), default=None)
     print(
         f"    worst calls_p / (N_p/{PER_CALL}) over polls with N_p >= {PER_CALL}: "
         + (f"{literal:5.2f}" if literal is not None else "none such")
@@ -854,23 +664,14 @@ def main() -> None:
         action="store_true",
         help="skip the qplan apply whose sweep says `batch: native` (ProgramSet tasks)",
     )
-    parser.add_argument(
-        "--case-timeout",
-        type=float,
-        default=1800.0,
-        help="seconds after which a case's process is killed (default: %(default)s)",
-    )
+    add_case_timeout(parser, "case")
     args = parser.parse_args()
     max_parallel = [int(v) for v in args.max_parallel.split(",") if v.strip()]
     if args.tasks < 2 or args.loop_tasks == 1 or args.loop_tasks < 0:
         parser.error("--tasks must be at least 2 and --loop-tasks 0 or at least 2")
     import braket._sdk
 
-    print(
-        f"machine: {os.cpu_count()} CPUs, {platform.platform()}, "
-        f"Python {platform.python_version()} ({platform.python_implementation()}), "
-        f"amazon-braket-sdk {braket._sdk.__version__}"
-    )
+    print_machine(f"amazon-braket-sdk {braket._sdk.__version__}")
     print(
         f"{args.tasks} OpenQASM 3 tasks (ry(theta) on 1 qubit, theta = linspace(0, pi, "
         f"{args.tasks})), {SHOTS} shots, sv1 on the Braket emulator: {API_LATENCY * 1e3:.0f} ms "
@@ -948,13 +749,7 @@ def main() -> None:
             f"{case.name}: {case.created} tasks created by CreateQuantumTask "
             f"({case.calls.get('CreateQuantumTask', 0)} calls){executables}"
         )
-    print(f"\ntotal benchmark time: {total / 60:.1f} min")
-    if failures:
-        print(f"\n{len(failures)} CHECK(S) FAILED:")
-        for failure in failures:
-            print(f"- {failure}")
-        sys.exit(1)
-    print("all checks passed")
+    finish(failures, total)
 
 
 if __name__ == "__main__":
