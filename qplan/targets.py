@@ -144,7 +144,9 @@ _AZURE_VENDORS: dict[str, tuple[str, ...]] = {
     "ionq": ("ionq.circuit.v1", *_COMPILED),
     "quantinuum": ("honeywell.openqasm.v1", *_COMPILED),
     "rigetti": ("rigetti.quil.v1", *_COMPILED),
-    "pasqal": ("pulser", "pasqal.pulser.v1"),
+    # Pulser's abstract representation goes to Pasqal Cloud (the pasqal provider); Azure's
+    # Pasqal targets take their own input format, pasqal.pulser.v1, as it is
+    "pasqal": ("pasqal.pulser.v1",),
 }
 
 
