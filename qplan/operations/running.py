@@ -27,7 +27,7 @@ from qplan.planner import (
     make_plan,
 )
 from qplan.planner.actions import SUBMITS, Action
-from qplan.providers import Provider, make_provider
+from qplan.providers import Provider, check_sdks, make_provider
 from qplan.state import Lock, Row
 
 __all__ = [
@@ -131,9 +131,21 @@ def apply(
         if confirm is not None and not confirm(plan, ws.stack):
             return plan, None
         rows = list(ws.store.rows(ws.stack.name))
+        for name, formats in _formats_to_run(ws.stack, plan).items():
+            check_sdks(name, ws.stack.providers[name], formats)
         with _providers(ws, _used(ws.stack, plan, rows)) as providers:
             executor = Executor(ws.stack, ws.store, providers, plan, run, sink=sink)
             return plan, executor.run()
+
+
+def _formats_to_run(stack: Stack, plan: Plan) -> dict[str, set[str]]:
+    """The program formats the plan sends to each provider."""
+    formats: dict[str, set[str]] = {}
+    for resource in plan.resources:
+        job = stack.jobs.get(resource.name) if resource.kind == "job" else None
+        if job is not None and any(resource.counts[a] for a in Action if a is not Action.NOOP):
+            formats.setdefault(job.target.provider, set()).add(job.program.format)
+    return formats
 
 
 def _runs_locally(stack: Stack, plan: Plan) -> bool:

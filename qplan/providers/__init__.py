@@ -6,6 +6,7 @@ manifest commands never import braket, pulser or azure.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 from qplan.errors import QplanError
@@ -38,6 +39,7 @@ __all__ = [
     "SessionEnded",
     "SessionSupport",
     "TransientError",
+    "check_sdks",
     "make_provider",
 ]
 
@@ -57,7 +59,8 @@ def make_provider(name: str, config: ProviderConfig, workdir: Path | None = None
 
         return BraketTaskProvider(name, config)
     if config.type == "azure":
-        _require(name, "azure", ("azure.quantum", "azure.storage.blob", "azure.identity", "qdk"))
+        modules = ("azure.quantum", "azure.storage.blob", "azure.identity", "qdk")
+        _require(name, "Azure Quantum", "azure", modules)
         from qplan.providers.azure import AzureQuantumProvider
 
         return AzureQuantumProvider(name, config)
@@ -67,7 +70,15 @@ def make_provider(name: str, config: ProviderConfig, workdir: Path | None = None
     )
 
 
-def _require(name: str, extra: str, modules: tuple[str, ...]) -> None:
+def check_sdks(name: str, config: ProviderConfig, formats: Collection[str]) -> None:
+    """Before anything runs: raise a clear error, naming the extra to install, when the
+    provider ``name`` cannot run programs of ``formats`` for want of an SDK (Q# on the
+    local provider needs qdk). Making an Azure provider checks its own SDKs."""
+    if config.type == "local" and "qsharp" in formats:
+        _require(name, "Q# on the local qsharp device", "azure", ("qdk",))
+
+
+def _require(name: str, what: str, extra: str, modules: tuple[str, ...]) -> None:
     """Raise a clear error naming ``qplan[extra]`` when one of ``modules`` is missing."""
     from importlib.util import find_spec
 
@@ -78,6 +89,6 @@ def _require(name: str, extra: str, modules: tuple[str, ...]) -> None:
             found = False
         if not found:
             raise QplanError(
-                f"provider {name} ({extra}): the {extra} SDK is not installed ({module} is "
-                f"missing); install it with: pip install 'qplan[{extra}]'"
+                f"provider {name}: {what} needs {module}, which is not installed; install it "
+                f"with: pip install 'qplan[{extra}]'"
             )

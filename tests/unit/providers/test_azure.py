@@ -106,10 +106,16 @@ def test_openqasm_in_braket_dialect_is_made_readable_by_qdk() -> None:
 
 
 def test_a_provider_whose_sdk_is_missing_names_the_extra_to_install() -> None:
-    from qplan.providers import _require
+    from qplan.manifest.models import LocalProvider
+    from qplan.providers import _require, check_sdks
 
     with pytest.raises(QplanError) as missing:
-        _require("az", "azure", ("azure.quantum", "no_such_sdk_module"))
-    assert "pip install 'qplan[azure]'" in str(missing.value)
-    assert "no_such_sdk_module is missing" in str(missing.value)
-    _require("az", "azure", ("azure.quantum", "qdk"))  # installed: nothing said
+        _require("az", "Azure Quantum", "azure", ("azure.quantum", "no_such_sdk_module"))
+    assert str(missing.value) == (
+        "provider az: Azure Quantum needs no_such_sdk_module, which is not installed; "
+        "install it with: pip install 'qplan[azure]'"
+    )
+    _require("az", "Azure Quantum", "azure", ("azure.quantum", "qdk"))  # installed: silent
+    local = LocalProvider(type="local")
+    check_sdks("local", local, {"openqasm3", "qsharp"})  # qdk is installed here
+    check_sdks("local", local, {"openqasm3"})  # nothing Q#: qdk is not asked for
