@@ -182,6 +182,16 @@ def test_an_openqasm_sweep_runs_on_azure_targets_and_an_edit_replaces_only_new_p
     assert creates(folder.emulator) == 3  # the new point only
     assert sum(folder.results()[f"scan[theta={PI / 2}]"].values()) == 40
 
+    folder.write(sweep_manifest(target, [0.0, PI / 2, PI / 4]))  # pi out, pi/4 in
+    changed = folder.apply()
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert creates(folder.emulator) == 4  # pi/4 only: 0 and pi/2 are kept as they were
+    assert set(folder.rows()) == {
+        "scan[theta=0.0]",
+        f"scan[theta={PI / 2}]",
+        f"scan[theta={PI / 4}]",
+    }
+
 
 SESSION_JOBS = """\
 programs:
