@@ -201,8 +201,7 @@ def main() -> None:
         for trial in range(1, args.trials + 1):
             folder = fresh(f"trial-{trial}")
             planned = rng.randint(1, 3)
-            done = 0
-            left = 0
+            done = left = restarts = 0
             while done < planned:
                 moment = rng.uniform(0.2, full)
                 proc = folder.start()
@@ -210,7 +209,8 @@ def main() -> None:
                 while proc.poll() is None and time.monotonic() - clock < moment:
                     time.sleep(0.01)
                 if proc.poll() is not None:  # it ended before its moment: not a kill
-                    folder = fresh(f"trial-{trial}-again-{done}")
+                    restarts += 1
+                    folder = fresh(f"trial-{trial}-again-{restarts}")
                     done = 0
                     continue
                 kill_group(proc)
