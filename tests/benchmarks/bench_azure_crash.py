@@ -149,9 +149,11 @@ def audit(folder: Folder, emulator: AzureQuantumEmulator, points: int) -> list[s
     results = json.loads(output) if code == 0 else []
     if len(results) != points or any(sum(r["counts"].values()) != 100 for r in results):
         problems.append(f"`qplan results`: exit {code}, {len(results)} results")
-    answers = Counter(c.status for c in emulator.calls.calls("CreateJob"))
+    creates = emulator.calls.calls("CreateJob")
+    answers = Counter(c.status for c in creates)
     if set(answers) - {201, 409} or answers[201] != points:
-        problems.append(f"CreateJob answers {dict(answers)}")
+        other = Counter(c.error_code for c in creates if c.status not in (201, 409))
+        problems.append(f"CreateJob answers {dict(answers)}, refusals {dict(other)}")
     before = len(emulator.calls.calls("CreateJob"))
     code, output = folder.run("apply", "qplan.yaml")
     if code != 0 or "No changes" not in output or len(emulator.calls.calls("CreateJob")) != before:

@@ -394,22 +394,36 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         _log.debug("emulator: " + format, *args)
 
-    def _read_body(self) -> bytes:
+    def _read_body(self) -> bytes | None:
+        """The request's body; None when the client went away before sending all of it (a
+        killed client): such a request never arrived, and nothing is done with it."""
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             chunks: list[bytes] = []
             while True:
-                size = int(self.rfile.readline(_MAX_LINE).split(b";")[0].strip() or b"0", 16)
+                line = self.rfile.readline(_MAX_LINE)
+                if not line:
+                    return None
+                size = int(line.split(b";")[0].strip() or b"0", 16)
                 if size == 0:
                     while self.rfile.readline(_MAX_LINE).strip():  # trailers
                         pass
                     return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
+                chunk = self.rfile.read(size)
+                if len(chunk) < size:
+                    return None
+                chunks.append(chunk)
                 self.rfile.readline(_MAX_LINE)
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+        if length <= 0:
+            return b""
+        body = self.rfile.read(length)
+        return body if len(body) == length else None
 
     def _handle(self, method: str) -> None:
         raw = self._read_body()
+        if raw is None:  # cut short: the client is gone
+            self.close_connection = True
+            return
         headers = {name.lower(): value for name, value in self.headers.items()}
         emulator = self.server.emulator
         outcome = emulator.dispatch(method, self.path, headers, raw)

@@ -70,6 +70,21 @@ def test_bodies_gzip_and_chunked(toy: ToyEmulator) -> None:
     assert toy.items[("s", "c")] == {"v": 3}
 
 
+def test_a_request_cut_short_by_its_client_never_arrives(toy: ToyEmulator) -> None:
+    # a client killed while sending its body: a server never acts on half a request
+    host, port = toy.url.removeprefix("http://").split(":")
+    for head, part in (
+        (b"Content-Length: 40\r\n", b'{"v": 4'),
+        (b"Transfer-Encoding: chunked\r\n", b"20\r\n" + b'{"v": 4'),
+    ):
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(b"PUT /stores/s/items/cut HTTP/1.1\r\nHost: x\r\n" + head + b"\r\n" + part)
+            sock.shutdown(socket.SHUT_WR)
+            assert sock.recv(1024) == b""  # closed, with no answer
+    time.sleep(0.1)
+    assert ("s", "cut") not in toy.items and toy.calls.calls() == []
+
+
 def test_a_bug_in_a_handler_is_a_500_in_the_protocol_shape(toy: ToyEmulator) -> None:
     status, headers, body = send(toy.url, "POST", "/bug")
     assert status == 500
