@@ -196,15 +196,12 @@ def _refused_by_ended_session(
     live = [m for m in members if not m.final]
     if session.open and outcome.command.dispatch.group == session.session_id:
         return _session_ended(view, live, session, error, now)
+    if not session.aborted:
+        return _to_next_session(live, session, error.status, now)
     out = Decision()
     for member in live:
-        if session.aborted:
-            reason = f"skipped: session {session.name} was aborted by the service"
-            out += skip(view, member, reason, now)
-            continue
-        out.put(member.to(Phase.WAITING))
-        detail = f"session {session.name} had ended ({error.status}): sent to a new session"
-        out.emit(Event(Kind.NOTICE, now, member.job, member.address, detail))
+        reason = f"skipped: session {session.name} was aborted by the service"
+        out += skip(view, member, reason, now)
     return out
 
 
@@ -229,8 +226,18 @@ def _session_ended(
         for member in members:
             out += fail_attempt(overlay(view, out), member, message, now, seen=now)
         return out
+    out += _to_next_session(members, session, error.status, now)
+    return out
+
+
+def _to_next_session(
+    members: list[Instance], session: SessionView, status: str, now: float
+) -> Decision:
+    """Nothing was made of ``members``: they wait, under their keys, for the session that
+    opens after the one that ended (``status`` there)."""
+    out = Decision()
     for member in members:
         out.put(member.to(Phase.WAITING))
-        detail = f"session {session.name} had ended ({error.status}): sent to a new session"
+        detail = f"session {session.name} had ended ({status}): sent to a new session"
         out.emit(Event(Kind.NOTICE, now, member.job, member.address, detail))
     return out

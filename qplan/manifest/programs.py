@@ -13,11 +13,15 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qplan.manifest.models import ProgramSpec
 from qplan.manifest.params import Parameter
 from qplan.targets import FORMATS, FormatKind
+
+if TYPE_CHECKING:  # the parsers load when a program needs them
+    from qplan.manifest.qasm import QasmSyntaxError
+    from qplan.manifest.qsharp import QsharpSyntaxError
 
 __all__ = ["Program", "ProgramError", "ProgramProblem", "load_program"]
 
@@ -141,14 +145,19 @@ def _openqasm3(text: str, path: Path | None) -> tuple[dict[str, Parameter], str]
     try:
         return read_program(text)
     except QasmSyntaxError as exc:
-        raise ProgramProblem(
-            exc.message,
-            file=path,
-            line=exc.line,
-            column=exc.column,
-            key="" if path else "source",
-            more=[ProgramError(*error) for error in exc.errors[1:]],
-        ) from None
+        raise _syntax_problem(exc, path) from None
+
+
+def _syntax_problem(exc: QasmSyntaxError | QsharpSyntaxError, path: Path | None) -> ProgramProblem:
+    """A program's syntax errors, the first located and the others listed with it."""
+    return ProgramProblem(
+        exc.message,
+        file=path,
+        line=exc.line,
+        column=exc.column,
+        key="" if path else "source",
+        more=[ProgramError(*error) for error in exc.errors[1:]],
+    )
 
 
 def _qsharp(text: str, entry: str | None, path: Path | None) -> tuple[dict[str, Parameter], str]:
@@ -157,14 +166,7 @@ def _qsharp(text: str, entry: str | None, path: Path | None) -> tuple[dict[str, 
     try:
         return read_program(text, entry)
     except QsharpSyntaxError as exc:
-        raise ProgramProblem(
-            exc.message,
-            file=path,
-            line=exc.line,
-            column=exc.column,
-            key="" if path else "source",
-            more=[ProgramError(*error) for error in exc.errors[1:]],
-        ) from None
+        raise _syntax_problem(exc, path) from None
     except EntryNotFound as exc:
         raise ProgramProblem(str(exc), key="entry") from None
 
