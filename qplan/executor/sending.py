@@ -25,7 +25,7 @@ from qplan.executor.events import Event, Kind
 from qplan.executor.failing import abort_session, fail_attempt, skip
 from qplan.executor.model import Instance, Phase, SessionView, View
 from qplan.executor.policy import busy_delay
-from qplan.executor.sessions import close_ended
+from qplan.executor.sessions import close
 from qplan.jobstatus import JobStatus
 from qplan.planner import batch_key, idempotency_key
 from qplan.providers import AmbiguousError, Dispatch, Member, SessionEnded, TransientError
@@ -217,7 +217,7 @@ def _session_ended(
     if session.abort and error.status == "Failed":
         return abort_session(view, session, now, failed="", by="the service")
     why = f"ended at the provider ({error.status}): {error}"
-    out = close_ended(view, session, now, why, error.status)
+    out = close(view, session, now, why, error.status)
     if session.fresh and not session.joined:
         message = (
             f"session {session.name} ended at the provider ({error.status}) before any "

@@ -26,7 +26,7 @@ from qplan.providers import AmbiguousError, TransientError
 from qplan.state import Transition
 
 __all__ = [
-    "close_ended",
+    "close",
     "close_finished",
     "found_sessions",
     "keep_fresh",
@@ -58,7 +58,7 @@ def keep_fresh(view: View, now: float) -> Decision:
         elif now - session.last_used > session.idle_timeout and any(
             m.phase is Phase.WAITING for m in members
         ):
-            out += _close(view, session, now, "timed out: idle longer than idle_timeout")
+            out += close(view, session, now, "timed out: idle longer than idle_timeout")
     return out
 
 
@@ -170,17 +170,8 @@ def close_finished(view: View, now: float, *, finishing: bool = False) -> Decisi
             continue
         if finishing or all(m.final for m in _members(view, session)):
             failed = f"{session.failures} member(s) failed" if session.failures else ""
-            out += _close(view, session, now, failed)
+            out += close(view, session, now, failed)
     return out
-
-
-def close_ended(
-    view: View, session: SessionView, now: float, why: str, status: str | None = None
-) -> Decision:
-    """The provider says the session has ended (timed out, or closed from outside; its
-    ``status`` there) while members remain: it is recorded as failed, and a new one opens
-    for them."""
-    return _close(view, session, now, why, status)
 
 
 def to_observe(view: View, now: float) -> list[ObserveSessions]:
@@ -213,11 +204,12 @@ def observed(view: View, names: dict[str, str], statuses: dict[str, str]) -> Dec
     return out
 
 
-def _close(
+def close(
     view: View, session: SessionView, now: float, failed: str, ended: str | None = None
 ) -> Decision:
-    """Record the session closed (``ended``: the provider's status of a session it has
-    ended by itself, which then needs no close)."""
+    """Record the session closed, failed when ``failed`` says why. ``ended``: the
+    provider's status of a session it has ended by itself (timed out, closed from
+    outside), which needs no close; a new one opens for the members left."""
     out = Decision()
     error = failed or ("aborted by a member's failure" if session.aborted else None)
     status = S.FAILED if error else S.SUCCEEDED
