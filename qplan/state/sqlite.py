@@ -377,8 +377,11 @@ class _SqliteLock(Lock):
             finally:
                 own.close()
 
-        self._thread = threading.Thread(target=beat, name="qplan-lock-heartbeat", daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=beat, name="qplan-lock-heartbeat", daemon=True)
+        thread.start()
+        # kept once started: a Ctrl-C inside start() leaves nothing for release() to join (a
+        # thread that did start ends at _stop, by itself)
+        self._thread = thread
 
     def release(self) -> None:
         self._stop.set()

@@ -99,3 +99,22 @@ def test_a_lock_without_heartbeat_for_long_is_stale(tmp_path: Path) -> None:
     assert not store.lock_info("s").stale  # type: ignore[union-attr]
     now[0] += 100
     assert store.lock_info("s").stale  # type: ignore[union-attr]
+
+
+def test_a_ctrl_c_while_the_heartbeat_starts_still_releases_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    store = SqliteStore(tmp_path / "s.db")
+    lock = store.acquire("s", "apply", "alice")
+
+    def interrupted(thread: threading.Thread) -> None:
+        raise KeyboardInterrupt  # a Ctrl-C landing in start(), before the thread ran
+
+    monkeypatch.setattr(threading.Thread, "start", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        lock.start_heartbeat(0.05)
+    monkeypatch.undo()
+    lock.release()  # was: RuntimeError, cannot join thread before it is started
+    assert store.lock_info("s") is None
