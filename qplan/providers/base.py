@@ -260,5 +260,10 @@ class Provider(ABC):
         a sweep then goes one job per point)."""
         return 1
 
+    def device_specs(self) -> dict[str, str]:
+        """The specifications the service publishes of its devices: device name to Pulser's
+        JSON representation of the device (Pasqal). None by default."""
+        return {}
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the provider holds (pools, connections)."""
