@@ -72,8 +72,12 @@ def _instance(
     if row is None:
         return base
     if action in SUBMITS:  # a new attempt: what the row says is history
+        retry = action is Action.RETRY
         return replace(
-            base, stored=row.status, attempt=row.attempt if action is Action.RETRY else 0
+            base,
+            stored=row.status,
+            attempt=row.attempt if retry else 0,
+            previous=row.provider_job_id if retry else None,
         )
     known = replace(
         base,

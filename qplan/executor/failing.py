@@ -81,6 +81,7 @@ def _retry(instance: Instance, at: float, error: str) -> Instance:
         timed_out=False,
         started_at=None,
         reason=error,
+        previous=instance.job_id,
     )
 
 

@@ -97,7 +97,8 @@ class Instance:
     new attempt starts when it is False); ``key``, ``member``, ``dispatch_ref``: the
     dispatch of that attempt and its place there (``key`` None: not chosen yet);
     ``since``: when that attempt was sent or adopted; ``carried_out``: this apply sent (or
-    resolved) an attempt the plan asked for."""
+    resolved) an attempt the plan asked for; ``previous``: the job id of the failed attempt
+    a retry follows (Pasqal retries a batch's failed jobs with ``rebatch``)."""
 
     address: str
     job: str
@@ -120,6 +121,7 @@ class Instance:
     cancel_reason: str = ""
     carried_out: bool = False
     reason: str = ""  # why it failed, was skipped or stopped
+    previous: str | None = None  # the provider's id of the job of its last failed attempt
 
     @property
     def final(self) -> bool:

@@ -117,7 +117,14 @@ def _send(view: View, members: list[Instance]) -> Send:
         program=job.program,
         shots=job.shots,
         members=tuple(
-            Member(m.address, m.fingerprint, m.attempt, {**job.inputs, **m.point}, job.name)
+            Member(
+                m.address,
+                m.fingerprint,
+                m.attempt,
+                {**job.inputs, **m.point},
+                job.name,
+                previous=m.previous,
+            )
             for m in members
         ),
         group=session.session_id if session is not None else None,

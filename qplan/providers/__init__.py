@@ -47,7 +47,7 @@ __all__ = [
 def make_provider(name: str, config: ProviderConfig, workdir: Path | None = None) -> Provider:
     """The provider configured as ``name``. ``workdir``: a folder of this stack's where a
     provider may keep what must outlive the process (the local provider's results, until
-    they are recorded). Pasqal is not available yet. A provider whose SDK is not installed
+    they are recorded). A provider whose SDK is not installed
     is an error naming the extra that installs it."""
     if config.type == "local":
         from qplan.providers.local import LocalSimulatorProvider
@@ -64,10 +64,12 @@ def make_provider(name: str, config: ProviderConfig, workdir: Path | None = None
         from qplan.providers.azure import AzureQuantumProvider
 
         return AzureQuantumProvider(name, config)
-    raise QplanError(
-        f"provider {name} ({config.type}): applying on {config.type} is not available in this "
-        "release; `validate`, `plan` and `graph` work, and the local provider runs everything"
-    )
+    if config.type == "pasqal":
+        _require(name, "Pasqal Cloud", "pasqal", ("pasqal_cloud", "pulser"))
+        from qplan.providers.pasqal import PasqalCloudProvider
+
+        return PasqalCloudProvider(name, config)
+    raise QplanError(f"provider {name}: unknown type {config.type}")
 
 
 def check_sdks(name: str, config: ProviderConfig, formats: Collection[str]) -> None:

@@ -124,13 +124,16 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class Member:
-    """One job instance of a dispatch: its own address, fingerprint, attempt and inputs."""
+    """One job instance of a dispatch: its own address, fingerprint, attempt and inputs;
+    ``previous``: a retry's job id of the attempt that failed (a provider may retry it in
+    place: Pasqal's ``rebatch``)."""
 
     address: str
     fingerprint: str
     attempt: int
     inputs: Mapping[str, Any]
     job: str = ""
+    previous: str | None = None
 
 
 @dataclass(frozen=True)

@@ -108,12 +108,24 @@ def test_an_invalid_manifest_still_exits_1(folder: Path) -> None:
     assert run("validate", "qplan.yaml", "--json", cwd=folder).returncode == 1
 
 
-def test_a_provider_this_release_cannot_apply_on_is_not_a_usage_error(tmp_path: Path) -> None:
+def test_pasqal_without_credentials_fails_the_apply_and_says_what_to_set(tmp_path: Path) -> None:
     target = tmp_path / "pasqal"
     shutil.copytree(EXAMPLES / "pasqal-batch", target)
-    result = run("apply", "qplan.yaml", cwd=target)
-    assert result.returncode == 1, result.stderr
-    assert "applying on pasqal is not available in this release" in result.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PASQAL_")}
+    env.update(CLOUD_ENV)
+    result = subprocess.run(
+        [sys.executable, "-m", "qplan", "apply", "qplan.yaml"],
+        capture_output=True,
+        text=True,
+        cwd=target,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "no Pasqal Cloud credentials: set PASQAL_TOKEN" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (target / ".qplan").exists() or "succeeded" not in result.stdout
 
 
 def test_azure_without_credentials_fails_the_apply_and_says_what_to_set(tmp_path: Path) -> None:
