@@ -107,7 +107,7 @@ class _NoAnswer(Exception):
 def _client_class() -> type[Any]:
     from pasqal_cloud.http_client import HTTPClient
 
-    class OnceClient(HTTPClient):  # type: ignore[misc]
+    class OnceClient(HTTPClient):
         """Sends every request once, whatever its answer: the SDK's own retries (up to
         five, on 5xx too, for POST and PATCH) are what make duplicate batches."""
 
@@ -175,7 +175,7 @@ def make_sdk(config: PasqalConfig, environ: Mapping[str, str] | None = None) -> 
     """The SDK for ``config``'s project, with qplan's client class and the credentials
     of the environment."""
     from pasqal_cloud.endpoints import Endpoints
-    from pasqal_cloud.sdk import SDK
+    from pasqal_cloud.pasqal_cloud_client import PasqalCloudClient
 
     env = os.environ if environ is None else environ
     endpoint = (env.get(ENDPOINT) or "").rstrip("/")
@@ -183,7 +183,7 @@ def make_sdk(config: PasqalConfig, environ: Mapping[str, str] | None = None) -> 
     client_class = _client_class()
     token = env.get(TOKEN)
     if token:
-        return SDK(
+        return PasqalCloudClient(
             project_id=config.project_id,
             token_provider=_token_provider(token),
             endpoints=endpoints,
@@ -192,7 +192,7 @@ def make_sdk(config: PasqalConfig, environ: Mapping[str, str] | None = None) -> 
     username, password = env.get(USERNAME), env.get(PASSWORD)
     if username and password:
         try:
-            return SDK(
+            return PasqalCloudClient(
                 project_id=config.project_id,
                 username=username,
                 password=password,
@@ -344,6 +344,9 @@ class PasqalCloudProvider(Provider):
         )
         if dispatch.group:
             return self._add(dispatch, program)
+        found = self._find(dispatch.key, None)  # sent before: the same batch, never another
+        if found is not None:
+            return found
         parent = _one_parent(dispatch)
         if parent is not None:
             return self._rebatch(dispatch, *parent)
@@ -403,7 +406,13 @@ class PasqalCloudProvider(Provider):
                     f"open batch {batch_id} has ended ({batch.status})",
                     str(batch.status),
                 )
-            held = len(batch.ordered_jobs)
+            ordered = [job.id for job in batch.ordered_jobs]
+            for tag in batch.tags or []:  # added before under this key: those jobs
+                entry_of = _journal(dispatch.key, tag)
+                if entry_of is not None and len(ordered) >= sum(entry_of):
+                    mine = ordered[entry_of[0] : sum(entry_of)]
+                    return Receipt(batch_id, tuple(f"{batch_id}/{job}" for job in mine))
+            held = len(ordered)
             entry = f"{dispatch.key}@{held}+{len(jobs)}"
             tags = [t for t in (batch.tags or []) if not t.startswith(dispatch.key + "@")]
             # the journal write only replaces tags: safe to repeat, and nothing is added yet
