@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from qplan.manifest.pulser_targets import QubitTargets
     from qplan.manifest.qsharp import QsharpType
 
-__all__ = ["ParamKind", "Parameter", "format_value"]
+__all__ = ["BadMapping", "ParamKind", "Parameter", "format_value"]
 
 ParamKind = Literal["float", "int", "uint", "bool", "bit", "bits", "qubits", "qsharp"]
 
@@ -29,14 +30,23 @@ _KIND_TEXT = {
 }
 
 
+class BadMapping(ValueError):
+    """A ``qubits`` mapping that cannot be used; the message says which qubit or trap, in
+    full, so it is reported as it is (not followed by the value given)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Parameter:
     """A parameter a program declares.
 
     ``size`` is the length of a list value (OpenQASM arrays, Pulser variables of size > 1),
     the width of a ``bit[n]`` input, or the number of qubits for ``qubits``; None for scalars.
-    ``traps`` is the number of traps of a Pulser mappable register's layout. ``qsharp`` is
-    the declared type of a Q# entry operation's argument (kind ``qsharp``).
+    ``qsharp`` is the declared type of a Q# entry operation's argument (kind ``qsharp``).
+
+    ``qubits`` is a Pulser mappable register's: ``qids`` its qubits in declared order,
+    ``traps`` the number of traps of its layout, ``targets`` the qubits its sequence
+    addresses. A value maps the first N qubits (N >= 1, as Pulser builds a register from a
+    subset) to distinct traps, and N covers every qubit the sequence targets literally.
     """
 
     name: str
@@ -46,12 +56,16 @@ class Parameter:
     traps: int = 0
     qids: tuple[str, ...] = ()
     qsharp: QsharpType | None = None
+    targets: QubitTargets | None = None
 
     def describe(self) -> str:
         if self.qsharp is not None:
             return self.qsharp.describe()
         if self.kind == "qubits":
-            return f"a mapping of the {self.size} qubits ({', '.join(self.qids)}) to trap numbers"
+            return (
+                f"a mapping of qubits to distinct traps (0 to {self.traps - 1}): all of "
+                f"{', '.join(self.qids)}, or the first few of them in that order"
+            )
         if self.kind == "bits":
             return f"a string of {self.size} bits such as {'0' * (self.size or 1)!r}"
         scalar = _KIND_TEXT[self.kind]
@@ -101,16 +115,37 @@ class Parameter:
         raise ValueError(f"must be {_KIND_TEXT[kind]}")
 
     def _coerce_qubits(self, value: Any) -> Any:
-        if not isinstance(value, dict) or set(value) != set(self.qids):
-            raise ValueError(f"must be {self.describe()}")
+        if not isinstance(value, dict) or not value:
+            raise BadMapping(f"must be {self.describe()}")
+        known = ", ".join(self.qids)
+        mapped = {str(qid): trap for qid, trap in value.items()}
+        for qid in mapped:
+            if qid not in self.qids:
+                raise BadMapping(f"unknown qubit {qid!r}: the register's qubits are {known}")
+        count = len(mapped)
+        first = self.qids[:count]
+        if set(mapped) != set(first):
+            raise BadMapping(
+                f"maps {', '.join(q for q in self.qids if q in mapped)}: Pulser builds the "
+                f"register from its first qubits in declared order, so {count} qubit"
+                f"{'s' if count != 1 else ''} must be {', '.join(first)}"
+            )
+        least = self.targets.fixed if self.targets is not None else 0
+        if count < least:
+            raise BadMapping(
+                f"maps {count} qubit{'s' if count != 1 else ''}, but the sequence targets "
+                f"{self.qids[least - 1]}: map at least {', '.join(self.qids[:least])}"
+            )
         traps: dict[str, int] = {}
-        for qid in sorted(value):
-            trap = value[qid]
+        seen: dict[int, str] = {}
+        for qid in sorted(mapped):
+            trap = mapped[qid]
             if isinstance(trap, bool) or not isinstance(trap, int) or not 0 <= trap < self.traps:
-                raise ValueError(f"trap of {qid} must be an integer from 0 to {self.traps - 1}")
+                raise BadMapping(f"trap of {qid} must be an integer from 0 to {self.traps - 1}")
+            if trap in seen:
+                raise BadMapping(f"{seen[trap]} and {qid} are mapped to the same trap, {trap}")
+            seen[trap] = qid
             traps[qid] = trap
-        if len(set(traps.values())) != len(traps):
-            raise ValueError("two qubits are mapped to the same trap")
         return traps
 
 

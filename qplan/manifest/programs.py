@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from qplan.manifest.models import ProgramSpec
 from qplan.manifest.params import Parameter
+from qplan.manifest.pulser_targets import read_targets
 from qplan.targets import FORMATS, FormatKind
 
 if TYPE_CHECKING:  # the parsers load when a program needs them
@@ -186,7 +187,8 @@ def _json(text: str, path: Path | None) -> Any:
 
 def _pulser(doc: Any, path: Path | None) -> dict[str, Parameter]:
     """Declared variables of a Pulser abstract representation, plus ``qubits`` when the
-    register is mappable (its traps are chosen at build time)."""
+    register is mappable (its traps are chosen at build time, for some or all of its
+    qubits)."""
     key = "" if path else "source"
     if not isinstance(doc, dict) or any(k not in doc for k in _PULSER_KEYS):
         missing = [k for k in _PULSER_KEYS if not isinstance(doc, dict) or k not in doc]
@@ -240,5 +242,12 @@ def _pulser(doc: Any, path: Path | None) -> dict[str, Parameter]:
                 key=key,
             )
         qids = tuple(str(q["qid"]) for q in register)
-        params["qubits"] = Parameter("qubits", "qubits", len(qids), traps=len(coords), qids=qids)
+        params["qubits"] = Parameter(
+            "qubits",
+            "qubits",
+            len(qids),
+            traps=len(coords),
+            qids=qids,
+            targets=read_targets(doc["operations"]),
+        )
     return params

@@ -17,7 +17,7 @@ from typing import Any
 
 from qplan.manifest.diagnose import did_you_mean
 from qplan.manifest.models import JobSpec, ProviderConfig, RetrySpec, SessionSpec
-from qplan.manifest.params import Parameter
+from qplan.manifest.params import BadMapping, Parameter
 from qplan.manifest.programs import Program
 from qplan.manifest.sweep import Sweep, SweepProblem, build_sweep
 from qplan.manifest.target_params import check_params
@@ -275,6 +275,8 @@ class _Resolver:
                 and ok
             )
         inputs, sweep, bound_ok = self.bind(name, spec, program, base)
+        if bound_ok:
+            bound_ok = self.mapped_targets(name, spec, program, inputs, sweep, base)
         if not ok or not bound_ok or target is None:
             return None
         return Job(
@@ -319,6 +321,9 @@ class _Resolver:
                 continue
             try:
                 inputs[param] = declared.coerce(value)
+            except BadMapping as exc:
+                self.report(path, str(exc))
+                ok = False
             except ValueError as exc:
                 self.report(path, f"{exc}, got {self.describe(path, value)}")
                 ok = False
@@ -366,6 +371,61 @@ class _Resolver:
             )
             ok = False
         return inputs, sweep, ok
+
+    def mapped_targets(
+        self,
+        name: str,
+        spec: JobSpec,
+        program: Program,
+        inputs: Mapping[str, Any],
+        sweep: Sweep | None,
+        base: list[PathPart],
+    ) -> bool:
+        """Each instance's ``qubits`` maps every qubit its sequence targets through a
+        variable (literal targets are checked with the value itself). False if one does
+        not; the first few are reported, at the value that maps the qubits."""
+        param = program.parameters.get("qubits")
+        targets = param.targets if param is not None else None
+        if param is None or targets is None or not targets.variable:
+            return True
+        points: Iterator[dict[str, Any]] = iter([{}]) if sweep is None else sweep.points()
+        addresses = iter([name]) if sweep is None else sweep.addresses(name)
+        bad = 0
+        for i, (address, point) in enumerate(zip(addresses, points, strict=True)):
+            values = {**inputs, **point}
+            needed = targets.needed(values)
+            mapped = len(values["qubits"])
+            if needed is None or needed <= mapped:
+                continue
+            bad += 1
+            if bad > _SHOWN:
+                continue
+            if "qubits" not in point:
+                where: list[PathPart] = [*base, "inputs", "qubits"]
+            else:
+                assert sweep is not None and spec.sweep is not None
+                where = _sweep_name_path(spec, [*base, "sweep"], "qubits")
+                if sweep.kind == "points" and spec.sweep.points is not None:
+                    where = [*base, "sweep", "points", i, "qubits"]
+            qids = param.qids
+            detail = (
+                f"qubit index {needed - 1}, but the register declares {len(qids)} qubits"
+                if needed > len(qids)
+                else f"{qids[needed - 1]}, which this mapping leaves out "
+                f"(it maps {', '.join(qids[:mapped])})"
+            )
+            self.report(where, f"{address}: the sequence targets {detail}")
+        if bad > _SHOWN:
+            self.report(
+                [*base, "sweep"],
+                f"... and {bad - _SHOWN} more instances of {name} whose qubits leave out a "
+                "targeted qubit",
+            )
+        return bad == 0
+
+
+_SHOWN = 5
+"""Instances reported by name when many of a job's fail one same check."""
 
 
 def _sweep_names(spec: JobSpec) -> list[str]:

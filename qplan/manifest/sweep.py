@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from qplan.manifest.models import AxisSpec, SweepSpec
-from qplan.manifest.params import Parameter, format_value
+from qplan.manifest.params import BadMapping, Parameter, format_value
 from qplan.manifest.yamlsource import PathPart
 
 __all__ = ["DEFAULT_MAX_POINTS", "Sweep", "SweepProblem", "address", "axis_size", "build_sweep"]
@@ -156,6 +156,9 @@ def _coerce(
         return True, value
     try:
         return True, param.coerce(value)
+    except BadMapping as exc:
+        report(path, str(exc))
+        return False, None
     except ValueError as exc:
         report(path, f"{exc} for {param.name}, got {describe(value)}")
         return False, None

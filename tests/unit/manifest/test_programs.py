@@ -122,7 +122,8 @@ def test_pulser_variables_and_mappable_register(tmp_path: Path) -> None:
         "qubits": ("qubits", 2),
     }
     assert params["qubits"].coerce({"q1": 3, "q0": 0}) == {"q0": 0, "q1": 3}
-    for bad in ({"q0": 0}, {"q0": 0, "q1": 0}, {"q0": 0, "q1": 4}):
+    assert params["qubits"].coerce({"q0": 2}) == {"q0": 2}  # a subset: the first qubits
+    for bad in ({}, {"q1": 0}, {"q0": 0, "q1": 0}, {"q0": 0, "q1": 4}, {"q0": 0, "q5": 1}):
         with pytest.raises(ValueError):
             params["qubits"].coerce(bad)
 
