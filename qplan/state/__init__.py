@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from qplan.errors import UsageError
-from qplan.state.model import LockInfo, Row, RowState, Snapshot, Transition
+from qplan.state.model import DeviceSpecs, LockInfo, Row, RowState, Snapshot, Transition
 from qplan.state.sqlite import SqliteStore
 from qplan.state.store import Lock, StackLocked, StateError, StateStore, content_hash
 
 __all__ = [
+    "DeviceSpecs",
     "Lock",
     "LockInfo",
     "Row",

@@ -105,5 +105,18 @@ _V3 = """
 ALTER TABLE resources ADD COLUMN provider_status TEXT;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+# Version 4: the device specifications a provider's service publishes (Pulser's JSON of
+# each device), kept so that plans check sequences against them without a call each time,
+# and offline. A cache, not the stack's state: writing it bumps no serial.
+_V4 = """
+CREATE TABLE device_specs (
+    provider    TEXT NOT NULL,                -- the provider's name in the manifest
+    device      TEXT NOT NULL,                -- the device type: FRESNEL, EMU_FREE, ...
+    specs       TEXT NOT NULL,                -- as published (Pulser's abstract representation)
+    fetched_at  REAL NOT NULL,
+    PRIMARY KEY (provider, device)
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from qplan.jobstatus import JobStatus
 
-__all__ = ["LockInfo", "Row", "RowState", "Snapshot", "Transition"]
+__all__ = ["DeviceSpecs", "LockInfo", "Row", "RowState", "Snapshot", "Transition"]
 
 
 class RowState(NamedTuple):
@@ -18,6 +18,18 @@ class RowState(NamedTuple):
     fingerprint: str
     attempt: int
     kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSpecs:
+    """The specifications of one device as its provider's service published them, kept in
+    the state: ``specs`` as published (Pulser's JSON of the device), ``fetched_at`` when
+    (seconds since the epoch)."""
+
+    provider: str
+    device: str
+    specs: str
+    fetched_at: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 from qplan.jobstatus import InvalidTransition, JobStatus, check_transition
 from qplan.processes import pid_alive
 from qplan.state.migrations import MIGRATIONS, SCHEMA_VERSION
-from qplan.state.model import LockInfo, Row, RowState, Snapshot, Transition
+from qplan.state.model import DeviceSpecs, LockInfo, Row, RowState, Snapshot, Transition
 from qplan.state.store import Lock, StackLocked, StateError, StateStore, content_hash
 
 __all__ = ["SqliteStore"]
@@ -289,6 +289,29 @@ class SqliteStore(StateStore):
                 t.detail,
             ),
         )
+
+    # --- device specifications ---------------------------------------------------------------
+
+    def device_specs(self, provider: str) -> dict[str, DeviceSpecs]:
+        cursor = self._conn.execute(
+            "SELECT device, specs, fetched_at FROM device_specs WHERE provider = ?", (provider,)
+        )
+        return {
+            device: DeviceSpecs(provider, device, specs, float(fetched_at))
+            for device, specs, fetched_at in cursor
+        }
+
+    def put_device_specs(self, provider: str, specs: Mapping[str, str], fetched_at: float) -> None:
+        try:
+            with self._write() as conn:
+                conn.execute("DELETE FROM device_specs WHERE provider = ?", (provider,))
+                conn.executemany(
+                    "INSERT INTO device_specs (provider, device, specs, fetched_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    [(provider, device, text, fetched_at) for device, text in specs.items()],
+                )
+        except sqlite3.Error as exc:  # a read-only file, a busy database: the caller decides
+            raise StateError(f"{self.path}: cannot keep device specifications ({exc})") from None
 
     # --- locking ---------------------------------------------------------------------------
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 from qplan.errors import QplanError
-from qplan.state.model import LockInfo, Row, Snapshot, Transition
+from qplan.state.model import DeviceSpecs, LockInfo, Row, Snapshot, Transition
 
 __all__ = ["Lock", "StackLocked", "StateError", "StateStore", "content_hash"]
 
@@ -108,6 +108,16 @@ class StateStore(ABC):
         """Delete rows; their last state (and result hash) stays in the event log. The
         stack's ``generation`` goes up by one: idempotency keys made later differ from the
         forgotten rows' ones, even where attempt numbers start again."""
+
+    @abstractmethod
+    def device_specs(self, provider: str) -> dict[str, DeviceSpecs]:
+        """The device specifications kept for ``provider``, by device (empty: none)."""
+
+    @abstractmethod
+    def put_device_specs(self, provider: str, specs: Mapping[str, str], fetched_at: float) -> None:
+        """Keep ``specs`` (device to published specifications) as ``provider``'s, in place
+        of those kept before, in one transaction. A cache: no stack's serial changes.
+        Raises StateError when the state cannot be written."""
 
     @abstractmethod
     def lock_info(self, stack: str) -> LockInfo | None: ...

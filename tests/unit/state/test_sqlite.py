@@ -177,3 +177,35 @@ def test_a_version_2_state_gains_provider_status_and_keeps_its_rows(tmp_path: Pa
     row = store.row("s", "session.x")
     assert row is not None and row.provider_status == "Executing" and row.status is S.QUEUED
     store.close()
+
+
+def test_device_specs_are_kept_per_provider_and_replaced_whole(store: SqliteStore) -> None:
+    assert store.device_specs("pq") == {}
+    store.put_device_specs("pq", {"FRESNEL": '{"name": "Fresnel"}', "EMU_FREE": "{}"}, 100.0)
+    store.put_device_specs("other", {"FRESNEL": "{}"}, 50.0)
+    kept = store.device_specs("pq")
+    assert sorted(kept) == ["EMU_FREE", "FRESNEL"]
+    assert (kept["FRESNEL"].specs, kept["FRESNEL"].fetched_at) == ('{"name": "Fresnel"}', 100.0)
+    store.put_device_specs("pq", {"FRESNEL": '{"name": "Fresnel 2"}'}, 200.0)
+    kept = store.device_specs("pq")
+    assert list(kept) == ["FRESNEL"] and kept["FRESNEL"].fetched_at == 200.0
+    assert list(store.device_specs("other")) == ["FRESNEL"]
+    assert store.serial("pq") == 0  # a cache: no stack moved
+
+
+def test_a_version_3_state_gains_the_device_specs_table(tmp_path: Path) -> None:
+    from qplan.state.migrations import MIGRATIONS
+    from qplan.state.sqlite import _statements
+
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path)
+    for script in MIGRATIONS[:3]:
+        for statement in _statements(script):
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 3")
+    conn.commit()
+    conn.close()
+    store = SqliteStore(path)
+    store.put_device_specs("pq", {"FRESNEL": "{}"}, 1.0)
+    assert list(store.device_specs("pq")) == ["FRESNEL"]
+    store.close()
