@@ -8,6 +8,7 @@ the problems of the others, and references to it are not reported as unknown.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -330,4 +331,4 @@ def load(
             diagnostics.append(Diagnostic(display, 0, 0, "", "invalid manifest"))
         command_line = any(d in loader.command_line for d in diagnostics)
         raise ManifestError(diagnostics, command_line=command_line)
-    return stack
+    return dataclasses.replace(stack, document=doc)

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qplan.errors import Diagnostic
 from qplan.manifest.diagnose import did_you_mean
 from qplan.manifest.models import JobSpec, ProviderConfig, RetrySpec, SessionSpec
 from qplan.manifest.params import BadMapping, Parameter
 from qplan.manifest.programs import Program
 from qplan.manifest.sweep import Sweep, SweepProblem, build_sweep
 from qplan.manifest.target_params import check_params
-from qplan.manifest.yamlsource import PathPart
+from qplan.manifest.yamlsource import PathPart, YamlDocument, format_path
 from qplan.targets import FORMATS, PROVIDER_TYPES, device_info
 
 __all__ = ["Instance", "Job", "Stack", "TargetRef", "resolve"]
@@ -134,6 +135,14 @@ class Stack:
     sessions: Mapping[str, SessionSpec]
     jobs: Mapping[str, Job]
     secret_paths: frozenset[tuple[PathPart, ...]] = field(default_factory=frozenset)
+    document: YamlDocument | None = field(default=None, repr=False, compare=False)
+
+    def diagnostic(self, path: Sequence[PathPart], message: str) -> Diagnostic:
+        """A problem found after loading (a check against a device), located at ``path``
+        of the manifest as ``validate`` locates its own."""
+        if self.document is None:
+            return Diagnostic(str(self.path), 0, 0, format_path(path), message)
+        return self.document.diagnostic(path, message)
 
     def instances(self) -> Iterator[Instance]:
         for job in self.jobs.values():
