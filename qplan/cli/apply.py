@@ -49,6 +49,12 @@ class _Deferred:
     type=click.FloatRange(min=0.01),
     help="Seconds between observations of in-flight jobs (default: each provider's own).",
 )
+@click.option(
+    "--refresh-devices",
+    is_flag=True,
+    help="Ask the services for their device specifications, even when the state keeps "
+    "fresh ones (younger than a day).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per event.")
 def apply(
     target: str,
@@ -58,6 +64,7 @@ def apply(
     no_wait: bool,
     fail_fast: bool,
     poll_interval: float | None,
+    refresh_devices: bool,
     as_json: bool,
 ) -> None:
     """Run what the plan of MANIFEST (or a saved PLANFILE) says, and record every result.
@@ -65,6 +72,8 @@ def apply(
     Safe to run again at any time: finished jobs are never rerun, running ones are
     adopted. A saved plan is refused if the state or the manifest changed since.
     """
+    import dataclasses
+
     from qplan import operations
     from qplan.cli.views.paths import state_location
     from qplan.cli.views.plan import render_plan
@@ -90,6 +99,8 @@ def apply(
             return True
         return click.confirm("This plan submits jobs to paid targets. Apply it?", default=False)
 
+    if refresh_devices:
+        options = dataclasses.replace(options, refresh_devices=True)
     run = Options(
         parallelism=parallelism, no_wait=no_wait, fail_fast=fail_fast, poll_interval=poll_interval
     )

@@ -29,6 +29,12 @@ EXIT_CHANGES = 2
     help="Save the plan for `qplan apply PLANFILE`.",
 )
 @click.option(
+    "--refresh-devices",
+    is_flag=True,
+    help="Ask the services for their device specifications, even when the state keeps "
+    "fresh ones (younger than a day).",
+)
+@click.option(
     "--detailed-exitcode",
     is_flag=True,
     help="Exit 0 when there are no changes, 2 when there are, 1 on error "
@@ -40,14 +46,24 @@ def plan(
     verbose: bool,
     as_json: bool,
     out: Path | None,
+    refresh_devices: bool,
     detailed_exitcode: bool,
 ) -> None:
-    """Show what `qplan apply MANIFEST` would do. Calls no provider."""
+    """Show what `qplan apply MANIFEST` would do. Submits nothing.
+
+    Pulser sequences on Pasqal targets are checked against their devices first: the
+    specifications the service publishes (kept in the state for a day), or offline a
+    stand-in that the plan names.
+    """
+    import dataclasses
+
     from qplan import operations
     from qplan.cli.views.paths import state_location
     from qplan.cli.views.plan import render_plan
     from qplan.planner import to_document
 
+    if refresh_devices:
+        options = dataclasses.replace(options, refresh_devices=True)
     result = operations.plan(manifest, options, out)
     doc = to_document(result, detailed=as_json or verbose)
     if as_json:

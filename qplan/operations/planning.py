@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qplan.manifest import DEFAULT_MAX_POINTS, Stack, load
+from qplan.operations.devices import check_devices
 from qplan.planner import (
     Plan,
     PlanDocument,
@@ -32,12 +33,15 @@ __all__ = [
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """How to load a manifest and where its state is (``state`` None: next to it)."""
+    """How to load a manifest and where its state is (``state`` None: next to it).
+    ``refresh_devices``: a plan asks the services for their device specifications even
+    when the state keeps fresh ones (``operations.devices``)."""
 
     var_files: Sequence[str] = ()
     overrides: Sequence[str] = ()
     max_sweep_points: int = DEFAULT_MAX_POINTS
     state: str | None = None
+    refresh_devices: bool = False
 
 
 @dataclass
@@ -71,10 +75,16 @@ def open_workspace(
 
 
 def plan(manifest: str, options: LoadOptions, out: Path | None = None) -> Plan:
-    """Plan ``manifest`` against its state; save the plan to ``out`` if given."""
+    """Plan ``manifest`` against its state; save the plan to ``out`` if given. Pulser jobs
+    on Pasqal targets are checked against their devices first (``check_devices``: it may
+    ask a service for its devices' specifications, and raises ManifestError when a
+    device cannot run an instance)."""
     with open_workspace(manifest, options) as ws:
+        devices = check_devices(ws.stack, ws.store, refresh=options.refresh_devices)
         result = dataclasses.replace(
-            make_plan(ws.stack, ws.store.snapshot(ws.stack.name)), manifest=manifest
+            make_plan(ws.stack, ws.store.snapshot(ws.stack.name)),
+            manifest=manifest,
+            devices=devices,
         )
     if out is not None:
         save_plan(result, out)

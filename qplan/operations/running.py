@@ -16,6 +16,7 @@ from qplan.errors import QplanError, UsageError
 from qplan.executor import ApplyReport, CancelFailed, EventSink, Executor, Options, cancel_rows
 from qplan.jobstatus import JobStatus
 from qplan.manifest import Stack
+from qplan.operations.devices import check_devices
 from qplan.operations.planning import LoadOptions, Workspace, open_workspace
 from qplan.planner import (
     JobFingerprinter,
@@ -124,6 +125,7 @@ def apply(
 
             start_fork_server()
         lock.start_heartbeat()
+        plan.devices = check_devices(ws.stack, ws.store, refresh=options.refresh_devices)
         if saved is not None:
             check_current(saved, plan, Path(target))
         if on_plan is not None:

@@ -13,18 +13,27 @@ from qplan.planner.document import (
 )
 from qplan.planner.fingerprint import JobFingerprinter, batch_key, idempotency_key
 from qplan.planner.graph import build_graph
-from qplan.planner.plan import Plan, ResourcePlan, make_plan, session_address
+from qplan.planner.plan import (
+    DeviceCheck,
+    Plan,
+    ResourcePlan,
+    SpecsSource,
+    make_plan,
+    session_address,
+)
 
 __all__ = [
     "ACTIONS",
     "CHANGES",
     "SUBMITS",
     "Action",
+    "DeviceCheck",
     "JobFingerprinter",
     "Plan",
     "PlanDocument",
     "PlanError",
     "ResourcePlan",
+    "SpecsSource",
     "StalePlan",
     "batch_key",
     "build_graph",

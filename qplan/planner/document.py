@@ -17,10 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qplan.errors import QplanError
 from qplan.planner.actions import Action
-from qplan.planner.plan import Plan
+from qplan.planner.plan import Plan, SpecsSource
 
 __all__ = [
     "PLAN_FORMAT",
+    "DeviceDocument",
     "InstanceAction",
     "PlanDocument",
     "PlanError",
@@ -70,6 +71,21 @@ class ResourceDocument(_Doc):
     )
 
 
+class DeviceDocument(_Doc):
+    target: str = Field(description="PROVIDER/DEVICE whose Pulser sequences were checked")
+    source: SpecsSource = Field(
+        description="Where the device checked against came from: service (its published "
+        "specifications, fetched now), cache (the same, kept in the state), pulser (Pulser's "
+        "bundled device standing in for it), sequence (each sequence's own declared device), "
+        "unchecked (Pulser is not installed)"
+    )
+    device: str = Field("", description="Name of the device checked against")
+    fetched_at: float | None = Field(
+        None, description="When the specifications were fetched (seconds since the epoch)"
+    )
+    note: str = Field("", description="Why the service's specifications were not used")
+
+
 class PlanDocument(_Doc):
     """A qplan plan: what `qplan apply` would do to make the state match the manifest."""
 
@@ -84,6 +100,10 @@ class PlanDocument(_Doc):
     has_changes: bool
     counts: dict[Action, int] = Field(description="Number of resources per action")
     resources: list[ResourceDocument]
+    devices: list[DeviceDocument] = Field(
+        default_factory=list,
+        description="The devices each checked target's Pulser sequences were checked against",
+    )
 
 
 def plan_json_schema_text() -> str:
@@ -126,6 +146,16 @@ def to_document(plan: Plan, *, detailed: bool = True) -> PlanDocument:
         has_changes=plan.has_changes,
         counts={a: counts[a] for a in Action if counts[a]},
         resources=resources,
+        devices=[
+            DeviceDocument(
+                target=check.target,
+                source=check.source,
+                device=check.device,
+                fetched_at=check.fetched_at,
+                note=check.note,
+            )
+            for check in plan.devices
+        ],
     )
 
 

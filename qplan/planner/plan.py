@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from qplan.addresses import parse_address, session_address
 from qplan.manifest import Job, Stack
@@ -25,7 +26,15 @@ from qplan.planner.actions import ACTIONS, CHANGES, SUBMITS, Action, decide, dec
 from qplan.planner.fingerprint import JobFingerprinter
 from qplan.state import RowState, Snapshot
 
-__all__ = ["Plan", "ResourcePlan", "make_plan", "session_address", "session_fingerprint"]
+__all__ = [
+    "DeviceCheck",
+    "Plan",
+    "ResourcePlan",
+    "SpecsSource",
+    "make_plan",
+    "session_address",
+    "session_fingerprint",
+]
 
 _CODE = {action: i for i, action in enumerate(ACTIONS)}
 
@@ -63,14 +72,55 @@ class ResourcePlan:
         return Counter({ACTIONS[code]: n for code, n in raw.items()})
 
 
+class SpecsSource(StrEnum):
+    """Where the device that a target's Pulser sequences were checked against came from.
+
+    ==========  ===================================================================
+    service     the specifications its provider's service publishes, fetched now
+    cache       the same, as kept in the state from an earlier fetch (``fetched_at``)
+    pulser      Pulser's bundled device that stands in for it (no specs to be had)
+    sequence    each sequence's own declared device (an emulator, no specs to be had)
+    unchecked   not checked: Pulser is not installed
+    ==========  ===================================================================
+    """
+
+    SERVICE = "service"
+    CACHE = "cache"
+    PULSER = "pulser"
+    SEQUENCE = "sequence"
+    UNCHECKED = "unchecked"
+
+
+@dataclass(frozen=True)
+class DeviceCheck:
+    """The device a target's Pulser instances were checked against at plan time.
+
+    ``device``: its name (empty for ``sequence`` and ``unchecked``); ``fetched_at``: when
+    the specifications were fetched from the service (``service``, ``cache``); ``note``:
+    why the service's specifications were not used (or why old ones were), empty when they
+    were fetched now or kept fresh.
+    """
+
+    target: str
+    source: SpecsSource
+    device: str = ""
+    fetched_at: float | None = None
+    note: str = ""
+
+
 @dataclass
 class Plan:
+    """The plan of a stack. ``devices``: the device checks made before it (by the
+    operation that planned, not by ``make_plan``, which calls no provider); they say where
+    each checked target's device came from."""
+
     stack: str
     manifest: str
     serial: int
     digest: str
     resources: list[ResourcePlan]
     created_at: float = field(default_factory=time.time)
+    devices: list[DeviceCheck] = field(default_factory=list)
 
     @property
     def counts(self) -> Counter[Action]:

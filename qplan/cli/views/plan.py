@@ -7,8 +7,10 @@ from collections.abc import Iterable
 
 import click
 
+from qplan.cli.views.stamps import utc_stamp
 from qplan.planner.actions import Action
-from qplan.planner.document import PlanDocument
+from qplan.planner.document import DeviceDocument, PlanDocument
+from qplan.planner.plan import SpecsSource
 
 _SYMBOL = {
     Action.CREATE: ("+", "green"),
@@ -87,7 +89,29 @@ def render_plan(doc: PlanDocument, *, verbose: bool, state_location: str) -> Ite
                     text += f"  ({item.reason})"
                 yield click.style(text, fg=col) if col else text
     yield ""
+    if doc.devices:
+        yield "Pulser sequences checked against:"
+        width = max(len(d.target) for d in doc.devices)
+        for device in doc.devices:
+            yield f"  {device.target:<{width}}  {device_source(device)}"
+        yield ""
     yield tally(doc.counts)
+
+
+def device_source(device: DeviceDocument) -> str:
+    """Which device a target was checked against, and where its specifications came
+    from: fetched now, kept in the state (since when), or a stand-in (and why)."""
+    note = f" ({device.note})" if device.note else ""
+    when = utc_stamp(device.fetched_at) if device.fetched_at is not None else "?"
+    if device.source is SpecsSource.SERVICE:
+        return f"{device.device}, as its service publishes it (fetched now)"
+    if device.source is SpecsSource.CACHE:
+        return f"{device.device}, as its service published it at {when} (kept in the state){note}"
+    if device.source is SpecsSource.PULSER:
+        return f"Pulser's {device.device}, standing in for the service's specifications{note}"
+    if device.source is SpecsSource.SEQUENCE:
+        return f"each sequence's own device, for want of the service's specifications{note}"
+    return f"nothing: not checked{note}"
 
 
 def tally(counts: dict[Action, int]) -> str:
