@@ -12,6 +12,7 @@ import pytest
 pytest_plugins = [
     "tests.emulators.braket.fixture",  # braket_emulator, braket_moto_server
     "tests.emulators.azure.fixture",  # azure_emulator, azurite_server
+    "tests.emulators.pasqal.fixture",  # pasqal_emulator, pasqal_sdk
 ]
 
 REPO = Path(__file__).resolve().parent.parent
