@@ -77,9 +77,14 @@ class DeviceInfo:
 
 @dataclass(frozen=True, slots=True)
 class ProviderType:
+    """``cancel_members``: a member of a native batch can be cancelled alone (a Pasqal
+    batch's job); False: its batch is one provider job (a Braket program set), cancelled
+    whole."""
+
     name: str
     devices: dict[str, DeviceInfo]
     open_ended_hint: str = ""
+    cancel_members: bool = False
 
     def lookup(self, device: str) -> DeviceInfo | None:
         known = self.devices.get(device) or self.devices.get(device.lower())
@@ -135,6 +140,7 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
             DeviceInfo("FRESNEL", ("pulser",), True),
             DeviceInfo("FRESNEL_CAN1", ("pulser",), True),
         ),
+        cancel_members=True,
     ),
 }
 

@@ -30,6 +30,7 @@ from qplan.planner import (
 from qplan.planner.actions import SUBMITS, Action
 from qplan.providers import Provider, check_sdks, make_provider
 from qplan.state import Lock, Row
+from qplan.targets import PROVIDER_TYPES
 
 __all__ = [
     "ResultRecord",
@@ -276,10 +277,19 @@ def _cancel_rows(ws: Workspace, rows: Sequence[Row], detail: str) -> int:
     return len(in_flight)
 
 
-def _with_batches(rows: Sequence[Row], chosen: Sequence[Row]) -> list[Row]:
-    """``chosen`` and the other members of their native batches: one provider job runs
-    them all, so cancelling one cancels them all."""
-    batches = {r.idempotency_key for r in chosen if r.member is not None and r.idempotency_key}
+def _with_batches(ws: Workspace, rows: Sequence[Row], chosen: Sequence[Row]) -> list[Row]:
+    """``chosen`` and the other members of their native batches where one provider job
+    runs them all, so cancelling one cancels them all (not on a provider whose batch
+    members are cancelled one by one: Pasqal's)."""
+
+    def whole(row: Row) -> bool:
+        config = ws.stack.providers.get(row.provider)
+        kind = PROVIDER_TYPES.get(config.type) if config is not None else None
+        return kind is None or not kind.cancel_members
+
+    batches = {
+        r.idempotency_key for r in chosen if r.member is not None and r.idempotency_key and whole(r)
+    }
     addresses = {r.address for r in chosen}
     return [
         r
@@ -296,7 +306,8 @@ def cancel(manifest: str, options: LoadOptions, addresses: Sequence[str] = ()) -
         rows = list(ws.store.rows(ws.stack.name))
         if addresses:
             wanted = set(addresses)
-            rows = _with_batches(rows, [r for r in rows if r.address in wanted or r.job in wanted])
+            chosen = [r for r in rows if r.address in wanted or r.job in wanted]
+            rows = _with_batches(ws, rows, chosen)
         count = _cancel_rows(ws, rows, "cancelled by qplan cancel")
         asked = {r.address for r in rows if r.status.in_flight}
         if not any(r.status is JobStatus.CANCELLING for r in ws.store.rows(ws.stack.name)):

@@ -550,8 +550,10 @@ class PasqalCloudProvider(Provider):
         return Receipt(child.id, tuple(f"{child.id}/{job.id}" for job in ordered))
 
     def _child_of(self, parent: Any, key: str, since: float | None) -> Any | None:
-        """The rebatch child of ``parent`` made under ``key``, not tagged yet: the batches
-        made since ``since`` on its device whose parent it is, and no other key's."""
+        """The rebatch child of ``parent`` made under ``key``, not tagged with it yet: of
+        the batches made since ``since`` on its device whose parent it is, the first that
+        no other key has claimed (a claimed child carries its key and no journal entry; an
+        unclaimed one no tag, or, where the service copies tags, the parent's)."""
         from pasqal_cloud.utils.filters import BatchFilters, PaginationParams
 
         start = dt.datetime.fromtimestamp((since or 0.0) - 60.0, dt.UTC)
@@ -564,9 +566,7 @@ class PasqalCloudProvider(Provider):
                 write=False,
             )
             for batch in page.results:
-                if batch.parent_id == parent.id and not any(
-                    t for t in batch.tags or [] if not t.startswith("qplan-stack=")
-                ):
+                if batch.parent_id == parent.id and _unclaimed(batch.tags or [], key):
                     return self._batch(batch.id)
             offset += len(page.results)
             if not page.results or offset >= page.total:
@@ -652,6 +652,13 @@ class PasqalCloudProvider(Provider):
     def device_specs(self) -> dict[str, str]:
         specs = self._call(self.sdk.get_device_specs_dict, write=False)
         return {str(k): str(v) for k, v in dict(specs).items()}
+
+
+def _unclaimed(tags: Sequence[str], key: str) -> bool:
+    """A rebatch child's tags: not yet tagged by the key it was made under (``key``'s
+    journal entry copied from its parent, or no tag of qplan's)."""
+    own = [t for t in tags if not t.startswith(("qplan-stack=", "qplan-session="))]
+    return not own or f"{key}@rebatch" in own
 
 
 def _one_parent(dispatch: Dispatch) -> tuple[str, list[str]] | None:

@@ -1,7 +1,8 @@
 """The provider contract: what every provider must do, whatever its service. Each provider
 joins by adding a subject below; the local provider, the scripted test provider, and the
-Braket and Azure Quantum providers (through the real SDKs against their emulators) are
-the subjects today.
+Braket, Azure Quantum and Pasqal Cloud providers (through the real SDKs against their
+emulators) are the subjects today. Every subject runs the same ``ry(theta)``: an OpenQASM
+program, or on Pasqal a Pulser sequence whose pulse area is ``theta``.
 
 1. The same key gives the same job: submitting a dispatch again returns the same receipt.
 2. A dispatch that was made is found by its key, whatever the caller saw (an ambiguous
@@ -49,13 +50,17 @@ class Subject:
     provider: Provider
     device: str
     lost_track: Callable[[], AbstractContextManager[Provider]]
+    format: str = "openqasm3"
+    program: str = RY
 
 
 def dispatch(subject: Subject, key: str, *thetas: float) -> Dispatch:
     members = tuple(
         Member(f"scan[theta={t}]", f"fp{i}", 1, {"theta": t}, "scan") for i, t in enumerate(thetas)
     )
-    return Dispatch(key, "contract", subject.device, "openqasm3", RY, SHOTS, members)
+    return Dispatch(
+        key, "contract", subject.device, subject.format, subject.program, SHOTS, members
+    )
 
 
 def settle(provider: Provider, ids: list[str], seconds: float = 90.0) -> dict[str, Observation]:
@@ -157,7 +162,34 @@ def azure_subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
             each.close()
 
 
-@pytest.fixture(params=["local", "scripted", "braket", "azure"])
+def pasqal_subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
+    from qplan.manifest.models import PasqalProvider
+    from qplan.providers.pasqal import PasqalCloudProvider
+    from tests.emulators.pasqal.fixture import PROJECT_ID, pasqal_environ
+    from tests.pulser_programs import flip
+
+    env = request.getfixturevalue("pasqal_emulator")
+    environ = pasqal_environ(env)
+    config = PasqalProvider(type="pasqal", project_id=PROJECT_ID)
+    provider = PasqalCloudProvider("pq", config, environ=environ)
+    others: list[Provider] = []
+
+    @contextmanager
+    def lost_track() -> Iterator[Provider]:
+        # made, then a 502 to the caller (sent once: no retry); another process looks it up
+        env.faults.error(after_commit=True, status=502, operations=["CreateBatch"], next=1)
+        other = PasqalCloudProvider("pq", config, environ=environ)
+        others.append(other)
+        yield other
+
+    try:
+        yield Subject("pasqal", provider, "EMU_FREE", lost_track, "pulser", flip())
+    finally:
+        for each in (provider, *others):
+            each.close()
+
+
+@pytest.fixture(params=["local", "scripted", "braket", "azure", "pasqal"])
 def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Subject]:
     if request.param == "local":
         yield from local_subject(tmp_path)
@@ -165,8 +197,10 @@ def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Subject]
         yield from scripted_subject()
     elif request.param == "braket":
         yield from braket_subject(request)
-    else:
+    elif request.param == "azure":
         yield from azure_subject(request)
+    else:
+        yield from pasqal_subject(request)
 
 
 def test_the_same_key_gives_the_same_job(subject: Subject) -> None:
@@ -231,7 +265,7 @@ def test_results_are_normalised(subject: Subject) -> None:
 
 
 def test_native_batches_give_each_member_its_own_job(subject: Subject) -> None:
-    limit = subject.provider.batch_limit(subject.device, "openqasm3", SHOTS)
+    limit = subject.provider.batch_limit(subject.device, subject.format, SHOTS)
     batch = dispatch(subject, key(40), 0.0, 3.141592653589793, 0.0)
     if limit < 3:  # no native batches: a batch is refused, never run as something else
         with pytest.raises(PermanentError):

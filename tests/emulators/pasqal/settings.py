@@ -23,7 +23,9 @@ or ``POST /_emulator/config`` with the same JSON from another process.
     HTTP 400).
 ``fail_points`` and ``fail_times``
     A job whose variables contain every key and value of one of the ``fail_points`` ends
-    ERROR instead of running. ``fail_times`` says how many times each such job fails before
+    ERROR instead of running (a point's ``sequence_contains: TEXT`` matches a job whose own
+    sequence holds TEXT: the built sequences of an open batch's jobs carry no variables).
+    ``fail_times`` says how many times each such job fails before
     it runs normally, counted per identical (sequence, variables) across batches, so that a
     rebatch or a re-added job is the retry that succeeds; None: it always fails.
 ``batch_jobs_inline``
@@ -41,7 +43,9 @@ from typing import Any
 
 from tests.emulators.kit import Settings
 
-__all__ = ["PasqalSettings"]
+__all__ = ["SEQUENCE_CONTAINS", "PasqalSettings"]
+
+SEQUENCE_CONTAINS = "sequence_contains"
 
 
 @dataclasses.dataclass
@@ -74,11 +78,19 @@ class PasqalSettings(Settings):
         if not isinstance(values.get("batch_jobs_inline", True), bool):
             raise ValueError("batch_jobs_inline must be a boolean")
 
-    def fail_point(self, variables: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The first fail point that ``variables`` contain (every key, equal value), or None."""
+    def fail_point(self, variables: Mapping[str, Any], sequence: str = "") -> dict[str, Any] | None:
+        """The first fail point that ``variables`` contain (every key, equal value), or None.
+        The key ``sequence_contains`` matches a job's own sequence (a built one, as in an open
+        batch, has no variables) containing that text."""
         with self._lock:
             points = [dict(p) for p in self.fail_points]
         for point in points:
-            if all(name in variables and variables[name] == value for name, value in point.items()):
+            wanted = {k: v for k, v in point.items() if k != SEQUENCE_CONTAINS}
+            text = point.get(SEQUENCE_CONTAINS)
+            if text is not None and str(text) not in sequence:
+                continue
+            if all(
+                name in variables and variables[name] == value for name, value in wanted.items()
+            ):
                 return point
         return None

@@ -183,7 +183,7 @@ class BatchStore:
             if batch is None or job.final or job.cancel_requested:
                 return
             text = job.sequence or batch.sequence_builder or ""
-        point = self._config.fail_point(job.variables)
+        point = self._config.fail_point(job.variables, job.sequence or "")
         if point is not None and self._fails_again(text, job.variables):
             self._end(job, "ERROR", f"fault injected by the Pasqal emulator: {point} fails")
             return
