@@ -357,3 +357,35 @@ def test_the_same_storm_against_the_plain_sdk_makes_duplicates(
         )
     )
     assert len(pasqal_emulator.batches_tagged("plain-1")) == 2  # one call, two batches
+
+
+def test_adds_to_an_open_batch_answered_502_after_commit_are_adopted_not_repeated(
+    folder: Folder,
+) -> None:
+    # jobs carry no tag: each add is journalled on the batch's tags first, and an add of
+    # unknown outcome is found there (the jobs it made, from the place it noted)
+    emulator = folder.emulator
+    members = "\n".join(
+        f"  m{i}: {{session: s, program: flip, shots: 10, inputs: {{theta: 0.{i}}}}}"
+        for i in range(6)
+    )
+    sweep_member = (
+        "  scan: {session: s, program: flip, shots: 10,"
+        " sweep: {grid: {theta: [0.0, 3.141592653589793]}}}"
+    )
+    folder.write(
+        f"sessions:\n  s: {{target: pq/EMU_FREE, on_job_failure: continue}}\n"
+        f"jobs:\n{members}\n{sweep_member}\n"
+    )
+    emulator.faults.error(after_commit=True, status=502, operations=["AddJobs"], rate=0.5, seed=5)
+    result = folder.apply()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert emulator.calls.status_counts()["AddJobs"].get(502, 0) > 0
+    (batch,) = emulator.batches()
+    assert len(batch.jobs) == 8  # one job per member, the sweep's two in one add
+    rows = folder.rows()
+    ids = [job_id for address, (_, job_id, _, _) in rows.items() if address != "session.s"]
+    assert sorted(i.split("/")[1] for i in ids if i) == sorted(j.id for j in batch.jobs)
+    assert folder.results()["scan[theta=3.141592653589793]"] == {"1": 10}
+    shown = folder.qplan("status", "qplan.yaml")
+    assert "session.s" in shown.stdout and "(DONE)" in shown.stdout, shown.stdout
