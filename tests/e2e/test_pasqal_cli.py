@@ -389,3 +389,54 @@ def test_adds_to_an_open_batch_answered_502_after_commit_are_adopted_not_repeate
     assert folder.results()["scan[theta=3.141592653589793]"] == {"1": 10}
     shown = folder.qplan("status", "qplan.yaml")
     assert "session.s" in shown.stdout and "(DONE)" in shown.stdout, shown.stdout
+
+
+def test_a_sequence_the_device_cannot_run_is_a_located_error_before_anything_is_sent(
+    folder: Folder,
+) -> None:
+    # FRESNEL, as the service publishes it, takes a register only from a layout, and an
+    # amplitude of at most its channel's maximum: flip at theta 100 rad/µs is too strong
+    folder.write(
+        "jobs:\n"
+        "  fine: {target: pq/EMU_FREE, program: flip, shots: 10, inputs: {theta: 1.0}}\n"
+        "  strong:\n"
+        "    target: pq/EMU_FREE\n"
+        "    program: flip\n"
+        "    shots: 10\n"
+        "    sweep: {points: [{theta: 1.0}, {theta: 100.0}]}\n"
+        "  qpu: {target: pq/FRESNEL, program: flip, shots: 10, inputs: {theta: 1.0}}\n"
+    )
+    result = folder.apply()
+    assert result.returncode == 1, result.stdout + result.stderr
+    errors = result.stderr
+    assert (
+        "qplan.yaml:13:36: jobs.strong.sweep.points[1]: strong[theta=100.0] cannot run on "
+        "pq/EMU_FREE (EMU_FREE as published on "
+    ) in errors, errors
+    assert "amplitude goes over the maximum" in errors
+    assert "qplan.yaml:14:17: jobs.qpu.target: pq/FRESNEL (FRESNEL as published on" in errors
+    assert "RegisterLayout" in errors and "2 errors" in errors
+    assert "Traceback" not in errors
+    assert creates(folder.emulator) == 0  # nothing was sent
+    calls = folder.emulator.calls.counts()
+    assert calls.get("GetDeviceSpecs", 0) == 1, calls  # asked once, then kept in the state
+
+    folder.write(
+        "jobs:\n  fine: {target: pq/EMU_FREE, program: flip, shots: 10, inputs: {theta: 1.0}}\n"
+    )
+    planned = folder.qplan("plan", "qplan.yaml")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert "pq/EMU_FREE" in planned.stdout and "published" in planned.stdout, planned.stdout
+    assert folder.emulator.calls.counts().get("GetDeviceSpecs", 0) == 1  # from the state
+
+
+def test_points_beyond_the_batch_size_go_into_more_batches(folder: Folder) -> None:
+    body = sweep([0.0, 0.5, 1.0, 1.5, 2.0]).replace(
+        "sweep: {grid: {theta: [0.0, 0.5, 1.0, 1.5, 2.0]}}",
+        "sweep: {grid: {theta: [0.0, 0.5, 1.0, 1.5, 2.0]}, batch_size: 2}",
+    )
+    folder.write(body)
+    result = folder.apply()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(len(b.jobs) for b in folder.emulator.batches()) == [1, 2, 2]
+    assert len(folder.results()) == 5
