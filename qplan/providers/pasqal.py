@@ -414,10 +414,11 @@ class PasqalCloudProvider(Provider):
                     return Receipt(batch_id, tuple(f"{batch_id}/{job}" for job in mine))
             held = len(ordered)
             entry = f"{dispatch.key}@{held}+{len(jobs)}"
-            tags = [t for t in (batch.tags or []) if not t.startswith(dispatch.key + "@")]
-            # the journal write only replaces tags: safe to repeat, and nothing is added yet
+            tags = [t for t in batch.tags or [] if not _of_key(t, dispatch.key)]
+            # the key (found by a tag search) and the entry (where its jobs go); the write
+            # only replaces tags: safe to repeat, and nothing is added yet
             try:
-                self._tag(batch_id, [*tags, entry], write=False)
+                self._tag(batch_id, [*tags, dispatch.key, entry], write=False)
             except ProviderError as exc:
                 raise TransientError(str(exc)) from None
             try:
@@ -455,9 +456,9 @@ class PasqalCloudProvider(Provider):
 
         with self._locked(parent):
             batch = self._batch(parent)
-            tags = [t for t in (batch.tags or []) if t != f"{dispatch.key}@rebatch"]
+            tags = [t for t in batch.tags or [] if not _of_key(t, dispatch.key)]
             try:
-                self._tag(parent, [*tags, f"{dispatch.key}@rebatch"], write=False)
+                self._tag(parent, [*tags, dispatch.key, f"{dispatch.key}@rebatch"], write=False)
             except ProviderError as exc:
                 raise TransientError(str(exc)) from None
             child = self._call(
@@ -652,6 +653,11 @@ class PasqalCloudProvider(Provider):
     def device_specs(self) -> dict[str, str]:
         specs = self._call(self.sdk.get_device_specs_dict, write=False)
         return {str(k): str(v) for k, v in dict(specs).items()}
+
+
+def _of_key(tag: str, key: str) -> bool:
+    """``tag`` is ``key`` or one of its journal entries."""
+    return tag == key or tag.startswith(key + "@")
 
 
 def _unclaimed(tags: Sequence[str], key: str) -> bool:
