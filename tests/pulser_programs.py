@@ -26,21 +26,22 @@ def flip() -> str:
 
 
 @functools.cache
-def mappable() -> str:
-    """A mappable register of four qubits on a layout of eight traps (two rows of four, 6 µm
-    apart), under a global pulse of amplitude ``omega``: each point maps some of the
-    qubits to traps (``qubits: {q0: 1, q1: 4, q2: 6}``)."""
+def mappable(rows: int = 2, qubits: int = 4, duration: int = 500) -> str:
+    """A mappable register of ``qubits`` qubits on a layout of ``rows`` rows of four traps,
+    6 µm apart (two rows: eight traps), under a global pulse of amplitude ``omega`` lasting
+    ``duration`` ns: each point maps the first qubits to traps (``qubits: {q0: 1, q1: 4,
+    q2: 6}``)."""
     from pulser import Pulse, Sequence
     from pulser.devices import AnalogDevice
     from pulser.register.register_layout import RegisterLayout
 
-    traps = [(6.0 * column, 6.0 * row) for row in range(2) for column in range(4)]
+    traps = [(6.0 * column, 6.0 * row) for row in range(rows) for column in range(4)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        register = RegisterLayout(traps).make_mappable_register(n_qubits=4)
+        register = RegisterLayout(traps).make_mappable_register(n_qubits=qubits)
         sequence = Sequence(register, AnalogDevice)
         sequence.declare_channel("ryd", "rydberg_global")
         omega = sequence.declare_variable("omega")
-        sequence.add(Pulse.ConstantPulse(500, omega, 0.0, 0.0), "ryd")
+        sequence.add(Pulse.ConstantPulse(duration, omega, 0.0, 0.0), "ryd")
         sequence.measure("ground-rydberg")
         return str(sequence.to_abstract_repr())

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import RY_CNOT, copy_example
+from tests.e2e.cloud import CloudFolder
 from tests.e2e.processes import kill_apply_once
 from tests.emulators.azure.emulator import AzureQuantumEmulator
 from tests.emulators.azure.fixture import azure_environ
@@ -40,9 +41,9 @@ FLIP = {"gateset": "qis", "qubits": 1, "circuit": [{"gate": "x", "targets": [0]}
 BROKEN = {"gateset": "qis", "qubits": 1, "circuit": [{"gate": "no-such-gate", "targets": [0]}]}
 
 
-class Folder:
+class Folder(CloudFolder):
     def __init__(self, path: Path, emulator: AzureQuantumEmulator) -> None:
-        self.path = path
+        super().__init__(path)
         self.emulator = emulator
 
     def write(self, body: str, **programs: Any) -> None:
@@ -55,25 +56,6 @@ class Folder:
     def environ(self) -> dict[str, str]:
         return {**os.environ, **azure_environ(self.emulator)}
 
-    def qplan(self, *args: str) -> subprocess.CompletedProcess[str]:
-        try:
-            return subprocess.run(
-                [sys.executable, "-m", "qplan", *args],
-                capture_output=True,
-                text=True,
-                cwd=self.path,
-                env=self.environ(),
-                timeout=120,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:  # what it said until then
-            raise AssertionError(
-                f"qplan {args} did not end: {exc.stdout!r} {exc.stderr!r}"
-            ) from None
-
-    def apply(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.qplan("apply", "qplan.yaml", "--poll-interval", "0.2", *args)
-
     def rows(self) -> dict[str, tuple[str, str | None, str | None]]:
         with sqlite3.connect(self.path / ".qplan" / "state.db") as conn:
             query = "SELECT address, status, provider_job_id, error FROM resources"
@@ -85,11 +67,6 @@ class Folder:
         assert shown.returncode == 0, shown.stderr
         (line,) = [x for x in shown.stdout.splitlines() if x.startswith(f"session.{name} ")]
         return re.split(r"\s{2,}", line)[1]  # columns are two spaces or more apart
-
-    def results(self) -> dict[str, dict[str, int]]:
-        shown = self.qplan("results", "qplan.yaml", "--format", "json")
-        assert shown.returncode == 0, shown.stderr
-        return {r["address"]: r["counts"] for r in json.loads(shown.stdout)}
 
 
 def creates(emulator: AzureQuantumEmulator) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import copy_example
+from tests.e2e.cloud import CloudFolder
 from tests.e2e.processes import kill_apply_once
 from tests.emulators.pasqal.emulator import PasqalEmulator
 from tests.emulators.pasqal.fixture import TOKEN, pasqal_environ, pasqal_sdk
@@ -29,9 +30,9 @@ providers:
 """
 
 
-class Folder:
+class Folder(CloudFolder):
     def __init__(self, path: Path, emulator: PasqalEmulator) -> None:
-        self.path = path
+        super().__init__(path)
         self.emulator = emulator
 
     def write(self, body: str, **programs: str) -> None:
@@ -50,34 +51,10 @@ class Folder:
     def environ(self) -> dict[str, str]:
         return {**os.environ, **pasqal_environ(self.emulator)}
 
-    def qplan(self, *args: str) -> subprocess.CompletedProcess[str]:
-        try:
-            return subprocess.run(
-                [sys.executable, "-m", "qplan", *args],
-                capture_output=True,
-                text=True,
-                cwd=self.path,
-                env=self.environ(),
-                timeout=120,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:  # what it said until then
-            raise AssertionError(
-                f"qplan {args} did not end: {exc.stdout!r} {exc.stderr!r}"
-            ) from None
-
-    def apply(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.qplan("apply", "qplan.yaml", "--poll-interval", "0.2", *args)
-
     def rows(self) -> dict[str, tuple[str, str | None, str | None, int]]:
         with sqlite3.connect(self.path / ".qplan" / "state.db") as conn:
             query = "SELECT address, status, provider_job_id, error, attempt FROM resources"
             return {a: (s, j, e, n) for a, s, j, e, n in conn.execute(query)}
-
-    def results(self) -> dict[str, dict[str, int]]:
-        shown = self.qplan("results", "qplan.yaml", "--format", "json")
-        assert shown.returncode == 0, shown.stderr
-        return {r["address"]: r["counts"] for r in json.loads(shown.stdout)}
 
 
 def creates(emulator: PasqalEmulator) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -169,7 +168,7 @@ def test_many_failures_are_counted_after_the_first_few(write: Callable[..., Path
     )
 
 
-def test_five_hundred_points_are_checked_in_well_under_two_seconds(
+def test_five_hundred_points_each_with_its_own_amplitude_and_mapping_are_all_checked(
     write: Callable[..., Path],
 ) -> None:
     # the worst case: every point has its own amplitude (a build each) and its own mapping
@@ -179,13 +178,8 @@ def test_five_hundred_points_are_checked_in_well_under_two_seconds(
     sweep = f"      zip:\n        omega: {{linspace: [1, 12, 500]}}\n        qubits: [{mappings}]\n"
     stack = load(write, job("pq/FRESNEL", sweep), mapped())
     assert stack.instance_count == 500
-    from pulser import Sequence  # imported beforehand: the figure is the check's own
-
-    del Sequence
-    start = time.perf_counter()
+    # (tests/benchmarks/bench_device_checks.py times this)
     assert problems(stack, {"pq/FRESNEL": TargetDevice(fresnel(), qpu=True)}) == []
-    elapsed = time.perf_counter() - start
-    assert elapsed < 2.0, f"500 points took {elapsed:.2f} s"
 
 
 def test_a_stack_without_pulser_jobs_on_checked_targets_is_not_checked(
