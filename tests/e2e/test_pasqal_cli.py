@@ -417,3 +417,29 @@ def test_points_beyond_the_batch_size_go_into_more_batches(folder: Folder) -> No
     assert result.returncode == 0, result.stdout + result.stderr
     assert sorted(len(b.jobs) for b in folder.emulator.batches()) == [1, 2, 2]
     assert len(folder.results()) == 5
+
+
+def test_a_slow_cancel_is_reported_as_not_stopped_yet_then_recorded(folder: Folder) -> None:
+    emulator = folder.emulator
+    emulator.config.update(run_time=5.0, cancel_delay=2.0)
+    folder.write(sweep([0.0, PI]))
+    submitted = folder.apply("--no-wait")
+    assert submitted.returncode == 0, submitted.stderr
+    (batch,) = emulator.batches()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(
+        j.status != "RUNNING" for j in emulator.batch(batch.id).jobs
+    ):
+        time.sleep(0.05)
+    cancelled = folder.qplan("cancel", "qplan.yaml")
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert "Cancel requested for 2 in-flight instances." in cancelled.stdout
+    assert "2 not stopped yet at the provider" in cancelled.stdout, cancelled.stdout
+    assert {s for s, _, _, _ in folder.rows().values()} == {"cancelling"}
+    while time.monotonic() < deadline + 30 and any(
+        j.status != "CANCELED" for j in emulator.batch(batch.id).jobs
+    ):
+        time.sleep(0.05)
+    refreshed = folder.qplan("status", "qplan.yaml", "--refresh")
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert {s for s, _, _, _ in folder.rows().values()} == {"cancelled"}
