@@ -101,7 +101,7 @@ class SqliteStore(StateStore):
                 conn.execute(f"PRAGMA user_version = {step + 1}")
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
 
     @contextmanager
@@ -111,7 +111,7 @@ class SqliteStore(StateStore):
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
         conn.execute("COMMIT")
 
@@ -435,3 +435,10 @@ def _statements(script: str) -> list[str]:
     if buffer.strip():
         out.append(buffer.strip())
     return out
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Undo the transaction in progress, if one is: a Ctrl-C can land just after its
+    COMMIT, and a ROLLBACK then would fail and hide the interrupt."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")

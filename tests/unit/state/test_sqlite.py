@@ -209,3 +209,13 @@ def test_a_version_3_state_gains_the_device_specs_table(tmp_path: Path) -> None:
     store.put_device_specs("pq", {"FRESNEL": "{}"}, 1.0)
     assert list(store.device_specs("pq")) == ["FRESNEL"]
     store.close()
+
+
+def test_a_ctrl_c_just_after_a_commit_is_raised_as_it_is(store: SqliteStore) -> None:
+    # the interrupt lands once COMMIT has run: there is nothing to roll back, and the
+    # caller must see the Ctrl-C, not "cannot rollback" (read as an unusable state file)
+    with pytest.raises(KeyboardInterrupt), store._write() as conn:
+        conn.execute("COMMIT")
+        raise KeyboardInterrupt
+    store.apply("s", [new("a")])  # and the connection is still good
+    assert store.serial("s") == 1
