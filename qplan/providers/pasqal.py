@@ -401,17 +401,17 @@ class PasqalCloudProvider(Provider):
             raise PermanentError(f"the sequence cannot be built: {exc}") from None
         with self._locked(batch_id):
             batch = self._batch(batch_id)
-            if not batch.open or batch.status in ENDED:
-                raise SessionEnded(
-                    f"open batch {batch_id} has ended ({batch.status})",
-                    str(batch.status),
-                )
             ordered = [job.id for job in batch.ordered_jobs]
             for tag in batch.tags or []:  # added before under this key: those jobs
                 entry_of = _journal(dispatch.key, tag)
                 if entry_of is not None and len(ordered) >= sum(entry_of):
                     mine = ordered[entry_of[0] : sum(entry_of)]
                     return Receipt(batch_id, tuple(f"{batch_id}/{job}" for job in mine))
+            if not batch.open or batch.status in ENDED:
+                raise SessionEnded(
+                    f"open batch {batch_id} has ended ({batch.status})",
+                    str(batch.status),
+                )
             held = len(ordered)
             entry = f"{dispatch.key}@{held}+{len(jobs)}"
             tags = [t for t in batch.tags or [] if not _of_key(t, dispatch.key)]

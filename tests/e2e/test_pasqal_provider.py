@@ -124,3 +124,19 @@ def test_jobs_in_flight_are_observed_100_per_call(
     provider.cancel(list(made.member_ids))  # the whole batch: one call
     assert pasqal_emulator.calls.counts().get("CancelBatch", 0) == 1
     assert pasqal_emulator.batch(made.ref).status == "CANCELED"
+
+
+def test_an_add_made_before_its_open_batch_ended_is_adopted_not_refused(
+    provider: PasqalCloudProvider, pasqal_emulator: PasqalEmulator
+) -> None:
+    # the add was made, its answer lost; the batch was closed meanwhile (the apply that sent
+    # it went on): sending it again under its key finds its job, it is not "session ended"
+    assert provider.sessions is not None
+    batch = provider.sessions.open("9" * 48, "s", "EMU_FREE", False)
+    lost(pasqal_emulator, "AddJobs")
+    with pytest.raises(AmbiguousError):
+        provider.submit(dispatch("8" * 48, PI, group=batch))
+    provider.sessions.close(batch)
+    (job,) = pasqal_emulator.batch(batch).jobs
+    again = provider.submit(dispatch("8" * 48, PI, group=batch))
+    assert again == Receipt(batch, (f"{batch}/{job.id}",))
