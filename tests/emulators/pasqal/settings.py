@@ -32,7 +32,7 @@ or ``POST /_emulator/config`` with the same JSON from another process.
     Whether ``GET /api/v2/batches/{id}`` carries the batch's jobs (``jobs``) besides their ids
     (``job_ids``). Pasqal's v2 answer has only ``job_ids``, and the SDK then lists the jobs
     with ``GET /api/v2/jobs?batch_id=`` (one call per 100 jobs) when ``ordered_jobs`` is
-    read; False reproduces that, call for call.
+    read; False (the default) reproduces that, call for call.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class PasqalSettings(Settings):
     max_jobs_per_batch: int = 1000
     fail_points: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     fail_times: int | None = None
-    batch_jobs_inline: bool = True
+    batch_jobs_inline: bool = False
 
     @classmethod
     def validate(cls, values: Mapping[str, Any]) -> None:
@@ -75,7 +75,7 @@ class PasqalSettings(Settings):
         counted = isinstance(times, int) and not isinstance(times, bool) and times >= 0
         if times is not None and not counted:
             raise ValueError("fail_times must be None or an integer >= 0")
-        if not isinstance(values.get("batch_jobs_inline", True), bool):
+        if not isinstance(values.get("batch_jobs_inline", False), bool):
             raise ValueError("batch_jobs_inline must be a boolean")
 
     def fail_point(self, variables: Mapping[str, Any], sequence: str = "") -> dict[str, Any] | None:
