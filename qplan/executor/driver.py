@@ -25,6 +25,7 @@ from qplan.executor.calls import call, send_all
 from qplan.executor.cancelling import targets_of_rows
 from qplan.executor.clock import Clock, SystemClock
 from qplan.executor.commands import (
+    AskLimit,
     Cancel,
     CloseSession,
     Command,
@@ -71,6 +72,10 @@ class Options:
     seed: int | None = None
     handle_sigint: bool = True
     observe_only: bool = False
+
+
+# commands whose answers let waiting work go at once (see ``Executor._loop``)
+_UNBLOCKING = (AskLimit, OpenSession)
 
 
 class Executor:
@@ -157,6 +162,7 @@ class Executor:
     def _loop(self) -> None:
         assert self.view is not None
         starved: dict[str, ProviderView] = {}
+        again = False
         while not self._interrupt.is_set():
             now = self.clock.now()
             self._run(core.observe(self.view, now))
@@ -167,6 +173,12 @@ class Executor:
             self._progress()
             if self._interrupt.is_set() or core.finished(self.view):
                 return
+            # a batch limit learned, or a session opened, lets work go now: one more pass
+            # before sleeping (one only: an answer that unblocks nothing must not spin)
+            if not again and any(isinstance(c, _UNBLOCKING) for c in decision.commands):
+                again = True
+                continue
+            again = False
             self.clock.sleep(core.wake(self.view, self.clock.now(), starved))
 
     @contextmanager

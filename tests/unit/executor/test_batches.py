@@ -89,6 +89,18 @@ def test_a_native_sweep_goes_as_batches_of_the_device_limit(
     assert {rows[address(t)].dispatch_ref for t in (1, 2, 3)} == {"job-0"}
 
 
+def test_the_first_batches_go_at_once_not_a_poll_interval_after_their_limit_is_known(
+    write: Callable[..., Path], store: SqliteStore
+) -> None:
+    # the batch limit is asked in one pass; the batches go in the next, without a sleep
+    stack = load(write)
+    provider = ScriptedProvider(batch=3)
+    clock = FakeClock()
+    start = clock.now()
+    run(stack, store, provider, clock)
+    assert provider.submit_times[:3] == [start, start, start]
+
+
 def test_batch_size_caps_the_batches(write: Callable[..., Path], store: SqliteStore) -> None:
     stack = load(write, batch="batch: native, batch_size: 2")
     provider = ScriptedProvider(batch=3)
