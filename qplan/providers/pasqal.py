@@ -25,9 +25,8 @@ A member's job id is ``BATCH/JOB``: the batch is known without a call (cancellin
 sweep cancels its batch). Observation reads the jobs in flight 100 per ``get_jobs`` call,
 filtered by id; results are the job's counter, with the full result kept as raw.
 
-Credentials: ``PASQAL_TOKEN`` (a bearer token), or ``PASQAL_USERNAME`` and
-``PASQAL_PASSWORD`` (the SDK's own sign-in); ``PASQAL_ENDPOINT`` points at another API
-(a private or test deployment). Never the manifest; tokens never reach messages.
+The client class and the credentials (from the environment, never the manifest) are in
+``pasqal_client``.
 """
 
 from __future__ import annotations
@@ -35,8 +34,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import os
-import re
 import threading
 import time
 from collections import defaultdict
@@ -44,7 +41,6 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from qplan.errors import QplanError
 from qplan.jobstatus import JobStatus, from_provider
 from qplan.manifest.models import PasqalProvider as PasqalConfig
 from qplan.providers.base import (
@@ -60,6 +56,15 @@ from qplan.providers.base import (
     SessionSupport,
     TransientError,
 )
+from qplan.providers.pasqal_client import (
+    PASSWORD,
+    TOKEN,
+    USERNAME,
+    HttpFailure,
+    NoAnswer,
+    make_sdk,
+    redact,
+)
 
 __all__ = [
     "BATCH_LIMIT",
@@ -67,143 +72,13 @@ __all__ = [
     "PasqalCloudProvider",
     "PasqalOpenBatches",
     "job_variables",
-    "make_sdk",
-    "once_client",
 ]
-
-TOKEN = "PASQAL_TOKEN"
-USERNAME = "PASQAL_USERNAME"
-PASSWORD = "PASQAL_PASSWORD"
-ENDPOINT = "PASQAL_ENDPOINT"
 
 # jobs per batch: the service publishes no limit; a sweep larger than this goes as several
 BATCH_LIMIT = 1000
 PAGE = 100  # the API's largest page
 # batch statuses after which it takes no job
 ENDED = frozenset({"DONE", "ERROR", "CANCELED", "TIMED_OUT"})
-_TOKEN_TEXT = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
-
-
-class _Failed(Exception):
-    """An HTTP error answer. Not a ``requests.HTTPError``: the SDK's retry decorator, which
-    retries those, lets it through, and so do the SDK's wrappers."""
-
-    def __init__(self, method: str, status: int, message: str) -> None:
-        super().__init__(f"{status}: {message}")
-        self.method = method
-        self.status = status
-        self.message = message
-
-
-class _NoAnswer(Exception):
-    """No answer: ``sent`` is False when the request never reached the service."""
-
-    def __init__(self, method: str, message: str, *, sent: bool) -> None:
-        super().__init__(message)
-        self.method = method
-        self.sent = sent
-
-
-def _client_class() -> type[Any]:
-    from pasqal_cloud.http_client import HTTPClient
-
-    class OnceClient(HTTPClient):
-        """Sends every request once, whatever its answer: the SDK's own retries (up to
-        five, on 5xx too, for POST and PATCH) are what make duplicate batches."""
-
-        def _request_with_status_check(self, *args: Any, **kwargs: Any) -> Any:
-            import requests
-
-            method = str(args[0] if args else kwargs.get("method", "GET")).upper()
-            try:
-                response = self.session.request(*args, **kwargs)
-            except requests.ConnectTimeout as exc:
-                raise _NoAnswer(method, f"cannot connect: {exc}", sent=False) from None
-            except requests.ConnectionError as exc:
-                text = str(exc)
-                sent = not ("NewConnectionError" in text or "Connection refused" in text)
-                raise _NoAnswer(method, f"no answer: {_bare(text)}", sent=sent) from None
-            except requests.RequestException as exc:  # read timeout and the like
-                raise _NoAnswer(method, f"no answer: {_bare(str(exc))}", sent=True) from None
-            if response.status_code >= 400:
-                raise _Failed(method, response.status_code, _message(response))
-            return response
-
-    return OnceClient
-
-
-def once_client() -> type[Any]:
-    """The SDK client class qplan uses, ``OnceClient`` (made on first use: the SDK is
-    imported lazily)."""
-    return _client_class()
-
-
-def _message(response: Any) -> str:
-    """The service's message of an error answer (JSend), else the start of its body."""
-    try:
-        body = response.json()
-    except ValueError:
-        text = (response.text or "").strip()
-        return _bare(text[:200]) or response.reason or "error"
-    if isinstance(body, dict):
-        data = body.get("data")
-        if isinstance(data, dict) and data.get("description"):
-            return str(data["description"])
-        if body.get("message"):
-            return str(body["message"])
-    return str(body)[:200]
-
-
-def _bare(text: str) -> str:
-    return _TOKEN_TEXT.sub(r"\1***", text)
-
-
-def _token_provider(token: str) -> Any:
-    from pasqal_cloud.authentication import TokenProvider
-
-    class EnvironmentToken(TokenProvider):
-        def get_token(self) -> str:
-            return token
-
-        def __repr__(self) -> str:
-            return "EnvironmentToken(***)"
-
-    return EnvironmentToken()
-
-
-def make_sdk(config: PasqalConfig, environ: Mapping[str, str] | None = None) -> Any:
-    """The SDK for ``config``'s project, with qplan's client class and the credentials
-    of the environment."""
-    from pasqal_cloud.endpoints import Endpoints
-    from pasqal_cloud.pasqal_cloud_client import PasqalCloudClient
-
-    env = os.environ if environ is None else environ
-    endpoint = (env.get(ENDPOINT) or "").rstrip("/")
-    endpoints = Endpoints(core=endpoint, account=endpoint) if endpoint else None
-    client_class = _client_class()
-    token = env.get(TOKEN)
-    if token:
-        return PasqalCloudClient(
-            project_id=config.project_id,
-            token_provider=_token_provider(token),
-            endpoints=endpoints,
-            client_class=client_class,
-        )
-    username, password = env.get(USERNAME), env.get(PASSWORD)
-    if username and password:
-        try:
-            return PasqalCloudClient(
-                project_id=config.project_id,
-                username=username,
-                password=password,
-                endpoints=endpoints,
-                client_class=client_class,
-            )
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:  # the SDK's errors derive from BaseException
-            raise QplanError(f"Pasqal Cloud sign-in failed: {_bare(str(exc))}") from None
-    raise QplanError(f"no Pasqal Cloud credentials: set {TOKEN}, or {USERNAME} and {PASSWORD}")
 
 
 def job_variables(inputs: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -311,7 +186,7 @@ class PasqalCloudProvider(Provider):
         at = f"{where}: " if where else ""
         if isinstance(exc, ProviderError):
             return exc
-        if isinstance(exc, _Failed):
+        if isinstance(exc, HttpFailure):
             message = f"{at}Pasqal Cloud {exc.status}: {exc.message}"
             if exc.status in (408, 425, 429):
                 return TransientError(message)
@@ -320,10 +195,10 @@ class PasqalCloudProvider(Provider):
             if exc.status in (401, 403):
                 return PermanentError(f"{message} (check {TOKEN} or {USERNAME}/{PASSWORD})")
             return PermanentError(message)
-        if isinstance(exc, _NoAnswer):
+        if isinstance(exc, NoAnswer):
             message = f"{at}Pasqal Cloud: {exc}"
             return AmbiguousError(message) if write and exc.sent else TransientError(message)
-        message = f"{at}{type(exc).__name__}: {_bare(str(exc))}"
+        message = f"{at}{type(exc).__name__}: {redact(str(exc))}"
         return AmbiguousError(message) if write else TransientError(message)
 
     def _call(self, fn: Callable[..., Any], *args: Any, write: bool, where: str = "") -> Any:
@@ -438,7 +313,7 @@ class PasqalCloudProvider(Provider):
 
     def _refused_add(self, exc: BaseException, batch_id: str) -> ProviderError:
         """An add the open batch refused because it has ended is ``SessionEnded``."""
-        if isinstance(exc, _Failed) and 400 <= exc.status < 500 and exc.status != 429:
+        if isinstance(exc, HttpFailure) and 400 <= exc.status < 500 and exc.status != 429:
             try:
                 batch = self._batch(batch_id)
             except ProviderError:

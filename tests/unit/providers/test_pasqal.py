@@ -9,15 +9,8 @@ from qplan.errors import QplanError
 from qplan.manifest.models import PasqalProvider
 from qplan.providers import AmbiguousError, PermanentError, TransientError
 from qplan.providers.pasqal import PasqalCloudProvider as P
-from qplan.providers.pasqal import (
-    _bare,
-    _Failed,
-    _journal,
-    _NoAnswer,
-    _one_parent,
-    job_variables,
-    make_sdk,
-)
+from qplan.providers.pasqal import _journal, _one_parent, job_variables
+from qplan.providers.pasqal_client import HttpFailure, NoAnswer, make_sdk, redact
 from tests.pulser_programs import flip
 
 CONFIG = PasqalProvider(type="pasqal", project_id="proj-1")
@@ -45,20 +38,20 @@ def test_http_errors_are_transient_ambiguous_or_permanent(
 ) -> None:
     method = "POST" if write else "GET"
     error = provider.map_error(
-        _Failed(method, status, "the service's words"), "a[x=1]", write=write
+        HttpFailure(method, status, "the service's words"), "a[x=1]", write=write
     )
     assert type(error) is kind
     assert str(error) == f"a[x=1]: Pasqal Cloud {status}: the service's words"
 
 
 def test_a_refused_token_says_what_to_set(provider: P) -> None:
-    error = provider.map_error(_Failed("GET", 401, "invalid token"), write=False)
+    error = provider.map_error(HttpFailure("GET", 401, "invalid token"), write=False)
     assert isinstance(error, PermanentError) and "PASQAL_TOKEN" in str(error)
 
 
 def test_no_answer_to_a_write_is_ambiguous_unless_it_was_never_sent(provider: P) -> None:
-    lost = _NoAnswer("POST", "no answer: read timed out", sent=True)
-    refused = _NoAnswer("POST", "cannot connect", sent=False)
+    lost = NoAnswer("POST", "no answer: read timed out", sent=True)
+    refused = NoAnswer("POST", "cannot connect", sent=False)
     assert isinstance(provider.map_error(lost, write=True), AmbiguousError)
     assert isinstance(provider.map_error(refused, write=True), TransientError)
     assert isinstance(provider.map_error(lost, write=False), TransientError)
@@ -114,4 +107,4 @@ def test_credentials_come_from_the_environment_and_never_show() -> None:
         make_sdk(CONFIG, {})
     sdk = make_sdk(CONFIG, {"PASQAL_TOKEN": "s3cret-token"})
     assert "s3cret-token" not in repr(sdk._client.authenticator.token_provider)
-    assert _bare("Authorization: Bearer abc.def-123") == "Authorization: Bearer ***"
+    assert redact("Authorization: Bearer abc.def-123") == "Authorization: Bearer ***"
