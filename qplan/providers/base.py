@@ -43,11 +43,15 @@ from typing import Any
 
 from qplan.errors import QplanError
 from qplan.jobstatus import JobStatus
+from qplan.manifest.hybrid import HybridSpec
 
 __all__ = [
     "AmbiguousError",
     "Capabilities",
     "Dispatch",
+    "HybridJobs",
+    "JobDetails",
+    "LogChunk",
     "Member",
     "Observation",
     "PermanentError",
@@ -143,7 +147,10 @@ class Dispatch:
     session ``group`` when given. ``settings``: the provider's own options for this job
     (a Braket reservation ARN); ``params``: the job's target input parameters (``params:``
     in the manifest, checked against the target); ``entry``: the entry operation of a
-    program that has one (Q#); ``tags``: the manifest's tags."""
+    program that has one (Q#); ``tags``: the manifest's tags. A hybrid job (format
+    ``braket.hybrid``) has one member whose ``inputs`` are its hyperparameters, ``program``
+    its source as a deterministic gzipped tar, ``entry`` its entry point
+    (``module:function``), ``shots`` 0 and ``hybrid`` the rest of its specification."""
 
     key: str
     stack: str
@@ -157,6 +164,7 @@ class Dispatch:
     tags: Mapping[str, str] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
     entry: str | None = None
+    hybrid: HybridSpec | None = None
 
     @property
     def batch(self) -> bool:
@@ -218,12 +226,58 @@ class SessionSupport(ABC):
         return {}
 
 
+@dataclass(frozen=True)
+class LogChunk:
+    """Lines of a job's log read from ``cursor`` on: ``cursor`` is where the next read
+    starts (opaque to the caller); ``final``: the job has ended and every line of its log
+    has been read, so reading again gives nothing new."""
+
+    lines: tuple[str, ...]
+    cursor: str | None
+    final: bool
+
+
+@dataclass(frozen=True)
+class JobDetails:
+    """What a provider says of one hybrid job, for ``qplan status``: its provider status,
+    ``queue`` position (as the provider words it, e.g. ``"3 (Priority)"``), ``events``
+    (time, name, message), ``billable_seconds`` once it has ended, ``failure``."""
+
+    status: JobStatus
+    name: str = ""
+    queue: str | None = None
+    events: tuple[tuple[float, str, str], ...] = ()
+    billable_seconds: float | None = None
+    failure: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+
+
+class HybridJobs(ABC):
+    """A provider's hybrid jobs (format ``braket.hybrid``) beyond the protocol every job
+    follows: their logs, details and output archives, by the job id of their receipt."""
+
+    @abstractmethod
+    def log(self, job_id: str, cursor: str | None = None) -> LogChunk:
+        """The job's log lines from ``cursor`` on (None: from the start)."""
+
+    @abstractmethod
+    def details(self, job_id: str) -> JobDetails:
+        """Status, queue position, events and billable duration."""
+
+    @abstractmethod
+    def output(self, job_id: str) -> bytes:
+        """The job's output archive (``model.tar.gz``: what its results folder held).
+        PermanentError when the job left none (it failed before writing one)."""
+
+
 class Provider(ABC):
     """One configured provider (a ``providers:`` entry of the manifest)."""
 
     name: str
     capabilities: Capabilities
     sessions: SessionSupport | None = None
+    hybrid_jobs: HybridJobs | None = None
 
     @abstractmethod
     def submit(self, dispatch: Dispatch) -> Receipt:
