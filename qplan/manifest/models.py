@@ -215,6 +215,12 @@ class BraketProvider(_Model):
         description="Braket Direct reservations by session name: that session's members run "
         "in the reservation's time window",
     )
+    role_arn: str | None = Field(
+        None,
+        pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$",
+        description="IAM role hybrid jobs run as; default: the environment's "
+        "BRAKET_JOBS_ROLE_ARN (qplan never looks roles up)",
+    )
 
 
 class AzureProvider(_Model):
