@@ -37,8 +37,11 @@ def _register() -> None:
     from qplan.cli import (
         apply,
         cancel,
+        download,
         force_unlock,
         graph,
+        logs,
+        metrics,
         plan,
         results,
         schema,
@@ -57,6 +60,9 @@ def _register() -> None:
         show.show,
         graph.graph,
         status.status,
+        logs.logs,
+        metrics.metrics,
+        download.download,
         force_unlock.force_unlock,
         schema.schema,
     ):

@@ -3,32 +3,38 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from qplan.cli.options import MANIFEST, stack_options
 
 if TYPE_CHECKING:
+    from qplan.manifest import Stack
     from qplan.operations import LoadOptions
+    from qplan.providers.base import JobDetails
 
 
 @click.command()
 @MANIFEST
+@click.argument("addresses", nargs=-1, metavar="[ADDRESS|JOB]...")
 @stack_options
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 @click.option("--refresh", is_flag=True, help="First ask the providers about in-flight jobs.")
 def status(
     manifest: str,
+    addresses: tuple[str, ...],
     options: LoadOptions,
     as_json: bool,
     refresh: bool,
 ) -> None:
     """Show the stack's resources as the state records them.
 
-    Status, attempt, provider job id, last change (UTC) and error of every resource.
-    Reads the state only, unless --refresh: then in-flight jobs are observed at their
-    providers (in bulk) and what changed is recorded, results included.
+    Status, attempt, provider job id, last change (UTC) and error of every resource, or
+    of the given instances or jobs. Reads the state only, unless --refresh: then in-flight
+    jobs are observed at their providers (in bulk) and what changed is recorded, results
+    included. Hybrid jobs named by ADDRESS or JOB are also asked about at their provider:
+    state, queue position, events and billable time.
     """
     from qplan import operations
     from qplan.cli.views.stamps import utc_stamp
@@ -37,6 +43,19 @@ def status(
     if refresh:
         operations.refresh(manifest, options)
     stack, rows, lock = operations.status(manifest, options)
+    details = []
+    if addresses:
+        wanted = set(addresses)
+        known = {r.address for r in rows} | {r.job for r in rows if r.job}
+        unknown = wanted - known - {i.address for i in stack.instances()} - set(stack.jobs)
+        if unknown:
+            from qplan.errors import UsageError
+
+            raise UsageError(f"no instance or job named {', '.join(sorted(unknown))}")
+        rows = [r for r in rows if r.address in wanted or r.job in wanted]
+        hybrid = {n for n in wanted if _is_hybrid(stack, n) or _is_hybrid(stack, _job_of(stack, n))}
+        if hybrid:
+            details = operations.hybrid.details(manifest, options, sorted(hybrid))
     if as_json:
         out = {
             "stack": stack.name,
@@ -59,6 +78,11 @@ def status(
                 for r in rows
             ],
         }
+        if details:
+            out["hybrid_jobs"] = [
+                {"address": i.address, **({} if d is None else _details_json(d))}
+                for i, d in details
+            ]
         click.echo(json.dumps(out, indent=2))
         return
     if lock is not None:
@@ -67,3 +91,31 @@ def status(
         click.echo(f"Stack {stack.name} has no resources in its state yet.")
         return
     render_table(rows)
+    if details:
+        from qplan.cli.views.status import render_details
+
+        render_details(details)
+
+
+def _job_of(stack: Stack, address: str) -> str:
+    return address.partition("[")[0]
+
+
+def _is_hybrid(stack: Stack, name: str) -> bool:
+    job = stack.jobs.get(name)
+    return job is not None and job.program.format == "braket.hybrid"
+
+
+def _details_json(d: JobDetails) -> dict[str, Any]:
+    from qplan.cli.views.stamps import utc_stamp
+
+    return {
+        "name": d.name,
+        "provider_status": str(d.status),
+        "queue": d.queue,
+        "billable_seconds": d.billable_seconds,
+        "failure": d.failure,
+        "started_at": None if d.started_at is None else utc_stamp(d.started_at),
+        "ended_at": None if d.ended_at is None else utc_stamp(d.ended_at),
+        "events": [{"at": utc_stamp(t), "event": e, "message": m} for t, e, m in d.events],
+    }

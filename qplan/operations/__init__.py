@@ -4,6 +4,7 @@ Each takes a manifest path and options, opens what it needs (manifest, state sto
 returns plain results; rendering is left to the caller.
 """
 
+from qplan.operations import hybrid
 from qplan.operations.planning import (
     LoadOptions,
     Workspace,
@@ -32,6 +33,7 @@ __all__ = [
     "cancel",
     "destroy",
     "force_unlock",
+    "hybrid",
     "is_plan_file",
     "open_workspace",
     "plan",

@@ -218,6 +218,9 @@ class ResultRecord:
     counts: Mapping[str, int]
     provider_job_id: str | None
     target: str
+    hybrid: Mapping[str, Any] | None = None
+    """A hybrid job's saved result: ``dataFormat`` and ``dataDictionary`` as the job
+    persisted them (``pickled_v4`` values still pickled), its ``job`` name and id."""
 
     @property
     def probabilities(self) -> dict[str, float]:
@@ -256,10 +259,11 @@ def results(
                         instance.address,
                         job.name,
                         dict(instance.point),
-                        job.spec.shots,
+                        job.spec.shots or 0,
                         payload.get("counts", {}),
                         row.provider_job_id,
                         str(job.target),
+                        payload.get("hybrid"),
                     )
                 )
     return out

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import click
 
 from qplan.cli.views.stamps import utc_stamp
+from qplan.providers.base import JobDetails
 from qplan.state import Row
 
 COLUMNS = ("ADDRESS", "STATUS", "ATTEMPT", "PROVIDER JOB ID", "LAST CHANGE", "ERROR")
@@ -43,3 +45,24 @@ def render_table(rows: Sequence[Row]) -> None:
     widths = [max([len(c), *(len(line[i]) for line in table)]) for i, c in enumerate(COLUMNS)]
     for line in (COLUMNS, *table):
         click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip())
+
+
+def render_details(details: Sequence[tuple[Any, JobDetails | None]]) -> None:
+    """What the providers say of hybrid jobs: state, queue, billable time, events."""
+    for instance, d in details:
+        click.echo()
+        if d is None:
+            click.echo(f"{instance.address}: not submitted yet")
+            continue
+        parts = [f"{instance.address}: {d.status}"]
+        if d.name:
+            parts.append(f"job {d.name}")
+        if d.queue:
+            parts.append(f"queue position {d.queue}")
+        if d.billable_seconds is not None:
+            parts.append(f"billable {d.billable_seconds:.1f} s")
+        click.echo(", ".join(parts))
+        if d.failure:
+            click.echo(f"  failure: {d.failure}")
+        for at, event, message in d.events:
+            click.echo(f"  {utc_stamp(at)}  {event}" + (f"  {message}" if message else ""))
