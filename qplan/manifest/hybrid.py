@@ -10,7 +10,10 @@ input paths made absolute and hashed, so that an edit to an input file replaces 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "DEFAULT_INSTANCE",
@@ -19,6 +22,7 @@ __all__ = [
     "LIMITS",
     "HybridSpec",
     "InputChannel",
+    "hyperparameters",
 ]
 
 DEFAULT_INSTANCE = "ml.m5.large"
@@ -81,3 +85,17 @@ class HybridSpec:
     input_data: tuple[InputChannel, ...] = ()
     checkpoint: str | None = None
     image: str | None = None
+
+
+def hyperparameters(values: Mapping[str, Any]) -> dict[str, str]:
+    """The API takes strings: numbers in their shortest form, booleans as ``true`` and
+    ``false``, JSON for lists and mappings, text as it is."""
+    out: dict[str, str] = {}
+    for name, value in values.items():
+        if isinstance(value, bool):
+            out[name] = "true" if value else "false"
+        elif isinstance(value, int | float | str):
+            out[name] = str(value) if not isinstance(value, float) else repr(value)
+        else:
+            out[name] = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return out

@@ -18,10 +18,12 @@ import io
 import json
 import re
 import tarfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from qplan.manifest.hybrid import hyperparameters
 
 __all__ = [
     "RESULTS_FILE",
@@ -49,20 +51,6 @@ def job_name(stack: str, address: str, key: str) -> str:
     tail = f"-{_hash(address, 8)}-{_hash(key, 12)}"
     head = _NOT_NAME.sub("-", f"qp-{stack}").strip("-")
     return head[: _NAME_MAX - len(tail)].rstrip("-") + tail
-
-
-def hyperparameters(values: Mapping[str, Any]) -> dict[str, str]:
-    """The API takes strings: numbers in their shortest form, booleans as ``true`` and
-    ``false``, JSON for lists and mappings, text as it is."""
-    out: dict[str, str] = {}
-    for name, value in values.items():
-        if isinstance(value, bool):
-            out[name] = "true" if value else "false"
-        elif isinstance(value, int | float | str):
-            out[name] = str(value) if not isinstance(value, float) else repr(value)
-        else:
-            out[name] = json.dumps(value, sort_keys=True, separators=(",", ":"))
-    return out
 
 
 def output_archive(results_dir: Path) -> bytes:
