@@ -27,7 +27,8 @@ __all__ = [
 
 
 class FormatKind(StrEnum):
-    """How a program's text is read: parsed for parameters, JSON passed through, or bytes."""
+    """How a program's text is read: parsed for parameters, JSON passed through, or bytes;
+    ``HYBRID``: a Python source folder or file, packed as a deterministic archive."""
 
     OPENQASM3 = "openqasm3"
     QSHARP = "qsharp"
@@ -35,6 +36,7 @@ class FormatKind(StrEnum):
     JSON = "json"
     TEXT = "text"
     BINARY = "binary"
+    HYBRID = "hybrid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,11 @@ FORMATS: dict[str, FormatInfo] = {
         FormatInfo("qir.v1", FormatKind.BINARY, "QIR bitcode (Azure Quantum)"),
         FormatInfo("braket.ir.ahs", FormatKind.JSON, "Analog Hamiltonian Simulation program"),
         FormatInfo("pasqal.pulser.v1", FormatKind.JSON, "Pulser sequence for Pasqal (Azure)"),
+        FormatInfo(
+            "braket.hybrid",
+            FormatKind.HYBRID,
+            "Amazon Braket hybrid job: a Python folder or file run with its entry point",
+        ),
     )
 }
 
@@ -97,14 +104,19 @@ def _devices(*infos: DeviceInfo) -> dict[str, DeviceInfo]:
     return {d.name: d for d in infos}
 
 
+# A hybrid job's target is the device its tasks go to: every Braket device, and the local
+# Braket simulators (where the job itself runs is its provider type's business)
+_HYBRID = "braket.hybrid"
 _QASM = ("openqasm3",)
+_BRAKET_QASM = (*_QASM, _HYBRID)
+_BRAKET_AHS = ("braket.ir.ahs", _HYBRID)
 
 PROVIDER_TYPES: dict[str, ProviderType] = {
     "local": ProviderType(
         "local",
         _devices(
-            DeviceInfo("braket_sv", _QASM, False, "Braket local state-vector simulator"),
-            DeviceInfo("braket_dm", _QASM, False, "Braket local density-matrix simulator"),
+            DeviceInfo("braket_sv", _BRAKET_QASM, False, "Braket local state-vector simulator"),
+            DeviceInfo("braket_dm", _BRAKET_QASM, False, "Braket local density-matrix simulator"),
             DeviceInfo("qutip", ("pulser",), False, "pulser-simulation (QuTiP) emulator"),
             DeviceInfo("qsharp", ("qsharp",), False, "qdk's Q# simulator"),
         ),
@@ -112,16 +124,16 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
     "braket": ProviderType(
         "braket",
         _devices(
-            DeviceInfo("sv1", _QASM, True, "state-vector simulator"),
-            DeviceInfo("dm1", _QASM, True, "density-matrix simulator"),
-            DeviceInfo("tn1", _QASM, True, "tensor-network simulator"),
-            DeviceInfo("ionq/aria-1", _QASM, True),
-            DeviceInfo("ionq/forte-1", _QASM, True),
-            DeviceInfo("ionq/forte-enterprise-1", _QASM, True),
-            DeviceInfo("iqm/garnet", _QASM, True),
-            DeviceInfo("iqm/emerald", _QASM, True),
-            DeviceInfo("rigetti/ankaa-3", _QASM, True),
-            DeviceInfo("quera/aquila", ("braket.ir.ahs",), True),
+            DeviceInfo("sv1", _BRAKET_QASM, True, "state-vector simulator"),
+            DeviceInfo("dm1", _BRAKET_QASM, True, "density-matrix simulator"),
+            DeviceInfo("tn1", _BRAKET_QASM, True, "tensor-network simulator"),
+            DeviceInfo("ionq/aria-1", _BRAKET_QASM, True),
+            DeviceInfo("ionq/forte-1", _BRAKET_QASM, True),
+            DeviceInfo("ionq/forte-enterprise-1", _BRAKET_QASM, True),
+            DeviceInfo("iqm/garnet", _BRAKET_QASM, True),
+            DeviceInfo("iqm/emerald", _BRAKET_QASM, True),
+            DeviceInfo("rigetti/ankaa-3", _BRAKET_QASM, True),
+            DeviceInfo("quera/aquila", _BRAKET_AHS, True),
         ),
         "a short name or a device ARN (arn:aws:braket:...)",
     ),
@@ -168,7 +180,7 @@ def _open_ended(provider_type: str, device: str) -> DeviceInfo | None:
         _, _, path = device.partition("::device/")
         if not path:
             return None
-        formats = ("braket.ir.ahs",) if "/quera/" in f"/{path}/" else _QASM
+        formats = _BRAKET_AHS if "/quera/" in f"/{path}/" else _BRAKET_QASM
         return DeviceInfo(device, formats, True)
     return None
 

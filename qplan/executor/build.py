@@ -32,7 +32,7 @@ def job_view(job: Job) -> JobView:
         device=job.target.device,
         format=job.program.format,
         program=job.program.text,
-        shots=spec.shots,
+        shots=job.shots,
         inputs=job.inputs,
         tags=spec.tags,
         after=job.after,
@@ -43,14 +43,16 @@ def job_view(job: Job) -> JobView:
         batch_size=spec.sweep.batch_size if spec.sweep is not None else None,
         entry=job.entry,
         params=job.params,
+        hybrid=job.hybrid,
     )
 
 
 def native_limit(job: Job, capabilities: Capabilities) -> int | None:
-    """1 when ``job`` goes one job per point; None when it goes as native batches, whose
-    size its provider must be asked."""
+    """1 when ``job`` goes one job per point (always for a hybrid job: each point is a
+    hybrid job of its own); None when it goes as native batches, whose size its provider
+    must be asked."""
     sweep = job.spec.sweep
-    if sweep is None:
+    if sweep is None or job.hybrid is not None:
         return 1
     mode = sweep.batch
     if mode == "auto":

@@ -32,6 +32,7 @@ from typing import Any
 
 from qplan.jobstatus import JobStatus
 from qplan.manifest import RetryPolicy
+from qplan.manifest.hybrid import HybridSpec
 from qplan.planner import Action
 
 __all__ = [
@@ -143,7 +144,10 @@ class JobView:
     """A job's settings, as the core decides with them: resolved once from the manifest
     (``build``), so the core never reads the manifest. ``target``: ``provider/device``;
     ``batch_size``: the manifest's cap on a native batch (None: the provider's limit);
-    ``entry``: the operation a Q# program runs; ``params``: the target's input parameters."""
+    ``entry``: the operation a Q# program runs, or a hybrid job's entry point; ``params``:
+    the target's input parameters; ``hybrid``: a hybrid job's specification (its ``shots``
+    are 0, its ``inputs`` its fixed hyperparameters, ``program`` its source archive), None
+    for other jobs."""
 
     name: str
     provider: str
@@ -161,6 +165,7 @@ class JobView:
     batch_size: int | None = None
     entry: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    hybrid: HybridSpec | None = None
 
     @property
     def target(self) -> str:

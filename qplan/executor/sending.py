@@ -132,6 +132,7 @@ def _send(view: View, members: list[Instance]) -> Send:
         tags={**job.tags, "qplan-stack": view.stack_name},
         params=job.params,
         entry=job.entry,
+        hybrid=job.hybrid,
     )
     return Send(job.provider, dispatch, tuple(m.address for m in members))
 

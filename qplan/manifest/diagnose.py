@@ -26,6 +26,10 @@ _PATTERN_HINTS = {
     "resource_id": "must be an Azure Quantum workspace id: "
     "/subscriptions/ID/resourceGroups/GROUP/providers/Microsoft.Quantum/Workspaces/NAME",
     "entry": "must be an operation name, its namespace included: Sweep.Run, or Run",
+    "entry_point": "must be module:function or a module, such as vqe.algorithm:main",
+    "type": "must be an ml. instance type, such as ml.m5.large",
+    "checkpoint": "must be an s3:// URI, such as s3://bucket/checkpoints",
+    "image": "must be an ECR image URI: ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME:TAG",
 }
 
 

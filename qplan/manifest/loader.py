@@ -192,7 +192,7 @@ class _Loader:
 
     def program(self, name: str, spec: ProgramSpec) -> Program | None:
         try:
-            return load_program(name, spec, self.path.parent)
+            return load_program(name, spec, self.path.parent, self.path)
         except ProgramProblem as exc:
             path: list[PathPart] = ["programs", name]
             if exc.file is not None:

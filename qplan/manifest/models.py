@@ -27,6 +27,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from qplan.manifest.hybrid import DEFAULT_INSTANCE, DEFAULT_VOLUME_GB, LIMITS
 from qplan.targets import FORMATS, FormatKind
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "AzureProvider",
     "BraketProvider",
     "FaultSpec",
+    "InstanceSpec",
     "JobSpec",
     "LocalProvider",
     "Manifest",
@@ -51,6 +53,12 @@ _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _STACK_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 ENTRY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+ENTRY_POINT_PATTERN = (
+    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:[A-Za-z_][A-Za-z0-9_]*)?$"
+)
+_CHANNEL_RE = re.compile(rf"[A-Za-z0-9._-]{{1,{LIMITS.channel_name}}}")
+S3_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?$"
+_IMAGE_PATTERN = r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/\S+$"
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -272,13 +280,18 @@ ProviderConfig = Annotated[
 
 
 class ProgramSpec(_Model):
-    """A quantum program: a file (relative to the manifest) or inline source."""
+    """A quantum program: a file (relative to the manifest) or inline source; a hybrid job's
+    program (``braket.hybrid``) is a folder or one ``.py`` file, never inline."""
 
     format: Annotated[str, AfterValidator(_check_format)] = Field(
-        description="openqasm3, pulser, or a provider-native format such as ionq.circuit.v1"
+        description="openqasm3, pulser, braket.hybrid, or a provider-native format such as "
+        "ionq.circuit.v1"
     )
     path: str | None = Field(
-        None, min_length=1, description="Program file, relative to the manifest"
+        None,
+        min_length=1,
+        description="Program file, relative to the manifest (braket.hybrid: a folder or one "
+        ".py file)",
     )
     source: str | None = Field(None, description="Inline program text")
     entry: str | None = Field(
@@ -288,6 +301,23 @@ class ProgramSpec(_Model):
         description="qsharp: the operation to run, namespace included (Sweep.Run, or Run); "
         "its arguments are the program's parameters",
     )
+    entry_point: str | None = Field(
+        None,
+        pattern=ENTRY_POINT_PATTERN,
+        validate_default=True,
+        description="braket.hybrid: module:function, or a module run as __main__; a folder's "
+        "modules start with the folder's name (vqe.algorithm:main for vqe/algorithm.py)",
+    )
+
+    @field_validator("source")
+    @classmethod
+    def _no_inline_hybrid(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and _kind(info) is FormatKind.HYBRID:
+            raise PydanticCustomError(
+                "qplan_source",
+                "format braket.hybrid takes a path (a folder or one .py file), not inline source",
+            )
+        return value
 
     @field_validator("entry")
     @classmethod
@@ -308,11 +338,43 @@ class ProgramSpec(_Model):
             )
         return value
 
+    @field_validator("entry_point")
+    @classmethod
+    def _entry_point_for_hybrid(cls, value: str | None, info: ValidationInfo) -> str | None:
+        declared = FORMATS.get(info.data.get("format", ""))
+        if declared is None:
+            return value
+        if declared.kind is FormatKind.HYBRID and value is None:
+            raise PydanticCustomError(
+                "qplan_entry_point",
+                "is required for format braket.hybrid: module:function, or a module run as "
+                "a script (vqe.algorithm:main)",
+            )
+        if declared.kind is not FormatKind.HYBRID and value is not None:
+            raise PydanticCustomError(
+                "qplan_entry_point",
+                "applies to format braket.hybrid only (a program of format {format} has no "
+                "entry point)",
+                {"format": declared.name},
+            )
+        return value
+
     @model_validator(mode="after")
     def _one_origin(self) -> ProgramSpec:
+        if (
+            self.source is None
+            and self.path is None
+            and FORMATS[self.format].kind is FormatKind.HYBRID
+        ):
+            raise PydanticCustomError("qplan_program_origin", "give path: a folder or one .py file")
         if (self.path is None) == (self.source is None):
             raise PydanticCustomError("qplan_program_origin", "give exactly one of path or source")
         return self
+
+
+def _kind(info: ValidationInfo) -> FormatKind | None:
+    declared = FORMATS.get(info.data.get("format", ""))
+    return None if declared is None else declared.kind
 
 
 class SessionSpec(_Model):
@@ -416,12 +478,74 @@ class RetrySpec(_Model):
     max_backoff: Duration = Field(600.0, description="Upper bound of the delay")
 
 
+def _check_hyperparameter_name(value: str) -> str:
+    if not 0 < len(value) <= LIMITS.hyperparameter_name or not value.isprintable():
+        raise PydanticCustomError(
+            "qplan_hyperparameter",
+            "must be 1-{limit} printable characters",
+            {"limit": LIMITS.hyperparameter_name},
+        )
+    return value
+
+
+def _check_channel(value: str) -> str:
+    if not _CHANNEL_RE.fullmatch(value):
+        raise PydanticCustomError(
+            "qplan_channel",
+            "must be 1-{limit} letters, digits, ., _ or -",
+            {"limit": LIMITS.channel_name},
+        )
+    return value
+
+
+def _check_runtime(value: float | None) -> float | None:
+    if value is not None and not 1.0 <= value <= LIMITS.max_runtime:
+        raise PydanticCustomError(
+            "qplan_runtime",
+            "must be from 1s to 5d, the longest a hybrid job may run",
+        )
+    return value
+
+
+class InstanceSpec(_Model):
+    """The classical instance a hybrid job runs on."""
+
+    type: str = Field(
+        DEFAULT_INSTANCE,
+        pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$",
+        description="An ml. instance type, such as ml.m5.large or ml.c5.xlarge",
+    )
+    count: int = Field(
+        1,
+        ge=LIMITS.instance_count[0],
+        le=LIMITS.instance_count[1],
+        description="Number of instances",
+    )
+    volume: int = Field(
+        DEFAULT_VOLUME_GB,
+        ge=LIMITS.volume_gb[0],
+        le=LIMITS.volume_gb[1],
+        description="Storage volume of each instance, in GB",
+    )
+
+
+HyperparameterName = Annotated[str, AfterValidator(_check_hyperparameter_name)]
+ChannelName = Annotated[str, AfterValidator(_check_channel)]
+
+
 class JobSpec(_Model):
-    """A named request to run a program on a target; a sweep makes one instance per point."""
+    """A named request to run a program on a target; a sweep makes one instance per point.
+
+    A hybrid job (a program of format ``braket.hybrid``) has no shots, inputs or params:
+    its ``hyperparameters`` and sweep points are what its program reads, and the keys from
+    ``instance`` to ``image`` are its own. Which keys a job's program allows is checked in
+    ``resolve``; here each value is checked on its own (``None``: not given)."""
 
     target: Target | None = Field(None, description="Defaults to the session's target")
     program: Name
-    shots: int = Field(gt=0, description="Shots per instance")
+    shots: int | None = Field(
+        None, gt=0, description="Shots per instance; required, except for braket.hybrid jobs"
+    )
     inputs: dict[Ident, Any] = Field(default_factory=dict, description="Fixed parameter values")
     params: dict[str, Any] = Field(
         default_factory=dict,
@@ -442,6 +566,34 @@ class JobSpec(_Model):
         "fail", description="fail: stop the apply; continue: record the failure and go on"
     )
     tags: dict[str, TagValue] = Field(default_factory=dict, description="Free-form labels")
+    hyperparameters: dict[HyperparameterName, Any] | None = Field(
+        None,
+        description="braket.hybrid: fixed hyperparameters (numbers, text, booleans, lists, "
+        "mappings), passed to the job as text; a sweep's names are hyperparameters too",
+    )
+    instance: InstanceSpec | None = Field(
+        None, description=f"braket.hybrid: the classical instance (default {DEFAULT_INSTANCE})"
+    )
+    max_runtime: Annotated[Duration | None, AfterValidator(_check_runtime)] = Field(
+        None, description="braket.hybrid: stop and fail the job after this long (default 5d)"
+    )
+    input_data: dict[ChannelName, Annotated[str, Field(min_length=1)]] | None = Field(
+        None,
+        max_length=LIMITS.channels,
+        description="braket.hybrid: input channels by name: a file or folder relative to "
+        "the manifest, or an s3:// URI",
+    )
+    checkpoint: str | None = Field(
+        None,
+        pattern=S3_PATTERN,
+        description="braket.hybrid: an s3:// URI for checkpoints (default: one per address, "
+        "kept across attempts)",
+    )
+    image: str | None = Field(
+        None,
+        pattern=_IMAGE_PATTERN,
+        description="braket.hybrid on Braket: the job's container image, an ECR image URI",
+    )
 
 
 # --- the manifest --------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qplan.manifest.hybrid_source import SourceProblem, entry_module_files, pack_source
 from qplan.manifest.models import ProgramSpec
 from qplan.manifest.params import Parameter
 from qplan.manifest.pulser_targets import read_targets
@@ -33,8 +34,11 @@ _PULSER_KEYS = ("register", "channels", "operations", "variables")
 class Program:
     """A loaded program. ``text`` is str, or bytes for binary formats (QIR bitcode).
 
-    ``entry`` is the operation a Q# program runs (its arguments are ``parameters``), None
-    for the other formats.
+    ``entry`` is the operation a Q# program runs (its arguments are ``parameters``), or a
+    hybrid job's entry point (``module:function``), None for the other formats.
+
+    A hybrid job's program (``braket.hybrid``): ``text`` is its source as a deterministic
+    gzipped tar (``hybrid_source``), ``path`` the folder or file it was made of.
 
     ``digest`` identifies what the program means, not how it is written: it hashes a
     canonical form, so edits that cannot change a result do not change it. OpenQASM 3: the
@@ -42,7 +46,8 @@ class Program:
     formats: the parsed JSON with sorted keys (whitespace and key order do not count). Q#:
     the token sequence, as OpenQASM 3 (the entry is not part of it: fingerprints add it).
     Other text formats: line endings, trailing spaces and blank edges do not count. Binary:
-    the bytes.
+    the bytes. Hybrid: every shipped file's path, mode and bytes (what is left out does not
+    count).
     """
 
     name: str
@@ -88,9 +93,14 @@ class ProgramProblem(Exception):
         self.errors = (ProgramError(line, column, message), *more)
 
 
-def load_program(name: str, spec: ProgramSpec, base_dir: Path) -> Program:
-    """Read and parse one program. Raises ProgramProblem."""
+def load_program(
+    name: str, spec: ProgramSpec, base_dir: Path, manifest: Path | None = None
+) -> Program:
+    """Read and parse one program; ``manifest``, the manifest's resolved path, is never
+    packed into a hybrid job's source. Raises ProgramProblem."""
     info = FORMATS[spec.format]
+    if info.kind is FormatKind.HYBRID:
+        return _hybrid(name, spec, base_dir, manifest)
     path: Path | None = None
     text: str | bytes
     if spec.path is not None:
@@ -138,6 +148,31 @@ def load_program(name: str, spec: ProgramSpec, base_dir: Path) -> Program:
     data = canonical if isinstance(canonical, bytes) else canonical.encode()
     digest = hashlib.blake2b(spec.format.encode() + b"\0" + data, digest_size=16).hexdigest()
     return Program(name, spec.format, text, path, parameters, digest, spec.entry)
+
+
+def _hybrid(name: str, spec: ProgramSpec, base_dir: Path, manifest: Path | None) -> Program:
+    """A hybrid job's source, packed, with its entry point's module found in it."""
+    assert spec.path is not None and spec.entry_point is not None  # the model checks both
+    path = (base_dir / spec.path).resolve()
+    if not path.exists():
+        raise ProgramProblem(f"not found: {spec.path} (a folder or one .py file)", key="path")
+    try:
+        source = pack_source(path, manifest)
+    except SourceProblem as exc:
+        raise ProgramProblem(
+            exc.message, file=exc.file, line=exc.line, column=1 if exc.line else 0, key="path"
+        ) from None
+    wanted = entry_module_files(spec.entry_point)
+    if not set(wanted) & set(source.members):
+        module = spec.entry_point.partition(":")[0]
+        where = f"folder {path.name}" if path.is_dir() else f"file {path.name}"
+        first = path.name if path.is_dir() else path.stem
+        hint = f"; the source's modules start with {first}" if module.split(".")[0] != first else ""
+        raise ProgramProblem(
+            f"module {module} is not in the source ({where}): expected {' or '.join(wanted)}{hint}",
+            key="entry_point",
+        )
+    return Program(name, spec.format, source.archive, path, {}, source.digest, spec.entry_point)
 
 
 def _openqasm3(text: str, path: Path | None) -> tuple[dict[str, Parameter], str]:

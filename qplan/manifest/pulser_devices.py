@@ -135,11 +135,11 @@ class _Checker:
             return [self.stack.diagnostic([*base, "target"], message)]
         problems: list[Diagnostic] = []
         max_runs = getattr(sequence.device, "max_runs", None) if rules.qpu else None
-        if max_runs is not None and job.spec.shots > max_runs:
+        if max_runs is not None and job.shots > max_runs:
             problems.append(
                 self.stack.diagnostic(
                     [*base, "shots"],
-                    f"{job.spec.shots} shots is more than {on} runs per job ({max_runs})",
+                    f"{job.shots} shots is more than {on} runs per job ({max_runs})",
                 )
             )
         failed = 0

@@ -17,13 +17,15 @@ from typing import Any
 
 from qplan.errors import Diagnostic
 from qplan.manifest.diagnose import did_you_mean
+from qplan.manifest.hybrid import HybridSpec
+from qplan.manifest.hybrid_jobs import bind_hybrid, refuse_hybrid_keys
 from qplan.manifest.models import JobSpec, ProviderConfig, RetrySpec, SessionSpec
 from qplan.manifest.params import BadMapping, Parameter
 from qplan.manifest.programs import Program
-from qplan.manifest.sweep import Sweep, SweepProblem, build_sweep
+from qplan.manifest.sweep import Sweep, SweepProblem, build_sweep, sweep_name_path, sweep_names
 from qplan.manifest.target_params import check_params
 from qplan.manifest.yamlsource import PathPart, YamlDocument, format_path
-from qplan.targets import FORMATS, PROVIDER_TYPES, device_info
+from qplan.targets import FORMATS, PROVIDER_TYPES, FormatKind, device_info
 
 __all__ = ["Instance", "Job", "Stack", "TargetRef", "resolve"]
 
@@ -81,6 +83,10 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Job:
+    """A resolved job. ``inputs``: its fixed parameter values, coerced (a hybrid job's
+    fixed hyperparameters); ``hybrid``: a hybrid job's specification (``braket.hybrid``),
+    None for every other job."""
+
     name: str
     spec: JobSpec
     target: TargetRef
@@ -89,6 +95,7 @@ class Job:
     sweep: Sweep | None
     session: str | None
     after: tuple[str, ...]
+    hybrid: HybridSpec | None = None
 
     def __len__(self) -> int:
         return 1 if self.sweep is None else len(self.sweep)
@@ -98,8 +105,14 @@ class Job:
         return RetryPolicy.of(self.spec.retry)
 
     @property
+    def shots(self) -> int:
+        """Shots per instance: a hybrid job has none (0); every other job has its own."""
+        return self.spec.shots or 0
+
+    @property
     def entry(self) -> str | None:
-        """The operation its Q# program runs; None for the other formats."""
+        """The operation its Q# program runs, or a hybrid job's entry point; None for the
+        other formats."""
         return self.program.entry
 
     @property
@@ -270,22 +283,40 @@ class _Resolver:
                     f"(it runs {', '.join(info.formats)})",
                 )
                 ok = False
-        if target is not None and spec.params:
-            ok = (
-                check_params(
-                    spec.params,
-                    target.provider_type,
-                    target.device,
-                    str(target),
-                    [*base, "params"],
-                    self.report,
-                    self.describe,
-                )
-                and ok
+        hybrid: HybridSpec | None = None
+        if FORMATS[program.format].kind is FormatKind.HYBRID:
+            inputs, sweep, hybrid, bound_ok = bind_hybrid(
+                name,
+                spec,
+                program,
+                base,
+                base_dir=self.base_dir,
+                max_points=self.max_points,
+                report=self.report,
+                report_file=self.report_file,
+                describe=self.describe,
             )
-        inputs, sweep, bound_ok = self.bind(name, spec, program, base)
-        if bound_ok:
-            bound_ok = self.mapped_targets(name, spec, program, inputs, sweep, base)
+        else:
+            ok = refuse_hybrid_keys(spec, program, base, self.report) and ok
+            if spec.shots is None:
+                self.report([*base, "shots"], "is required")
+                ok = False
+            if target is not None and spec.params:
+                ok = (
+                    check_params(
+                        spec.params,
+                        target.provider_type,
+                        target.device,
+                        str(target),
+                        [*base, "params"],
+                        self.report,
+                        self.describe,
+                    )
+                    and ok
+                )
+            inputs, sweep, bound_ok = self.bind(name, spec, program, base)
+            if bound_ok:
+                bound_ok = self.mapped_targets(name, spec, program, inputs, sweep, base)
         if not ok or not bound_ok or target is None:
             return None
         return Job(
@@ -297,6 +328,7 @@ class _Resolver:
             sweep,
             spec.session,
             tuple(dict.fromkeys(spec.after)),
+            hybrid,
         )
 
     def bind(
@@ -341,8 +373,8 @@ class _Resolver:
         if spec.sweep is not None:
             sweep_path = [*base, "sweep"]
             checked: dict[str, Parameter] = {}
-            for param in _sweep_names(spec):
-                where = _sweep_name_path(spec, sweep_path, param)
+            for param in sweep_names(spec):
+                where = sweep_name_path(spec, sweep_path, param)
                 if param in spec.inputs:
                     self.report(where, f"{param} is both in inputs and in the sweep")
                     ok = False
@@ -413,7 +445,7 @@ class _Resolver:
                 where: list[PathPart] = [*base, "inputs", "qubits"]
             else:
                 assert sweep is not None and spec.sweep is not None
-                where = _sweep_name_path(spec, [*base, "sweep"], "qubits")
+                where = sweep_name_path(spec, [*base, "sweep"], "qubits")
                 if sweep.kind == "points" and spec.sweep.points is not None:
                     where = [*base, "sweep", "points", i, "qubits"]
             qids = param.qids
@@ -435,32 +467,6 @@ class _Resolver:
 
 _SHOWN = 5
 """Instances reported by name when many of a job's fail one same check."""
-
-
-def _sweep_names(spec: JobSpec) -> list[str]:
-    sweep = spec.sweep
-    assert sweep is not None
-    if sweep.grid is not None:
-        return list(sweep.grid)
-    if sweep.zip is not None:
-        return list(sweep.zip)
-    if sweep.points is not None:
-        return list(dict.fromkeys(k for point in sweep.points for k in point))
-    return []  # points_file: names known after reading it
-
-
-def _sweep_name_path(spec: JobSpec, base: list[PathPart], name: str) -> list[PathPart]:
-    sweep = spec.sweep
-    assert sweep is not None
-    if sweep.grid is not None:
-        return [*base, "grid", name]
-    if sweep.zip is not None:
-        return [*base, "zip", name]
-    if sweep.points is not None:
-        for i, point in enumerate(sweep.points):
-            if name in point:
-                return [*base, "points", i, name]
-    return [*base, "points_file"]
 
 
 def resolve(

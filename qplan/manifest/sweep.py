@@ -23,11 +23,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qplan.manifest.models import AxisSpec, SweepSpec
+from qplan.manifest.models import AxisSpec, JobSpec, SweepSpec
 from qplan.manifest.params import BadMapping, Parameter, format_value
 from qplan.manifest.yamlsource import PathPart
 
-__all__ = ["DEFAULT_MAX_POINTS", "Sweep", "SweepProblem", "address", "axis_size", "build_sweep"]
+__all__ = [
+    "DEFAULT_MAX_POINTS",
+    "Sweep",
+    "SweepProblem",
+    "address",
+    "axis_size",
+    "build_sweep",
+    "sweep_name_path",
+    "sweep_names",
+]
 
 DEFAULT_MAX_POINTS = 1_000_000
 _INT_CELL = re.compile(r"[-+]?[0-9]+")
@@ -283,6 +292,34 @@ def _unique_rows(
             return False
         seen[text] = i
     return True
+
+
+def sweep_names(spec: JobSpec) -> list[str]:
+    """The names a sweep binds, as written (none for a points file, read later)."""
+    sweep = spec.sweep
+    assert sweep is not None
+    if sweep.grid is not None:
+        return list(sweep.grid)
+    if sweep.zip is not None:
+        return list(sweep.zip)
+    if sweep.points is not None:
+        return list(dict.fromkeys(k for point in sweep.points for k in point))
+    return []  # points_file: names known after reading it
+
+
+def sweep_name_path(spec: JobSpec, base: list[PathPart], name: str) -> list[PathPart]:
+    """Where the sweep under ``base`` binds ``name``: its axis, first point, or file."""
+    sweep = spec.sweep
+    assert sweep is not None
+    if sweep.grid is not None:
+        return [*base, "grid", name]
+    if sweep.zip is not None:
+        return [*base, "zip", name]
+    if sweep.points is not None:
+        for i, point in enumerate(sweep.points):
+            if name in point:
+                return [*base, "points", i, name]
+    return [*base, "points_file"]
 
 
 def _read_points_file(path: Path) -> list[dict[str, Any]]:

@@ -6,9 +6,15 @@ the target and its provider type, the shots, the target's input parameters (``pa
 and every bound input in canonical form. Retry, timeout, on_failure, tags, ``after`` and
 the session do not count: changing them never reruns a job.
 
-An entry and params count only when the job has them, so the fingerprints of jobs without
-either are what they were before those existed: their instances are never replaced by an
-upgrade of qplan.
+A hybrid job (``braket.hybrid``) has no shots (0); its entry point counts as an entry,
+its hyperparameters as inputs, and its ``hybrid`` part holds the instance (type, count,
+volume), the input channels (name and S3 URI, or name and content digest of a local
+path), the checkpoint URI and the image. Its ``max_runtime`` is a policy, as a timeout:
+it does not count.
+
+An entry, params and a hybrid part count only when the job has them, so the fingerprints
+of jobs without any are what they were before those existed: their instances are never
+replaced by an upgrade of qplan.
 
 Canonical inputs are the ones of addresses: parameters sorted by name, values coerced to
 the declared kind and printed in shortest round-trip form, so ``theta: 1`` and
@@ -24,6 +30,7 @@ from typing import Any
 
 from qplan.addresses import parse_address
 from qplan.manifest import Job, format_value
+from qplan.manifest.hybrid import HybridSpec
 
 __all__ = ["FINGERPRINT_VERSION", "JobFingerprinter", "idempotency_key"]
 
@@ -41,13 +48,15 @@ class JobFingerprinter:
             "format": job.program.format,
             "target": str(job.target),
             "provider_type": job.target.provider_type,
-            "shots": job.spec.shots,
+            "shots": job.shots,
             "inputs": fixed,
         }
         if job.entry is not None:
             parts["entry"] = job.entry
         if job.params:
             parts["params"] = job.params  # key order does not count: sorted below
+        if job.hybrid is not None:
+            parts["hybrid"] = _hybrid_part(job.hybrid)
         head = json.dumps(parts, sort_keys=True, separators=(",", ":"))
         self._prefix = hashlib.blake2b(head.encode(), digest_size=16).digest()
 
@@ -55,6 +64,19 @@ class JobFingerprinter:
         """The fingerprint of the instance at ``address`` (whose bracket holds its point)."""
         point = parse_address(address).point.encode()
         return hashlib.blake2b(self._prefix + point, digest_size=16).hexdigest()
+
+
+def _hybrid_part(spec: HybridSpec) -> list[Any]:
+    """What of a hybrid job's specification determines its result: not ``max_runtime``."""
+    channels = [[c.name, c.s3_uri or c.digest] for c in spec.input_data]
+    return [
+        spec.instance_type,
+        spec.instance_count,
+        spec.volume_gb,
+        sorted(channels),
+        spec.checkpoint,
+        spec.image,
+    ]
 
 
 def idempotency_key(

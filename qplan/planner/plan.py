@@ -140,18 +140,20 @@ def session_fingerprint(target: str, policy: str) -> str:
 
 
 def _policy(job: Job) -> str:
+    """What of a job changes how it runs, not its result (a saved plan is stale when it
+    moves); a hybrid job's ``max_runtime`` counts only for hybrid jobs."""
     spec = job.spec
-    return json.dumps(
-        {
-            "retry": spec.retry.model_dump() if spec.retry else None,
-            "timeout": spec.timeout,
-            "on_failure": spec.on_failure,
-            "tags": spec.tags,
-            "after": list(job.after),
-            "session": job.session,
-        },
-        sort_keys=True,
-    )
+    policy = {
+        "retry": spec.retry.model_dump() if spec.retry else None,
+        "timeout": spec.timeout,
+        "on_failure": spec.on_failure,
+        "tags": spec.tags,
+        "after": list(job.after),
+        "session": job.session,
+    }
+    if job.hybrid is not None:
+        policy["max_runtime"] = job.hybrid.max_runtime
+    return json.dumps(policy, sort_keys=True)
 
 
 def make_plan(stack: Stack, snapshot: Snapshot) -> Plan:

@@ -179,7 +179,7 @@ def test_binding_rules(write: Callable[..., Path]) -> None:
         (
             "jobs.native.program",
             "program native is ionq.circuit.v1, which local/braket_sv cannot run (it runs "
-            "openqasm3)",
+            "openqasm3, braket.hybrid)",
         ),
         ("jobs.native.inputs.x", "program native (ionq.circuit.v1) declares no parameters"),
     ]
