@@ -5,7 +5,8 @@
     admin.set_config(queue_time=0.2)
     admin.counts()  # {"CreateQuantumTask": 12, ...}
 
-The kit's ``AdminClient`` (see ``tests.emulators.kit.control``) plus Braket's ``tasks()``.
+The kit's ``AdminClient`` (see ``tests.emulators.kit.control``) plus Braket's ``tasks()`` and
+``jobs()``.
 """
 
 from __future__ import annotations
@@ -23,3 +24,8 @@ class EmulatorAdmin(AdminClient):
     def tasks(self) -> list[dict[str, Any]]:
         """Every task as GetQuantumTask describes it, oldest first."""
         return list(self.call("GET", "tasks")["tasks"])
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every hybrid job as GetJob describes it, with ``jobToken``, ``logStream``, ``pid``
+        and ``exitCode``, oldest first."""
+        return list(self.call("GET", "jobs")["jobs"])

@@ -23,6 +23,15 @@ Python callables).
   424 ``DeviceOfflineException`` / 410 ``DeviceRetiredException``); ``max_active_tasks`` caps
   the tasks not yet final (402 ``ServiceQuotaExceededException``).
 
+Hybrid jobs (``CreateJob``): a job waits ``job_queue_time`` seconds QUEUED, then for one of
+``job_slots`` (at most that many jobs run at once, the others keep their place in the
+``JOBS_QUEUE``); admitted, it is RUNNING and its process starts ``job_start_time`` seconds later
+(the instance's start). Its output goes to CloudWatch Logs every ``job_log_flush_interval``
+seconds. A job whose hyperparameters contain every pair of ``fail_job_hyperparameters``
+(value ``"*"``: the name is present) fails when it would start, with ``fail_job_reason``,
+without running; ``max_active_jobs`` caps the jobs not yet final (402
+``ServiceQuotaExceededException``).
+
 The fractions draw from one ``random.Random(seed)``.
 """
 
@@ -46,7 +55,7 @@ ExecutablePredicate = Callable[[Mapping[str, str], Mapping[str, Any]], bool]
 
 @dataclasses.dataclass
 class EmulatorConfig(Settings):
-    """Queue time and task faults of a ``BraketEmulator`` (thread-safe; see module doc)."""
+    """Queue time, task and job faults of a ``BraketEmulator`` (thread-safe; see module doc)."""
 
     PYTHON_ONLY: ClassVar[frozenset[str]] = frozenset(
         {"fail_task_predicate", "fail_executable_predicate"}
@@ -69,6 +78,13 @@ class EmulatorConfig(Settings):
     client_token_ttl: float | None = None  # seconds a clientToken is remembered; None: always
     idempotency_mismatch_error: str = "ConflictException"
     check_output_bucket: bool = True  # CreateQuantumTask checks the bucket exists (HeadBucket)
+    job_queue_time: float = 0.0  # seconds a hybrid job is QUEUED before it may start
+    job_slots: int = 2  # hybrid jobs running at once; the others wait in the queue
+    job_start_time: float = 0.0  # seconds from RUNNING to the job's process (instance start)
+    job_log_flush_interval: float = 0.5  # seconds between two sends of a job's log lines
+    fail_job_hyperparameters: dict[str, str] = dataclasses.field(default_factory=dict)
+    fail_job_reason: str = "Job failed: fault injected by the Braket emulator"
+    max_active_jobs: int | None = None
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -77,12 +93,16 @@ class EmulatorConfig(Settings):
 
     @classmethod
     def validate(cls, values: Mapping[str, Any]) -> None:
-        for key in ("queue_time", "run_time", "cancel_delay"):
+        for key in ("queue_time", "run_time", "cancel_delay", "job_queue_time", "job_start_time"):
             if key in values and float(values[key]) < 0:
                 raise ValueError(f"{key} must be >= 0")
         for key in ("fail_task_fraction", "fail_executable_fraction"):
             if key in values and not 0.0 <= float(values[key]) <= 1.0:
                 raise ValueError(f"{key} must be within [0, 1]")
+        if "job_slots" in values and int(values["job_slots"]) < 1:
+            raise ValueError("job_slots must be >= 1")
+        if "job_log_flush_interval" in values and float(values["job_log_flush_interval"]) <= 0:
+            raise ValueError("job_log_flush_interval must be > 0")
         error = values.get("idempotency_mismatch_error")
         if error is not None and error not in IDEMPOTENCY_ERRORS:
             raise ValueError(
@@ -112,6 +132,14 @@ class EmulatorConfig(Settings):
         if predicate is not None and predicate(tags):
             return True
         return draw < fraction
+
+    def job_should_fail(self, hyperparameters: Mapping[str, str]) -> bool:
+        """Decided when a hybrid job would start."""
+        wanted = self.get("fail_job_hyperparameters")
+        return bool(wanted) and all(
+            key in hyperparameters and (value == "*" or hyperparameters[key] == value)
+            for key, value in wanted.items()
+        )
 
     def executable_should_fail(self, tags: Mapping[str, str], inputs: Mapping[str, Any]) -> bool:
         """Decided for each executable of a program set, when it is about to run."""

@@ -1,43 +1,61 @@
 """A wire-compatible Amazon Braket emulator for the real boto3 ``braket`` client and the real
-amazon-braket-sdk (``AwsSession``, ``AwsDevice``, ``AwsQuantumTask``, ``AwsQuantumTaskBatch``),
-built on the emulator kit (``tests.emulators.kit``: server, faults, call record, control).
+amazon-braket-sdk (``AwsSession``, ``AwsDevice``, ``AwsQuantumTask``, ``AwsQuantumTaskBatch``,
+``AwsQuantumJob``), built on the emulator kit (``tests.emulators.kit``: server, faults, call
+record, control).
 
 It serves the REST-JSON protocol of the service model ``braket-2019-09-01``:
 
-=====  ==================================  ====================  ===========================
-verb   path                                operation             success
-=====  ==================================  ====================  ===========================
-GET    ``/device/{deviceArn}``             GetDevice             200
-POST   ``/devices``                        SearchDevices         200
-POST   ``/quantum-task``                   CreateQuantumTask     201 ``{quantumTaskArn}``
-GET    ``/quantum-task/{quantumTaskArn}``  GetQuantumTask        200
-PUT    ``/quantum-task/{arn}/cancel``      CancelQuantumTask     200 ``{cancellationStatus}``
-POST   ``/quantum-tasks``                  SearchQuantumTasks    200 ``{quantumTasks, nextToken}``
-=====  ==================================  ====================  ===========================
+======  ==================================  ====================  ===========================
+verb    path                                operation             success
+======  ==================================  ====================  ===========================
+GET     ``/device/{deviceArn}``             GetDevice             200
+POST    ``/devices``                        SearchDevices         200
+POST    ``/quantum-task``                   CreateQuantumTask     201 ``{quantumTaskArn}``
+GET     ``/quantum-task/{quantumTaskArn}``  GetQuantumTask        200
+PUT     ``/quantum-task/{arn}/cancel``      CancelQuantumTask     200 ``{cancellationStatus}``
+POST    ``/quantum-tasks``                  SearchQuantumTasks    200 ``{quantumTasks, nextToken}``
+POST    ``/job``                            CreateJob             201 ``{jobArn}``
+GET     ``/job/{jobArn}``                   GetJob                200
+PUT     ``/job/{jobArn}/cancel``            CancelJob             200 ``{cancellationStatus}``
+POST    ``/jobs``                           SearchJobs            200 ``{jobs, nextToken}``
+GET     ``/tags/{resourceArn}``             ListTagsForResource   200 ``{tags}``
+POST    ``/tags/{resourceArn}``             TagResource           200
+DELETE  ``/tags/{resourceArn}?tagKeys=``    UntagResource         200
+======  ==================================  ====================  ===========================
 
 Wire details it follows (errors and timestamps: ``protocol``; actions and program sets:
-``programs``; S3 layout: ``results`` and ``storage``; search: ``search``):
+``programs``; S3 layout: ``results`` and ``storage``; search: ``search``; hybrid jobs:
+``jobs_api``, ``hybrid`` and ``containers``):
 
 - ARNs in paths arrive percent-encoded (botocore encodes ``:`` and ``/`` of URI labels).
-  ``additionalAttributeNames=QueueInfo`` in the query adds ``queueInfo`` to GetQuantumTask,
-  as the SDK always asks. ``deviceCapabilities`` and ``deviceParameters`` are JSON *strings*.
+  ``additionalAttributeNames=QueueInfo`` in the query adds ``queueInfo`` to GetQuantumTask and
+  GetJob, as the SDK always asks. ``deviceCapabilities`` and ``deviceParameters`` are JSON
+  *strings*.
 - Idempotency: ``clientToken`` (an ``idempotencyToken``: botocore fills a uuid4 when the
   caller gives none, once per API call, so its own retries resend the same token). A repeat
   with the same token and the same body returns the same ARN and creates nothing; the same token
   with another body is answered ``ConflictException`` (HTTP 409, the status the Braket model
   gives that shape) or, if configured, ``IdempotentParameterMismatchException`` (HTTP 400, the
-  EC2/SSM convention). CancelQuantumTask replays the same way.
+  EC2/SSM convention). CancelQuantumTask replays the same way; CreateJob keeps its own tokens,
+  and a job name already used (another token) is a ``ConflictException``.
 - Tasks go CREATED -> QUEUED -> RUNNING -> COMPLETED | FAILED (or CANCELLING -> CANCELLED).
   After ``queue_time`` a task runs its action on ``braket.default_simulator`` in the worker
   pool, writes its results under ``s3://{outputS3Bucket}/{outputS3KeyPrefix}/{taskId}/`` and
   turns COMPLETED with ``outputS3Directory`` = ``{outputS3KeyPrefix}/{taskId}``; a simulation
   error turns it FAILED with a ``failureReason``. GetQuantumTask's ``actionMetadata`` adds
-  ``programCount`` and ``executableCount`` for program sets.
+  ``programCount`` and ``executableCount`` for program sets; a task created with a hybrid
+  job's ``jobToken`` shows the job's ``jobArn``.
+- Hybrid jobs (ARN ``arn:aws:braket:{region}:{account}:job/{jobName}``, so the SDK's log prefix
+  is the job name) go QUEUED -> RUNNING -> COMPLETED | FAILED (or CANCELLING -> CANCELLED):
+  their entry point runs in a subprocess with the job's environment, its output in CloudWatch
+  Logs, its results in ``{s3Path}/output/model.tar.gz`` (see ``jobs_api``).
 
-Settings (queue time, failing tasks and executables...): ``config.EmulatorConfig``. API
-faults, the call record (parameters ``client_token``, ``replay``, ``task_arn``, ``device_arn``,
-``filters``, ``max_results``, ``next_token``) and the control routes are the kit's; Braket adds
-``GET /_emulator/tasks``.
+Settings (queue time, failing tasks and executables, job slots...): ``config.EmulatorConfig``.
+API faults, the call record (parameters ``client_token``, ``replay``, ``task_arn``,
+``job_arn``, ``job_name``, ``resource_arn``, ``device_arn``, ``filters``, ``max_results``,
+``next_token``) and the control routes are the kit's; Braket adds ``GET /_emulator/tasks`` and
+``GET /_emulator/jobs`` (each job as GetJob describes it, with ``jobToken``, ``logStream``,
+``pid`` and ``exitCode``).
 """
 
 from __future__ import annotations
@@ -54,6 +72,7 @@ from typing import Any
 
 from tests.emulators.braket.config import IDEMPOTENCY_ERRORS, EmulatorConfig
 from tests.emulators.braket.devices import DEVICES, DeviceSpec, capabilities_json, device_by_arn
+from tests.emulators.braket.jobs_api import HybridJobRoutes
 from tests.emulators.braket.protocol import (
     BraketProtocol,
     missing,
@@ -74,7 +93,7 @@ from tests.emulators.kit import ApiError, Emulator, Fault, Request, admin_route,
 __all__ = ["FINAL_STATUSES", "BraketEmulator"]
 
 
-class BraketEmulator(Emulator):
+class BraketEmulator(HybridJobRoutes, Emulator):
     """The Braket API on the kit's server. Results go to the S3 endpoint ``s3_endpoint_url``
     (moto's server in tests) with boto3; without one they are kept in memory
     (``results_json``, ``results_object``)."""
@@ -113,17 +132,22 @@ class BraketEmulator(Emulator):
         self._order: list[Task] = []
         self._tokens: dict[str, tuple[str, str, float]] = {}  # token -> (fingerprint, arn, t)
         self._seq = itertools.count(1)
+        self._init_hybrid(s3_endpoint_url, (aws_access_key_id, aws_secret_access_key))
 
     # --- lifecycle ----------------------------------------------------------------------------
 
     def on_start(self) -> None:
         self.storage.open()
+        self._open_hybrid()
 
     def on_stop(self) -> None:
+        self._close_hybrid()
         self.storage.close()
 
     def reset(self) -> None:
-        """Forget tasks, client tokens and calls; config and faults back to their start."""
+        """Forget tasks, hybrid jobs (their processes killed), client tokens and calls; config
+        and faults back to their start."""
+        self._forget_hybrid()
         with self._lock:
             self._tasks.clear()
             self._order.clear()
@@ -147,6 +171,11 @@ class BraketEmulator(Emulator):
             if task is None:
                 raise KeyError(arn)
             return self._describe(task)
+
+    def task_job_token(self, arn: str) -> str | None:
+        """The ``jobToken`` the task was created with (a hybrid job's task), or None."""
+        with self._lock:
+            return self._tasks[arn].request.job_token
 
     def wait_for_status(
         self, arn: str, statuses: Iterable[str] = FINAL_STATUSES, timeout: float = 10.0
@@ -181,16 +210,23 @@ class BraketEmulator(Emulator):
         body = request.body if isinstance(request.body, dict) else {}
         token = body.get("clientToken")
         device = request.labels.get("deviceArn", body.get("deviceArn"))
+        if request.operation == "CreateJob":
+            config = body.get("deviceConfig")
+            device = config.get("device") if isinstance(config, dict) else None
+        name = body.get("jobName")
         params: dict[str, Any] = {
             "client_token": token if isinstance(token, str) else None,
             "replay": False,  # answered from the idempotency table, nothing new created
             "task_arn": request.labels.get("quantumTaskArn"),
+            "job_arn": request.labels.get("jobArn"),
+            "job_name": name if isinstance(name, str) else None,
+            "resource_arn": request.labels.get("resourceArn"),
             "device_arn": device if isinstance(device, str) else None,
             "filters": None,
             "max_results": None,
             "next_token": None,
         }
-        if request.operation == "SearchQuantumTasks":
+        if request.operation in ("SearchQuantumTasks", "SearchJobs"):
             filters, size, page = body.get("filters"), body.get("maxResults"), body.get("nextToken")
             params["filters"] = filters if isinstance(filters, list) else None
             params["max_results"] = size if isinstance(size, int) else None
@@ -258,23 +294,31 @@ class BraketEmulator(Emulator):
 
     # --- CreateQuantumTask --------------------------------------------------------------------
 
-    def _replay(self, token: str, fingerprint: str) -> str | None:
+    def _replay(
+        self,
+        token: str,
+        fingerprint: str,
+        table: dict[str, tuple[str, str, float]] | None = None,
+        what: str = "quantum task",
+    ) -> str | None:
         """The ARN created earlier with this token (same body), None if the token is new.
-        Under the lock."""
-        known = self._tokens.get(token)
+        ``table``: the tokens of one operation (CreateQuantumTask's by default). Under the
+        lock."""
+        table = self._tokens if table is None else table
+        known = table.get(token)
         if known is None:
             return None
         ttl = self.config.get("client_token_ttl")
         error_code = str(self.config.get("idempotency_mismatch_error"))
         if ttl is not None and time.monotonic() - known[2] > ttl:
-            del self._tokens[token]
+            del table[token]
             return None
         if known[0] != fingerprint:
             raise ApiError(
                 IDEMPOTENCY_ERRORS[error_code],
                 error_code,
                 f"clientToken '{token}' was already used with different parameters "
-                f"(quantum task {known[1]})",
+                f"({what} {known[1]})",
             )
         return known[1]
 
@@ -339,6 +383,10 @@ class BraketEmulator(Emulator):
         task = Task(
             next(self._seq), self.task_arn(task_id), task_id, validated, now_ms(), will_fail
         )
+        if validated.job_token is not None:
+            task.job_arn = next(
+                (j.arn for j in self._hybrid_order if j.token == validated.job_token), None
+            )
         self._tasks[task.arn] = task
         self._order.append(task)
         return task
@@ -488,3 +536,44 @@ class BraketEmulator(Emulator):
         page_size = int(self.config.get("search_page_size"))
         with self._lock:
             return 200, search(body, reversed(self._order), page_size)
+
+    # --- ListTagsForResource / TagResource / UntagResource ------------------------------------
+
+    def _tags_of(self, arn: str) -> dict[str, str]:
+        """The tags of a task or job, as kept (under the lock)."""
+        task = self._tasks.get(arn)
+        if task is not None:
+            return task.tags
+        job = self._hybrid.get(arn)
+        if job is not None:
+            return job.tags
+        raise ApiError(404, "ResourceNotFoundException", f"Resource {arn} not found")
+
+    @route("GET", "/tags/{resourceArn+}", "ListTagsForResource")
+    def list_tags_for_resource(self, request: Request) -> tuple[int, Any]:
+        with self._lock:
+            return 200, {"tags": dict(self._tags_of(request.labels["resourceArn"]))}
+
+    @route("POST", "/tags/{resourceArn+}", "TagResource")
+    def tag_resource(self, request: Request) -> tuple[int, Any]:
+        tags = request.json_object(validation).get("tags")
+        if tags is None:
+            raise missing("tags")
+        if not isinstance(tags, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
+        ):
+            raise validation("'tags' must map strings to strings")
+        with self._lock:
+            self._tags_of(request.labels["resourceArn"]).update(tags)
+        return 200, {}
+
+    @route("DELETE", "/tags/{resourceArn+}", "UntagResource")
+    def untag_resource(self, request: Request) -> tuple[int, Any]:
+        keys = request.query.get("tagKeys")
+        if not keys:
+            raise missing("tagKeys")
+        with self._lock:
+            tags = self._tags_of(request.labels["resourceArn"])
+            for key in keys:
+                tags.pop(key, None)
+        return 200, {}

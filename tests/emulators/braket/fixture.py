@@ -10,15 +10,26 @@ then::
         device = AwsDevice(braket_emulator.device_arn("sv1"))
         ...
 
+    def test_a_job(braket_emulator, tmp_path):
+        braket_emulator.config.update(job_queue_time=0.05, job_slots=1)
+        job = AwsQuantumJob.create(device=braket_emulator.device_arn("sv1"),
+                                   source_module=str(folder), entry_point="pkg.mod:main",
+                                   role_arn="arn:aws:iam::123456789012:role/jobs",
+                                   wait_until_complete=False)
+        braket_emulator.emulator.wait_for_job_status(job.arn)
+
 Servers start once per test run and always stop at its end: ``braket_moto_server`` (one moto
-server; moto keeps its state in process-global backends anyway) and ``braket_emulator_server``
-(one emulator). ``braket_emulator`` (per test) resets the emulator (no task, no call, no fault
-rule, the initial config), creates a fresh bucket, points the environment the SDKs read at the
-servers with ``monkeypatch`` (``AWS_ENDPOINT_URL_BRAKET`` and ``BRAKET_ENDPOINT`` at the
-emulator, ``AWS_ENDPOINT_URL_S3`` and ``AWS_ENDPOINT_URL_STS`` at moto, fake credentials,
-region us-east-1, no profile or config files, no ``AMZN_BRAKET_*`` context) and yields a
-``BraketEmulatorEnv``; afterwards it resets the emulator again (so that nothing scheduled runs
-into the next test) and deletes the bucket.
+server for S3, STS and CloudWatch Logs; moto keeps its state in process-global backends anyway)
+and ``braket_emulator_server`` (one emulator). ``braket_emulator`` (per test) resets the
+emulator (no task, no hybrid job and no job process, no call, no fault rule, the initial
+config), creates a fresh bucket, points the environment the SDKs read at the servers with
+``monkeypatch`` (``environment.braket_env_vars``: ``AWS_ENDPOINT_URL_BRAKET`` and
+``BRAKET_ENDPOINT`` at the emulator; ``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL_STS`` and
+``AWS_ENDPOINT_URL_CLOUDWATCH_LOGS`` at moto; fake credentials, region us-east-1, no profile or
+config files, no ``AMZN_BRAKET_*`` context) and yields a ``BraketEmulatorEnv``; afterwards it
+resets the emulator again (so that nothing scheduled runs into the next test and every job
+process is killed, even when the test failed) and deletes the bucket. Hybrid jobs' processes
+get the same environment from the emulator, so that their SDK reaches this emulator and moto.
 
 Outside pytest (benchmarks), ``braket_stack()`` starts its own emulator (and moto) as a
 context manager.
@@ -29,7 +40,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import os
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -41,6 +51,12 @@ from tests.emulators.braket.admin import EmulatorAdmin
 from tests.emulators.braket.config import EmulatorConfig
 from tests.emulators.braket.devices import DEVICES
 from tests.emulators.braket.emulator import BraketEmulator
+from tests.emulators.braket.environment import (
+    ACCOUNT_ID,
+    FAKE_CREDENTIALS,
+    REGION,
+    braket_env_vars,
+)
 from tests.emulators.kit import CallLog, Fault, Faults
 from tests.emulators.kit.environ import apply_with, patched_environ, set_environ
 
@@ -54,27 +70,6 @@ __all__ = [
     "start_moto",
     "stop_moto",
 ]
-
-REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"  # what moto's STS GetCallerIdentity answers
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-}
-_UNSET = (
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_ENDPOINT_URL",
-    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AMZN_BRAKET_JOB_TOKEN",
-    "AMZN_BRAKET_OUT_S3_BUCKET",
-    "AMZN_BRAKET_TASK_RESULTS_S3_URI",
-    "AMZN_BRAKET_RESERVATION_DEVICE_ARN",
-    "AMZN_BRAKET_RESERVATION_TIME_WINDOW_ARN",
-)
 
 
 @functools.cache
@@ -108,27 +103,6 @@ def stop_moto(server: Any) -> None:
     inner = getattr(server, "_server", None)
     if inner is not None:
         inner.server_close()
-
-
-def braket_env_vars(braket_url: str | None, moto_url: str) -> dict[str, str | None]:
-    """The environment the SDKs read, for this emulator and moto (value None: unset it).
-    Without ``braket_url`` the two Braket endpoint variables are left out."""
-    env: dict[str, str | None] = dict.fromkeys(_UNSET)
-    env.update(FAKE_CREDENTIALS)
-    if braket_url is not None:
-        env.update({"AWS_ENDPOINT_URL_BRAKET": braket_url, "BRAKET_ENDPOINT": braket_url})
-    env.update(
-        {
-            "AWS_ENDPOINT_URL_S3": moto_url,
-            "AWS_ENDPOINT_URL_STS": moto_url,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
-    )
-    return env
 
 
 @dataclass
@@ -251,7 +225,7 @@ def braket_stack(
 
 @pytest.fixture(scope="session")
 def braket_moto_server() -> Iterator[str]:
-    """URL of one moto server (S3, STS) on 127.0.0.1 for the whole test run."""
+    """URL of one moto server (S3, STS, CloudWatch Logs) on 127.0.0.1 for the whole test run."""
     server, url = start_moto()
     try:
         yield url

@@ -15,7 +15,7 @@ from typing import Any
 
 from tests.emulators.braket.protocol import validation
 
-__all__ = ["ResultStore"]
+__all__ = ["ResultStore", "boto_client"]
 
 _BOTO_LOCK = threading.Lock()
 
@@ -27,6 +27,31 @@ def _boto_session() -> Any:
     import boto3
 
     return boto3.session.Session()
+
+
+def boto_client(
+    service: str,
+    endpoint_url: str,
+    region: str,
+    credentials: tuple[str, str],
+    *,
+    connections: int,
+) -> Any:
+    """A boto3 client of ``service`` at ``endpoint_url`` (standard retries, 3 attempts)."""
+    from botocore.config import Config
+
+    with _BOTO_LOCK:  # a boto3 Session is not thread-safe; its clients are
+        return _boto_session().client(
+            service,
+            endpoint_url=endpoint_url,
+            region_name=region,
+            aws_access_key_id=credentials[0],
+            aws_secret_access_key=credentials[1],
+            config=Config(
+                retries={"total_max_attempts": 3, "mode": "standard"},
+                max_pool_connections=connections,
+            ),
+        )
 
 
 class ResultStore:
@@ -52,20 +77,13 @@ class ResultStore:
     def open(self) -> None:
         if not self._endpoint_url or self._s3 is not None:
             return
-        from botocore.config import Config
-
-        with _BOTO_LOCK:  # a boto3 Session is not thread-safe; its clients are
-            self._s3 = _boto_session().client(
-                "s3",
-                endpoint_url=self._endpoint_url,
-                region_name=self._region,
-                aws_access_key_id=self._credentials[0],
-                aws_secret_access_key=self._credentials[1],
-                config=Config(
-                    retries={"total_max_attempts": 3, "mode": "standard"},
-                    max_pool_connections=self._connections,
-                ),
-            )
+        self._s3 = boto_client(
+            "s3",
+            self._endpoint_url,
+            self._region,
+            self._credentials,
+            connections=self._connections,
+        )
 
     def close(self) -> None:
         if self._s3 is not None:

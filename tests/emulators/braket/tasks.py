@@ -94,6 +94,7 @@ class Task:
     running: bool = False  # a worker is running its programs
     cancel_due: float | None = None  # monotonic time the cancel completes
     cancel_tokens: set[str] = field(default_factory=set)
+    job_arn: str | None = None  # the hybrid job whose token it was created with
 
     @property
     def device(self) -> DeviceSpec:
@@ -153,6 +154,8 @@ class Task:
         described["actionMetadata"] = self.action.metadata()
         if self.request.associations:
             described["associations"] = list(self.request.associations)
+        if self.job_arn is not None:
+            described["jobArn"] = self.job_arn
         if self.status == "FAILED":
             described["failureReason"] = self.failure_reason or "Task failed"
         if self.status == "COMPLETED":
