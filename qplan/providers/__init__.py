@@ -47,13 +47,14 @@ __all__ = [
 def make_provider(name: str, config: ProviderConfig, workdir: Path | None = None) -> Provider:
     """The provider configured as ``name``. ``workdir``: a folder of this stack's where a
     provider may keep what must outlive the process (the local provider's results, until
-    they are recorded). A provider whose SDK is not installed
+    they are recorded, and its hybrid jobs' folders). A provider whose SDK is not installed
     is an error naming the extra that installs it."""
     if config.type == "local":
         from qplan.providers.local import LocalSimulatorProvider
 
         runs = None if workdir is None else workdir / "local-runs"
-        return LocalSimulatorProvider(name, config, runs)
+        hybrid = None if workdir is None else workdir / "hybrid-jobs"
+        return LocalSimulatorProvider(name, config, runs, hybrid)
     if config.type == "braket":
         from qplan.providers.braket import BraketTaskProvider
 

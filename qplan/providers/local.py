@@ -22,6 +22,9 @@ qplan's own pool is not the job's.
 Fault injection (``faults:`` in the provider's settings) fails or hangs chosen runs,
 deterministically, so that retries, timeouts and session policies can be rehearsed.
 
+Hybrid jobs (``braket.hybrid``) run in processes of their own, their folders under
+``hybrid_dir`` (see ``hybrid_local``): the provider's ``hybrid_jobs``.
+
 Run journal: with ``QPLAN_LOCAL_JOURNAL=FILE`` every worker appends a JSON line when a run
 starts and when it ends (address, idempotency key, time, pid): an independent record of
 what really ran, for audits and for the crash tests.
@@ -63,6 +66,7 @@ from qplan.providers.base import (
     Provider,
     Receipt,
 )
+from qplan.providers.hybrid_local import HybridRunner, is_hybrid_id
 
 __all__ = ["LocalSimulatorProvider", "start_fork_server"]
 
@@ -93,6 +97,7 @@ def _remove_orphan_markers() -> None:
 
 
 _FORMATS = ("openqasm3", "pulser", "qsharp")
+HYBRID_FORMAT = "braket.hybrid"
 # what each format needs beyond qplan's own dependencies, and the extra that installs it
 _NEEDS = {
     "pulser": (
@@ -195,9 +200,16 @@ def start_fork_server() -> None:
 
 class LocalSimulatorProvider(Provider):
     """``runs_dir``: where finished runs leave their results until qplan has recorded them
-    (None: nowhere; a crash then loses the results not yet recorded)."""
+    (None: nowhere; a crash then loses the results not yet recorded). ``hybrid_dir``: the
+    folders of hybrid jobs (None: hybrid jobs are refused)."""
 
-    def __init__(self, name: str, config: LocalConfig, runs_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: LocalConfig,
+        runs_dir: Path | None = None,
+        hybrid_dir: Path | None = None,
+    ) -> None:
         self.name = name
         self.config = config
         self.capabilities = Capabilities(
@@ -216,6 +228,8 @@ class LocalSimulatorProvider(Provider):
         self._runs = runs_dir
         if runs_dir is not None:
             runs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._hybrid = HybridRunner(hybrid_dir, self.workers)
+        self.hybrid_jobs = self._hybrid
         _remove_orphan_markers()
         self._markers = Path(tempfile.mkdtemp(prefix=f"{_MARKERS_PREFIX}{os.getpid()}-"))
 
@@ -243,6 +257,8 @@ class LocalSimulatorProvider(Provider):
 
     def submit(self, dispatch: Dispatch) -> Receipt:
         """One run per dispatch: the local simulators have no native batches."""
+        if dispatch.format == HYBRID_FORMAT:
+            return self._hybrid.submit(dispatch)
         key = dispatch.key
         with self._lock:
             known = self._by_key.get(key)
@@ -307,11 +323,15 @@ class LocalSimulatorProvider(Provider):
                 job_id = self._by_key.get(key) or self._kept(key)
                 if job_id is not None:
                     found[key] = Receipt(job_id, (job_id,))
+        found.update(self._hybrid.lookup([k for k in keys if k not in found]))
         return found
 
     def observe(self, job_ids: Sequence[str]) -> dict[str, Observation]:
         out: dict[str, Observation] = {}
         for job_id in job_ids:
+            if is_hybrid_id(job_id):
+                out[job_id] = self._hybrid.observe(job_id)
+                continue
             job = self._jobs.get(job_id)
             if job is None and job_id.startswith(_JOB_PREFIX):
                 with self._lock:
@@ -368,11 +388,14 @@ class LocalSimulatorProvider(Provider):
         return Observation(job.job_id, JobStatus.QUEUED)
 
     def result(self, job_id: str) -> dict[str, Any]:
+        if is_hybrid_id(job_id):
+            return self._hybrid.result(job_id)
         result: dict[str, Any] = self._jobs[job_id].future.result()
         return result
 
     def release(self, job_ids: Sequence[str]) -> None:
-        """Their results are recorded: the copies kept in ``runs_dir`` go."""
+        """Their results are recorded: the copies kept in ``runs_dir`` go (hybrid jobs'
+        folders stay, for their logs and outputs)."""
         for job_id in job_ids:
             job = self._jobs.get(job_id)
             path = self._result_file(job.run.key) if job is not None else None
@@ -395,6 +418,9 @@ class LocalSimulatorProvider(Provider):
 
     def cancel(self, job_ids: Sequence[str]) -> None:
         for job_id in job_ids:
+            if is_hybrid_id(job_id):
+                self._hybrid.cancel(job_id)
+                continue
             job = self._jobs.get(job_id)
             if job is None or job.future.done():
                 continue
@@ -406,7 +432,9 @@ class LocalSimulatorProvider(Provider):
 
     def close(self) -> None:
         """Stop at once: runs not started never start, runs still going end with their
-        workers (their rows stay in flight, and the next apply finds the finished ones)."""
+        workers (their rows stay in flight, and the next apply finds the finished ones);
+        so do hybrid jobs."""
+        self._hybrid.close()
         for job in self._jobs.values():
             if not job.future.done():
                 job.future.cancel()
