@@ -153,6 +153,10 @@ class BraketEmulatorEnv:
     def s3_client(self) -> Any:
         return _session().client("s3", endpoint_url=self.s3_url)
 
+    def logs_client(self) -> Any:
+        """CloudWatch Logs (moto), where the hybrid jobs' logs go."""
+        return _session().client("logs", endpoint_url=self.s3_url)
+
     def aws_session(self, **config: Any) -> Any:
         """An ``AwsSession`` on the emulator (``config``: botocore ``Config`` arguments)."""
         from botocore.config import Config
