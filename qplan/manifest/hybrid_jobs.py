@@ -175,7 +175,7 @@ def bind_hybrid(
             ok = False
         else:
             ok = _sweep_names_ok(spec, sweep, fixed, sweep_path, report) and ok
-            ok = ok and _points_ok(name, spec, sweep, sweep_path, report)
+            ok = _points_ok(name, spec, sweep, sweep_path, report) and ok
     count = len(fixed) + (len(sweep.names) if sweep is not None else 0)
     if count > LIMITS.hyperparameters:
         where: list[PathPart] = [*base, "hyperparameters" if fixed else "sweep"]

@@ -243,7 +243,7 @@ def pack_source(path: Path, manifest: Path | None = None) -> Source:
 
 def _too_large(size: int) -> str:
     return (
-        f"the source is {size / 1e6:.0f} MB, above the limit of {ARCHIVE_LIMIT / 1e6:.0f} MB "
+        f"the source is {size / 2**20:.0f} MB, above the limit of {ARCHIVE_LIMIT / 2**20:.0f} MB "
         f"of archive: leave data out with {IGNORE_FILE} and pass it as input_data"
     )
 

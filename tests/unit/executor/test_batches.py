@@ -3,6 +3,7 @@ exactly-once protocol holds for the batch as a whole."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -344,3 +345,30 @@ def test_the_device_limit_is_asked_once_per_pass_while_it_cannot_be_read(
     run(stack, store, provider, clock)
     assert len(asked) == len(set(asked))  # never twice in one pass
     assert len(provider.batches) == 67 and provider.jobs
+
+
+HYBRID = """\
+version: 1
+stack: ex
+providers:
+  sim: {type: local}
+programs:
+  vqe: {format: braket.hybrid, path: vqe, entry_point: "vqe.algorithm:main"}
+jobs:
+  h2:
+    target: sim/braket_sv
+    program: vqe
+    hyperparameters: {iterations: 3}
+    sweep: {grid: {bond: [0.5, 0.7, 0.9]}}
+"""
+
+
+def test_a_hybrid_sweep_goes_one_job_per_point_whatever_the_provider_batches(
+    write: Callable[..., Path], store: SqliteStore
+) -> None:
+    stack = qplan.load(write(HYBRID, **{"vqe/algorithm.py": "def main():\n    pass\n"}))
+    provider = ScriptedProvider(batch=3)
+    provider.capabilities = dataclasses.replace(provider.capabilities, batch_by_default=True)
+    run(stack, store, provider)
+    assert provider.batches == [] and len(provider.jobs) == 3
+    assert set(statuses(store, stack).values()) == {S.SUCCEEDED}

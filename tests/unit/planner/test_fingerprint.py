@@ -168,3 +168,71 @@ def test_the_entry_and_the_q_sharp_source_count(write: Callable[..., Path]) -> N
     assert azure_fingerprint(write, program=QSHARP, entry="Sweep.Run", inputs="{theta: 1}") == (
         azure_fingerprint(write, program=QSHARP, entry="Sweep.Run", inputs="{theta: 1.0}")
     )
+
+
+HYBRID = """\
+version: 1
+stack: fp
+programs:
+  vqe: {{format: braket.hybrid, path: vqe, entry_point: "{entry}"}}
+jobs:
+  j:
+    target: local/braket_sv
+    program: vqe
+    hyperparameters: {hyperparameters}
+    sweep: {{grid: {{bond: [0.5]}}}}
+{extra}
+"""
+
+
+def hybrid_fingerprint(
+    write: Callable[..., Path],
+    *,
+    entry: str = "vqe.algorithm:main",
+    hyperparameters: str = "{iterations: 20, stepsize: 0.1}",
+    extra: str = "",
+    source: str = "def main():\n    pass\n",
+    data: str = "{}",
+) -> str:
+    text = HYBRID.format(entry=entry, hyperparameters=hyperparameters, extra=extra)
+    files = {
+        "vqe/algorithm.py": source,
+        "vqe/other.py": "def main():\n    pass\n",
+        "data/h2.json": data,
+    }
+    job = qplan.load(write(text, **files)).jobs["j"]
+    return JobFingerprinter(job)("j[bond=0.5]")
+
+
+def test_what_determines_a_hybrid_job(write: Callable[..., Path]) -> None:
+    base = hybrid_fingerprint(write)
+    assert hybrid_fingerprint(write, hyperparameters="{stepsize: 0.1, iterations: 20}") == base
+    assert hybrid_fingerprint(write, hyperparameters="{iterations: 21, stepsize: 0.1}") != base
+    assert hybrid_fingerprint(write, entry="vqe.other:main") != base
+    assert hybrid_fingerprint(write, source="def main():\n    return 1\n") != base
+    changed = [
+        "    instance: {type: ml.c5.xlarge}",
+        "    instance: {volume: 31}",
+        "    checkpoint: s3://bucket/ckpt",
+        "    image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/img:1",
+        '    input_data: {h2: "s3://bucket/h2.json"}',
+    ]
+    seen = {base} | {hybrid_fingerprint(write, extra=extra) for extra in changed}
+    assert len(seen) == len(changed) + 1
+
+
+def test_a_hybrid_input_file_counts_by_content(write: Callable[..., Path]) -> None:
+    extra = "    input_data: {h2: data/h2.json}"
+    base = hybrid_fingerprint(write, extra=extra)
+    assert hybrid_fingerprint(write, extra=extra) == base
+    assert hybrid_fingerprint(write, extra=extra, data='{"r": 1}') != base
+
+
+def test_a_hybrid_job_policies_do_not_count(write: Callable[..., Path]) -> None:
+    base = hybrid_fingerprint(write)
+    policy = (
+        "    max_runtime: 2h\n    retry: {attempts: 5, backoff: 1m}\n    timeout: 3h\n"
+        "    tags: {owner: me}"
+    )
+    assert hybrid_fingerprint(write, extra=policy) == base
+    assert hybrid_fingerprint(write, extra="    instance: {type: ml.m5.large}") == base  # default
