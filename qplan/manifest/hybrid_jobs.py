@@ -1,7 +1,8 @@
 """A job's hybrid keys resolved: refused on other jobs, checked and made a ``HybridSpec`` on
 hybrid ones (a program of format ``braket.hybrid``).
 
-On a hybrid job:
+A job whose program is not hybrid must have ``shots`` and none of ``HYBRID_KEYS``. On a
+hybrid job:
 
 - ``shots``, ``inputs``, ``params``, ``session`` and ``sweep.batch: native`` (or a
   ``batch_size``) are refused: its program makes its own tasks, with their own shots, and
@@ -42,7 +43,7 @@ from qplan.manifest.programs import Program
 from qplan.manifest.sweep import Sweep, SweepProblem, build_sweep, sweep_name_path
 from qplan.manifest.yamlsource import PathPart
 
-__all__ = ["HYBRID_KEYS", "bind_hybrid", "refuse_hybrid_keys"]
+__all__ = ["HYBRID_KEYS", "bind_hybrid", "check_other_job"]
 
 Report = Callable[[Sequence[PathPart], str], None]
 ReportFile = Callable[[Path, int, str, Sequence[PathPart]], None]
@@ -55,12 +56,12 @@ _SHOWN = 5
 """Instances reported by address when many of a job's have a bad value."""
 
 
-def refuse_hybrid_keys(
-    spec: JobSpec, program: Program, base: list[PathPart], report: Report
-) -> bool:
-    """False, with each one reported, when a job whose program is not hybrid uses a key
-    only hybrid jobs take."""
-    ok = True
+def check_other_job(spec: JobSpec, program: Program, base: list[PathPart], report: Report) -> bool:
+    """False, with each problem reported, when a job whose program is not hybrid has no
+    ``shots`` or uses a key only hybrid jobs take."""
+    ok = spec.shots is not None
+    if not ok:
+        report([*base, "shots"], "is required")
     for key in HYBRID_KEYS:
         if getattr(spec, key) is not None:
             report(

@@ -15,11 +15,16 @@ other expression is left to Pulser's own check when the instance is built.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["QubitTargets", "read_targets"]
+from qplan.manifest.models import JobSpec
+from qplan.manifest.params import Parameter
+from qplan.manifest.sweep import Sweep, sweep_name_path
+from qplan.manifest.yamlsource import PathPart
+
+__all__ = ["QubitTargets", "check_mappings", "read_targets"]
 
 
 class _Unknown(Exception):
@@ -160,3 +165,60 @@ def _apply(op: Any, lhs: Any, rhs: Any) -> Any:
         return op(lhs, rhs)
     except ArithmeticError:
         raise _Unknown from None
+
+
+_SHOWN = 5
+"""Instances reported by name when many of a job's fail the check."""
+
+
+def check_mappings(
+    name: str,
+    spec: JobSpec,
+    parameters: Mapping[str, Parameter],
+    inputs: Mapping[str, Any],
+    sweep: Sweep | None,
+    base: list[PathPart],
+    report: Callable[[Sequence[PathPart], str], None],
+) -> bool:
+    """Each instance's ``qubits`` maps every qubit its sequence targets through a
+    variable (literal targets are checked with the value itself). False if one does
+    not; the first few are reported, at the value that maps the qubits (``base``: the
+    job's path)."""
+    param = parameters.get("qubits")
+    targets = param.targets if param is not None else None
+    if param is None or targets is None or not targets.variable:
+        return True
+    points: Iterator[dict[str, Any]] = iter([{}]) if sweep is None else sweep.points()
+    addresses = iter([name]) if sweep is None else sweep.addresses(name)
+    bad = 0
+    for i, (address, point) in enumerate(zip(addresses, points, strict=True)):
+        values = {**inputs, **point}
+        needed = targets.needed(values)
+        mapped = len(values["qubits"])
+        if needed is None or needed <= mapped:
+            continue
+        bad += 1
+        if bad > _SHOWN:
+            continue
+        if "qubits" not in point:
+            where: list[PathPart] = [*base, "inputs", "qubits"]
+        else:
+            assert sweep is not None and spec.sweep is not None
+            where = sweep_name_path(spec, [*base, "sweep"], "qubits")
+            if sweep.kind == "points" and spec.sweep.points is not None:
+                where = [*base, "sweep", "points", i, "qubits"]
+        qids = param.qids
+        detail = (
+            f"qubit index {needed - 1}, but the register declares {len(qids)} qubits"
+            if needed > len(qids)
+            else f"{qids[needed - 1]}, which this mapping leaves out "
+            f"(it maps {', '.join(qids[:mapped])})"
+        )
+        report(where, f"{address}: the sequence targets {detail}")
+    if bad > _SHOWN:
+        report(
+            [*base, "sweep"],
+            f"... and {bad - _SHOWN} more instances of {name} whose qubits leave out a "
+            "targeted qubit",
+        )
+    return bad == 0

@@ -4,8 +4,9 @@ Checks that need the whole manifest: references to providers, programs, sessions
 other jobs; that each target exists and can run the job's program format; that a job's
 inputs and sweep bind exactly the parameters its program declares, with values of the
 declared kinds; that its ``params`` are input parameters its target takes; that a job and
-its session agree on the target; that ``after`` has no cycle. All problems are reported,
-not only the first.
+its session agree on the target; that ``after`` has no cycle; a hybrid job's keys, and
+that other jobs have shots and none of those keys (``hybrid_jobs``). All problems are
+reported, not only the first.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from typing import Any
 from qplan.errors import Diagnostic
 from qplan.manifest.diagnose import did_you_mean
 from qplan.manifest.hybrid import HybridSpec
-from qplan.manifest.hybrid_jobs import bind_hybrid, refuse_hybrid_keys
+from qplan.manifest.hybrid_jobs import bind_hybrid, check_other_job
 from qplan.manifest.models import JobSpec, ProviderConfig, RetrySpec, SessionSpec
 from qplan.manifest.params import BadMapping, Parameter
 from qplan.manifest.programs import Program
+from qplan.manifest.pulser_targets import check_mappings
 from qplan.manifest.sweep import Sweep, SweepProblem, build_sweep, sweep_name_path, sweep_names
 from qplan.manifest.target_params import check_params
 from qplan.manifest.yamlsource import PathPart, YamlDocument, format_path
@@ -297,26 +299,15 @@ class _Resolver:
                 describe=self.describe,
             )
         else:
-            ok = refuse_hybrid_keys(spec, program, base, self.report) and ok
-            if spec.shots is None:
-                self.report([*base, "shots"], "is required")
-                ok = False
+            ok = check_other_job(spec, program, base, self.report) and ok
             if target is not None and spec.params:
-                ok = (
-                    check_params(
-                        spec.params,
-                        target.provider_type,
-                        target.device,
-                        str(target),
-                        [*base, "params"],
-                        self.report,
-                        self.describe,
-                    )
-                    and ok
-                )
+                where = (target.provider_type, target.device, str(target), [*base, "params"])
+                ok = check_params(spec.params, *where, self.report, self.describe) and ok
             inputs, sweep, bound_ok = self.bind(name, spec, program, base)
             if bound_ok:
-                bound_ok = self.mapped_targets(name, spec, program, inputs, sweep, base)
+                bound_ok = check_mappings(
+                    name, spec, program.parameters, inputs, sweep, base, self.report
+                )
         if not ok or not bound_ok or target is None:
             return None
         return Job(
@@ -412,61 +403,6 @@ class _Resolver:
             )
             ok = False
         return inputs, sweep, ok
-
-    def mapped_targets(
-        self,
-        name: str,
-        spec: JobSpec,
-        program: Program,
-        inputs: Mapping[str, Any],
-        sweep: Sweep | None,
-        base: list[PathPart],
-    ) -> bool:
-        """Each instance's ``qubits`` maps every qubit its sequence targets through a
-        variable (literal targets are checked with the value itself). False if one does
-        not; the first few are reported, at the value that maps the qubits."""
-        param = program.parameters.get("qubits")
-        targets = param.targets if param is not None else None
-        if param is None or targets is None or not targets.variable:
-            return True
-        points: Iterator[dict[str, Any]] = iter([{}]) if sweep is None else sweep.points()
-        addresses = iter([name]) if sweep is None else sweep.addresses(name)
-        bad = 0
-        for i, (address, point) in enumerate(zip(addresses, points, strict=True)):
-            values = {**inputs, **point}
-            needed = targets.needed(values)
-            mapped = len(values["qubits"])
-            if needed is None or needed <= mapped:
-                continue
-            bad += 1
-            if bad > _SHOWN:
-                continue
-            if "qubits" not in point:
-                where: list[PathPart] = [*base, "inputs", "qubits"]
-            else:
-                assert sweep is not None and spec.sweep is not None
-                where = sweep_name_path(spec, [*base, "sweep"], "qubits")
-                if sweep.kind == "points" and spec.sweep.points is not None:
-                    where = [*base, "sweep", "points", i, "qubits"]
-            qids = param.qids
-            detail = (
-                f"qubit index {needed - 1}, but the register declares {len(qids)} qubits"
-                if needed > len(qids)
-                else f"{qids[needed - 1]}, which this mapping leaves out "
-                f"(it maps {', '.join(qids[:mapped])})"
-            )
-            self.report(where, f"{address}: the sequence targets {detail}")
-        if bad > _SHOWN:
-            self.report(
-                [*base, "sweep"],
-                f"... and {bad - _SHOWN} more instances of {name} whose qubits leave out a "
-                "targeted qubit",
-            )
-        return bad == 0
-
-
-_SHOWN = 5
-"""Instances reported by name when many of a job's fail one same check."""
 
 
 def resolve(
