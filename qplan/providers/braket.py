@@ -11,7 +11,8 @@ Exactly once on a service whose SDK never sends a clientToken:
   intent (``createdAt`` window, 100 per page) are listed and matched on the ``qplan-key`` tag.
 
 Observation is in bulk: one ``SearchQuantumTasks`` per device and per 100 tasks of the
-window, never one ``GetQuantumTask`` per task. Results are read from S3 (``results.json``)
+window, never one ``GetQuantumTask`` per task. Hybrid jobs (``braket.hybrid``, job ARNs):
+``braket_jobs``. Results are read from S3 (``results.json``)
 and parsed by the SDK's ``GateModelQuantumTaskResult``. Credentials come from the standard
 AWS chain only; endpoints from ``AWS_ENDPOINT_URL_BRAKET`` / ``AWS_ENDPOINT_URL_S3``.
 """
@@ -175,6 +176,10 @@ class BraketTaskProvider(Provider):
         self._s3: Any = None
         self._set_limits: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
+        from qplan.providers.braket_jobs import BraketJobs  # it builds on this module
+
+        self.jobs = BraketJobs(self.session, config, errors=self._map, clock=clock)
+        self.hybrid_jobs = self.jobs
 
     # --- errors ---------------------------------------------------------------------------
 
@@ -216,7 +221,9 @@ class BraketTaskProvider(Provider):
     def submit(self, dispatch: Dispatch) -> Receipt:
         """One task: a program and its inputs, or for a native batch a ProgramSet task (the
         members' shared program with list-valued inputs, one executable per member in
-        order; ``shots`` is the total over the executables)."""
+        order; ``shots`` is the total over the executables). A hybrid job: CreateJob."""
+        if dispatch.format == "braket.hybrid":
+            return self.jobs.submit(dispatch, device_arn(dispatch.device))
         _check_format(dispatch)
         if not dispatch.batch:
             member = dispatch.members[0]
@@ -352,6 +359,14 @@ class BraketTaskProvider(Provider):
         return dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def lookup(self, keys: Sequence[str], since: float | None = None) -> dict[str, Receipt]:
+        """Tasks by their tags, then hybrid jobs (``BraketJobs.lookup``) for the keys not
+        found; keys this process sent as jobs are not searched among tasks."""
+        tasks = [key for key in keys if not self.jobs.made(key)]
+        found = self._lookup_tasks(tasks, since) if tasks else {}
+        rest = [key for key in keys if key not in found]
+        return {**found, **self.jobs.lookup(rest, since)} if rest else found
+
+    def _lookup_tasks(self, keys: Sequence[str], since: float | None) -> dict[str, Receipt]:
         wanted = set(keys)
         start = (since if since is not None else self.clock() - 86400.0) - LOOKBACK
         found: dict[str, Receipt] = {}
@@ -366,11 +381,12 @@ class BraketTaskProvider(Provider):
 
     def observe(self, job_ids: Sequence[str]) -> dict[str, Observation]:
         """Statuses of tasks, and of members of ProgramSet tasks (``arn#k``): a member of a
-        completed task succeeded unless its executable failed."""
+        completed task succeeded unless its executable failed. Hybrid jobs: their own."""
+        out = self.jobs.observe([j for j in job_ids if self.jobs.owns(j)])
+        job_ids = [j for j in job_ids if not self.jobs.owns(j)]
         bases = list(dict.fromkeys(split_id(job_id)[0] for job_id in job_ids))
         statuses = self._statuses(bases)
         reasons: dict[str, str | None] = {}  # one GetQuantumTask per failed task
-        out: dict[str, Observation] = {}
         for job_id in job_ids:
             arn, index = split_id(job_id)
             raw = statuses.get(arn)
@@ -493,6 +509,8 @@ class BraketTaskProvider(Provider):
     def result(self, job_id: str) -> dict[str, Any]:
         from braket.tasks import GateModelQuantumTaskResult
 
+        if self.jobs.owns(job_id):
+            return self.jobs.result(job_id)
         arn, index = split_id(job_id)
         task = self._location(arn)
         location = f"s3://{task.bucket}/{task.directory}"
@@ -596,6 +614,8 @@ class BraketTaskProvider(Provider):
     def cancel(self, job_ids: Sequence[str]) -> None:
         from botocore.exceptions import ClientError
 
+        self.jobs.cancel([j for j in job_ids if self.jobs.owns(j)])
+        job_ids = [j for j in job_ids if not self.jobs.owns(j)]
         for arn in dict.fromkeys(split_id(job_id)[0] for job_id in job_ids):
             try:
                 self.session.cancel_quantum_task(arn)
