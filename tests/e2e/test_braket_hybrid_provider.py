@@ -18,8 +18,16 @@ import pytest
 
 from qplan.jobstatus import JobStatus
 from qplan.manifest.hybrid import HybridSpec, InputChannel
+from qplan.manifest.hybrid_source import input_digest, pack_source
 from qplan.manifest.models import BraketProvider as BraketConfig
-from qplan.providers import AmbiguousError, Dispatch, Member, Observation, PermanentError
+from qplan.providers import (
+    AmbiguousError,
+    Dispatch,
+    Member,
+    Observation,
+    PermanentError,
+    TransientError,
+)
 from qplan.providers.braket import BraketTaskProvider
 from qplan.providers.hybrid import parse_metrics
 from tests.emulators.braket.fixture import BraketEmulatorEnv
@@ -62,28 +70,13 @@ def boom():
 """
 
 
-def pack(folder: Path) -> bytes:
-    """The folder under its own name, as the manifest packs a source: sorted, no times."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=9) as tar:
-        for path in [folder, *sorted(folder.rglob("*"))]:
-            info = tar.gettarinfo(str(path), arcname=str(path.relative_to(folder.parent)))
-            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-            if path.is_file():
-                with path.open("rb") as file:
-                    tar.addfile(info, file)
-            else:
-                tar.addfile(info)
-    return buffer.getvalue()
-
-
 @pytest.fixture
 def source(tmp_path: Path) -> bytes:
     folder = tmp_path / "algo"
     folder.mkdir()
     (folder / "__init__.py").write_text("")
     (folder / "main.py").write_text(MAIN)
-    return pack(folder)
+    return pack_source(folder).archive  # the folder under its own name, as the manifest packs it
 
 
 @pytest.fixture
@@ -92,7 +85,7 @@ def points(tmp_path: Path) -> InputChannel:
     folder = tmp_path / "points"
     folder.mkdir()
     (folder / "greeting.txt").write_text("hello\n")
-    return InputChannel("points", path=str(folder), digest="d" * 16)
+    return InputChannel("points", path=str(folder), digest=input_digest(folder))
 
 
 @pytest.fixture
@@ -166,7 +159,7 @@ def test_a_job_runs_once_and_tells_its_log_details_and_output(
     arn = receipt.ref
     assert receipt.member_ids == (arn,) and ":job/" in arn
     assert sorted(uploads) == [
-        f"t/jobs/data/{'d' * 16}/points/greeting.txt",
+        f"t/jobs/data/{points.digest}/points/greeting.txt",
         f"t/jobs/source/{hashlib.sha256(source).hexdigest()}/source.tar.gz",
     ]
     assert provider.submit(sent) == receipt  # the same key: the same job
@@ -224,6 +217,14 @@ def test_a_job_runs_once_and_tells_its_log_details_and_output(
     assert searches(env) == (before[0] + 1, before[1])
     assert fresh.observe([arn])[arn].status is JobStatus.SUCCEEDED
     assert env.calls.counts()["CreateJob"] == 2 and len(env.admin.jobs()) == 1
+
+    # an archive not listed yet, just after the job ended: read again later
+    output = f"t/jobs/{result['hybrid']['job']}/data/output/model.tar.gz"
+    env.s3_client().delete_object(Bucket=env.bucket, Key=output)
+    with pytest.raises(TransientError, match="not in S3 yet"):
+        fresh.result(arn)
+    with pytest.raises(PermanentError, match="no output archive"):
+        api.output(arn)
 
 
 def test_a_5xx_after_create_job_is_ambiguous_and_found_by_its_key(
