@@ -34,6 +34,8 @@ EXPECTED_SUMMARIES = {
     "1 provider (az)",
     "braket-sweep": "stack rabi-study: 2 jobs, 33 instances (32 sweep points), 0 sessions, "
     "1 provider (aws)",
+    "braket-hybrid-vqe": "stack vqe-h2: 1 job, 5 instances (5 sweep points), 0 sessions, "
+    "1 provider (local)",
     "qsharp-sweep": "stack qsharp-sweep: 2 jobs, 5 instances (5 sweep points), 0 sessions, "
     "1 provider (local)",
 }
@@ -92,7 +94,7 @@ def test_errors_as_json(tmp_path: Path) -> None:
     assert result.returncode == 1
     diagnostics = json.loads(result.stdout)["diagnostics"]
     assert [(d["line"], d["column"], d["path"], d["message"]) for d in diagnostics] == [
-        (4, 6, "jobs.a.shots", "is required"),
+        (4, 41, "jobs.a.program", "unknown program 'p'"),
     ]
 
 

@@ -38,10 +38,15 @@ def decode_result(hybrid: Mapping[str, Any], allow_pickle: bool) -> tuple[Any, s
     return {k: pickle.loads(base64.b64decode(v)) for k, v in data.items()}, None
 
 
-def short(values: Any, width: int = 80) -> str:
-    """One line for a table cell."""
+def short(values: Any, width: int = 100) -> str:
+    """One line for a table cell: a mapping's plain values first, its lists and mappings
+    by their length (``--format json`` shows them whole)."""
     if isinstance(values, Mapping):
-        text = ", ".join(f"{k}={_plain(v)}" for k, v in values.items())
+        plain = [(k, v) for k, v in values.items() if not isinstance(v, list | dict)]
+        nested = [(k, v) for k, v in values.items() if isinstance(v, list | dict)]
+        parts = [f"{k}={_plain(v)}" for k, v in plain]
+        parts += [f"{k}=[{len(v)} {'items' if isinstance(v, list) else 'keys'}]" for k, v in nested]
+        text = ", ".join(parts)
     else:
         text = _plain(values)
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -50,6 +55,8 @@ def short(values: Any, width: int = 80) -> str:
 def _plain(value: Any) -> str:
     if isinstance(value, str):
         return value
+    if isinstance(value, float):
+        return f"{value:.6g}"
     try:
         return json.dumps(value, separators=(",", ":"), default=repr)
     except (TypeError, ValueError):

@@ -1,0 +1,1 @@
+"""A small VQE, run as a Braket hybrid job (see algorithm.py)."""
