@@ -58,7 +58,7 @@ def metrics(
     elif not rows:
         click.echo("No metrics logged yet.")
     else:
-        table = [[_cell(row.get(c)) for c in columns] for row in rows]
+        table = [[_cell(row.get(c), c) for c in columns] for row in rows]
         header = [c.upper() for c in columns]
         widths = [max(len(h), *(len(line[i]) for line in table)) for i, h in enumerate(header)]
         for line in (header, *table):
@@ -76,9 +76,13 @@ def metrics(
             click.echo("Nothing to plot: no metrics logged yet.", err=True)
 
 
-def _cell(value: object) -> str:
+def _cell(value: object, column: str) -> str:
     if value is None:
         return "-"
+    if column == "timestamp" and isinstance(value, float):
+        from qplan.cli.views.stamps import utc_stamp
+
+        return utc_stamp(value)
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)

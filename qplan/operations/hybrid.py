@@ -134,6 +134,13 @@ def _one(ws: Workspace, address: str) -> HybridInstance:
     return found[0]
 
 
+def _latest(manifest: str, options: LoadOptions, address: str) -> HybridInstance:
+    """The instance as the state holds it now. A fresh read: the state may not have existed
+    when the command started (an apply starting meanwhile creates it)."""
+    with open_workspace(manifest, options) as ws:
+        return _one(ws, address)
+
+
 def follow_log(
     manifest: str,
     options: LoadOptions,
@@ -158,7 +165,7 @@ def follow_log(
             while True:
                 if job_id is None:
                     time.sleep(poll)
-                    job_id = _one(ws, address).job_id
+                    job_id = _latest(manifest, options, address).job_id
                     continue
                 chunk = api.log(job_id, cursor)
                 for line in chunk.lines:
@@ -167,7 +174,7 @@ def follow_log(
                 if not follow:
                     return
                 if chunk.final:
-                    latest = _one(ws, address)
+                    latest = _latest(manifest, options, address)
                     if latest.job_id in (None, job_id) or latest.status not in _RUNNING:
                         return
                     job_id, cursor = latest.job_id, None

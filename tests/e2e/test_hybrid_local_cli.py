@@ -216,17 +216,30 @@ def test_logs_follow_prints_lines_as_they_come_until_the_job_ends(custom: Folder
                 time.sleep(0.5)
         """,
     )
-    apply = custom.start("apply", "qplan.yaml")
+    # started first, before the state exists: it waits for the apply to submit the job
+    command = ["logs", "qplan.yaml", "job", "-f", "--poll-interval", "0.1"]
+    with open(custom.path / "follow.log", "wb") as out:
+        follow = subprocess.Popen(
+            [sys.executable, "-m", "qplan", *command],
+            cwd=custom.path,
+            env=custom.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
-        follow = custom.qplan("logs", "qplan.yaml", "job", "--follow", "--poll-interval", "0.1")
-        assert follow.returncode == 0, follow.stderr
-        assert [line for line in follow.stdout.splitlines() if line.startswith("step")] == [
+        time.sleep(1.5)
+        applied = custom.qplan("apply", "qplan.yaml")
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert follow.wait(timeout=30) == 0
+        lines = (custom.path / "follow.log").read_text().splitlines()
+        assert [line for line in lines if line.startswith("step")] == [
             f"step {i}" for i in range(6)
         ]
-        assert apply.wait(timeout=60) == 0
     finally:
-        if apply.poll() is None:
-            os.killpg(apply.pid, signal.SIGKILL)
+        if follow.poll() is None:
+            os.killpg(follow.pid, signal.SIGKILL)
+            follow.wait()
         kill_tagged(custom.tag)
 
 
