@@ -1,8 +1,11 @@
 """The provider contract: what every provider must do, whatever its service. Each provider
 joins by adding a subject below; the local provider, the scripted test provider, and the
 Braket, Azure Quantum and Pasqal Cloud providers (through the real SDKs against their
-emulators) are the subjects today. Every subject runs the same ``ry(theta)``: an OpenQASM
-program, or on Pasqal a Pulser sequence whose pulse area is ``theta``.
+emulators) are the subjects today, and hybrid jobs on the local provider and on Braket.
+Every subject runs the same ``ry(theta)``: an OpenQASM program, on Pasqal a Pulser sequence
+whose pulse area is ``theta``, and as a hybrid job a script that runs the circuit on its
+job's device and saves the counts (a hybrid job has no shots of its own: its saved counts
+are what is normalised).
 
 1. The same key gives the same job: submitting a dispatch again returns the same receipt.
 2. A dispatch that was made is found by its key, whatever the caller saw (an ambiguous
@@ -26,6 +29,8 @@ from pathlib import Path
 import pytest
 
 from qplan.jobstatus import JobStatus
+from qplan.manifest.hybrid import HybridSpec
+from qplan.manifest.hybrid_source import pack_source
 from qplan.providers import (
     AmbiguousError,
     Dispatch,
@@ -51,16 +56,62 @@ class Subject:
     device: str
     lost_track: Callable[[], AbstractContextManager[Provider]]
     format: str = "openqasm3"
-    program: str = RY
+    program: str | bytes = RY
+    hybrid: HybridSpec | None = None
 
 
 def dispatch(subject: Subject, key: str, *thetas: float) -> Dispatch:
+    extra = {"shots": SHOTS} if subject.hybrid is not None else {}
     members = tuple(
-        Member(f"scan[theta={t}]", f"fp{i}", 1, {"theta": t}, "scan") for i, t in enumerate(thetas)
+        Member(f"scan[theta={t}]", f"fp{i}", 1, {"theta": t, **extra}, "scan")
+        for i, t in enumerate(thetas)
     )
+    shots = 0 if subject.hybrid is not None else SHOTS
     return Dispatch(
-        key, "contract", subject.device, subject.format, subject.program, SHOTS, members
+        key,
+        "contract",
+        subject.device,
+        subject.format,
+        subject.program,
+        shots,
+        members,
+        entry=None if subject.hybrid is None else subject.hybrid.entry_point,
+        hybrid=subject.hybrid,
     )
+
+
+HYBRID_RY = """import json
+import os
+
+
+def main():
+    from braket.circuits import Circuit
+    from braket.jobs import save_job_result
+
+    with open(os.environ["AMZN_BRAKET_HP_FILE"]) as file:
+        hyperparameters = json.load(file)
+    arn = os.environ["AMZN_BRAKET_DEVICE_ARN"]
+    if arn.startswith("local:"):
+        from braket.devices import LocalSimulator
+
+        device = LocalSimulator(arn.rsplit("/", 1)[-1])
+    else:
+        from braket.aws import AwsDevice
+
+        device = AwsDevice(arn)
+    circuit = Circuit().ry(0, float(hyperparameters["theta"]))
+    task = device.run(circuit, shots=int(hyperparameters["shots"]))
+    save_job_result({"counts": dict(task.result().measurement_counts)})
+"""
+
+
+def hybrid_source(tmp_path: Path) -> tuple[bytes, HybridSpec]:
+    """The ``ry(theta)`` hybrid job: its source archive and spec."""
+    folder = tmp_path / "ryjob"
+    folder.mkdir()
+    (folder / "__init__.py").write_text("")
+    (folder / "run.py").write_text(HYBRID_RY)
+    return pack_source(folder).archive, HybridSpec(entry_point="ryjob.run:main")
 
 
 def settle(provider: Provider, ids: list[str], seconds: float = 90.0) -> dict[str, Observation]:
@@ -189,10 +240,69 @@ def pasqal_subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
             each.close()
 
 
-@pytest.fixture(params=["local", "scripted", "braket", "azure", "pasqal"])
+def local_hybrid_subject(tmp_path: Path) -> Iterator[Subject]:
+    from qplan.manifest.models import LocalProvider
+    from qplan.providers.local import LocalSimulatorProvider
+
+    config = LocalProvider(type="local", workers=2)
+    folders = (tmp_path / "local-runs", tmp_path / "hybrid-jobs")
+    provider = LocalSimulatorProvider("local", config, *folders)
+    others: list[Provider] = []
+
+    @contextmanager
+    def lost_track() -> Iterator[Provider]:
+        # the caller loses track of the job: another provider finds it by its key
+        other = LocalSimulatorProvider("local", config, *folders)
+        others.append(other)
+        yield other
+
+    program, spec = hybrid_source(tmp_path)
+    try:
+        yield Subject(
+            "local-hybrid", provider, "braket_sv", lost_track, "braket.hybrid", program, spec
+        )
+    finally:
+        for each in (provider, *others):
+            each.close()
+
+
+def braket_hybrid_subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Subject]:
+    from qplan.manifest.models import BraketProvider
+    from qplan.providers.braket import BraketTaskProvider
+
+    env = request.getfixturevalue("braket_emulator")
+    role = "arn:aws:iam::123456789012:role/qplan-jobs"
+    config = BraketProvider(type="braket", region="us-east-1", s3_bucket=env.bucket, role_arn=role)
+    provider = BraketTaskProvider("aws", config)
+    others: list[Provider] = []
+
+    @contextmanager
+    def lost_track() -> Iterator[Provider]:
+        # made, then a 502 to the caller; another process looks it up
+        env.faults.error(after_commit=True, status=502, operations=["CreateJob"], next=1)
+        other = BraketTaskProvider("aws", config)
+        others.append(other)
+        yield other
+
+    program, spec = hybrid_source(tmp_path)
+    try:
+        yield Subject("braket-hybrid", provider, "sv1", lost_track, "braket.hybrid", program, spec)
+    finally:
+        for each in (provider, *others):
+            each.close()
+
+
+SUBJECTS = ["local", "scripted", "braket", "azure", "pasqal", "local-hybrid", "braket-hybrid"]
+
+
+@pytest.fixture(params=SUBJECTS)
 def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Subject]:
     if request.param == "local":
         yield from local_subject(tmp_path)
+    elif request.param == "local-hybrid":
+        yield from local_hybrid_subject(tmp_path)
+    elif request.param == "braket-hybrid":
+        yield from braket_hybrid_subject(request, tmp_path)
     elif request.param == "scripted":
         yield from scripted_subject()
     elif request.param == "braket":
@@ -260,6 +370,10 @@ def test_results_are_normalised(subject: Subject) -> None:
     if subject.name == "scripted":  # it counts shots on one outcome, on no qubit of its own
         assert result["counts"] == {"0": SHOTS}
         return
+    if subject.hybrid is not None:  # no shots of its own: what it saved, and no counts
+        assert result["counts"] == {}
+        assert result["hybrid"]["dataFormat"] == "plaintext"
+        result = result["hybrid"]["dataDictionary"]
     assert normalised(result, SHOTS, 1)
     assert result["counts"] == {"1": SHOTS}  # ry(pi) flips the qubit
 
@@ -275,6 +389,6 @@ def test_native_batches_give_each_member_its_own_job(subject: Subject) -> None:
     assert len(receipt.member_ids) == 3 and len(set(receipt.member_ids)) == 3
     seen = settle(subject.provider, list(receipt.member_ids))
     assert {o.status for o in seen.values()} == {JobStatus.SUCCEEDED}
-    if subject.name != "scripted":
+    if subject.name != "scripted":  # (hybrid jobs go one per dispatch: refused above)
         counts = [subject.provider.result(i)["counts"] for i in receipt.member_ids]
         assert counts == [{"0": SHOTS}, {"1": SHOTS}, {"0": SHOTS}]  # each its own point
