@@ -27,7 +27,7 @@ import re
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,6 +146,24 @@ class _Task:
     bucket: str = ""
     directory: str = ""
     margin: float = 0.0
+
+
+def search_all(
+    search: Callable[..., Mapping[str, Any]], filters: list[dict[str, Any]], field: str
+) -> list[dict[str, Any]]:
+    """Every summary a Search* call gives for ``filters`` (``field`` of its answers), 100 a
+    page. The SDK's errors go through as they are."""
+    found: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        kwargs: dict[str, Any] = {"filters": filters, "maxResults": PAGE}
+        if token:
+            kwargs["nextToken"] = token
+        page = search(**kwargs)
+        found.extend(page.get(field, []))
+        token = page.get("nextToken")
+        if not token:
+            return found
 
 
 class BraketTaskProvider(Provider):
@@ -323,22 +341,13 @@ class BraketTaskProvider(Provider):
         return str(arn)
 
     def _search(self, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"filters": filters, "maxResults": PAGE}
-            if token:
-                kwargs["nextToken"] = token
-            try:
-                page = self.client.search_quantum_tasks(**kwargs)
-            except Exception as exc:
-                raise self._map(exc, "", submitting=False) from None
-            for summary in page.get("quantumTasks", []):
-                found.append(summary)
-                self._remember(summary)
-            token = page.get("nextToken")
-            if not token:
-                return found
+        try:
+            found = search_all(self.client.search_quantum_tasks, filters, "quantumTasks")
+        except Exception as exc:
+            raise self._map(exc, "", submitting=False) from None
+        for summary in found:
+            self._remember(summary)
+        return found
 
     def _remember(self, summary: dict[str, Any]) -> _Task:
         """Keep what a task summary (or GetQuantumTask) says of where and when it is."""

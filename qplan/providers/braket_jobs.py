@@ -48,7 +48,7 @@ from qplan.providers.base import (
     Receipt,
     TransientError,
 )
-from qplan.providers.braket import CLOCK_SKEW, LOOKBACK, PAGE, _epoch, _tag
+from qplan.providers.braket import CLOCK_SKEW, LOOKBACK, PAGE, _epoch, _tag, search_all
 from qplan.providers.hybrid import OUTPUT_ARCHIVE, hyperparameters, job_name, result_payload
 
 __all__ = [
@@ -436,22 +436,13 @@ class BraketJobs(HybridJobs):
 
     def _search(self, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Every summary SearchJobs gives for ``filters``, 100 a page; each is remembered."""
-        found: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"filters": filters, "maxResults": PAGE}
-            if token:
-                kwargs["nextToken"] = token
-            try:
-                page = self.client.search_jobs(**kwargs)
-            except Exception as exc:
-                raise self.errors(exc, "", submitting=False) from None
-            for summary in page.get("jobs", []):
-                found.append(summary)
-                self._remember(summary)
-            token = page.get("nextToken")
-            if not token:
-                return found
+        try:
+            found = search_all(self.client.search_jobs, filters, "jobs")
+        except Exception as exc:
+            raise self.errors(exc, "", submitting=False) from None
+        for summary in found:
+            self._remember(summary)
+        return found
 
     def _remember(self, job: Mapping[str, Any]) -> _Job:
         """Keep what a summary or a GetJob answer says of when a job was made, its name

@@ -47,10 +47,10 @@ class Folder:
             check=False,
         )
 
-    def start(self, *args: str) -> subprocess.Popen[bytes]:
-        """qplan in the background, its output in output.log (a pipe would keep the test
+    def start(self, *args: str, log_name: str = "output.log") -> subprocess.Popen[bytes]:
+        """qplan in the background, its output in ``log_name`` (a pipe would keep the test
         waiting on any process that outlived qplan)."""
-        with open(self.path / "output.log", "ab") as log:
+        with open(self.path / log_name, "ab") as log:
             return subprocess.Popen(
                 [sys.executable, "-m", "qplan", *args],
                 cwd=self.path,
@@ -217,16 +217,9 @@ def test_logs_follow_prints_lines_as_they_come_until_the_job_ends(custom: Folder
         """,
     )
     # started first, before the state exists: it waits for the apply to submit the job
-    command = ["logs", "qplan.yaml", "job", "-f", "--poll-interval", "0.1"]
-    with open(custom.path / "follow.log", "wb") as out:
-        follow = subprocess.Popen(
-            [sys.executable, "-m", "qplan", *command],
-            cwd=custom.path,
-            env=custom.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    follow = custom.start(
+        "logs", "qplan.yaml", "job", "-f", "--poll-interval", "0.1", log_name="follow.log"
+    )
     try:
         time.sleep(1.5)
         applied = custom.qplan("apply", "qplan.yaml")
