@@ -14,13 +14,15 @@ resend uploads nothing new. S3 layout under ``s3://{bucket}/{prefix}/jobs/``:
 - ``checkpoints/{stack}/{hash of the address}``: checkpoints, one place per address across
   its attempts, so a retry resumes (unless the manifest names its own).
 
-Finding jobs: SearchJobs filters on ``jobArn`` and ``createdAt`` only (a job ARN holds an id,
-not the name), and its summaries carry tags. ``lookup``: the jobs created since the intent
-(less ``LOOKBACK``), 100 a page, matched on the ``qplan-key`` tag and the name the key
-gives. ``observe``: one listing of the window from the oldest watched job when it takes no
-more pages than asking by ARN (10 per filter) would, else by ARN; one GetJob per failed job,
-for its reason. Logs are read from CloudWatch Logs (``/aws/braket/jobs``, streams
-``{jobName}/...``) with GetLogEvents, never a Logs Insights query.
+Finding jobs: SearchJobs filters on ``jobArn`` (alone), ``jobName`` (EQUAL, CONTAINS),
+``deviceArn`` and ``createdAt``, and its summaries carry tags (a job ARN may hold an id, not
+the name). ``lookup``: a few keys by name (CONTAINS the key's hash) within the window since
+the intent (less ``LOOKBACK``), more keys by listing that window, 100 a page; matched on
+the ``qplan-key`` tag and the name the key gives. ``observe``: one listing of the window
+from the oldest watched job when it takes no more pages than asking by ARN (10 per filter)
+would, else by ARN; one GetJob per failed job, for its reason. Logs are read from
+CloudWatch Logs (``/aws/braket/jobs``, streams ``{jobName}/...``) with GetLogEvents, never
+a Logs Insights query.
 """
 
 from __future__ import annotations
@@ -75,6 +77,9 @@ ARNS_PER_FILTER = 10  # values one SearchJobs filter takes
 ARCHIVE_GRACE = 300.0  # seconds after its end in which a job's archive may not be listed yet
 
 ErrorMap = Callable[..., Exception]
+
+
+LOOKUP_BY_NAME = 5  # keys looked up one SearchJobs each (by name); more: the window listed
 
 
 def is_job(job_id: str) -> bool:
@@ -459,18 +464,28 @@ class BraketJobs(HybridJobs):
             return remembered
 
     def lookup(self, keys: Sequence[str], since: float | None = None) -> dict[str, Receipt]:
-        """The jobs made under ``keys``: those created since ``since`` (a day when not
-        given) less ``LOOKBACK``, whose ``qplan-key`` tag is one of the keys and whose name
-        is the one that key gives (the name's last part is a hash of the key)."""
-        wanted = set(keys)
+        """The jobs made under ``keys``, created since ``since`` (a day when not given) less
+        ``LOOKBACK``: a job is its key's when its ``qplan-key`` tag is the key and its name
+        ends with the hash the key gives. A few keys are searched by name (``jobName``
+        CONTAINS that hash, within the window: one call each, however many jobs the window
+        holds); more keys by one listing of the window, 100 a page."""
         start = (since if since is not None else self.clock() - 86400.0) - LOOKBACK
         created = {"name": "createdAt", "operator": "GTE", "values": [_stamp(start)]}
+        if len(keys) <= LOOKUP_BY_NAME:
+            searches = [
+                [{"name": "jobName", "operator": "CONTAINS", "values": [_sha(k, 12)]}, created]
+                for k in keys
+            ]
+        else:
+            searches = [[created]]
+        wanted = set(keys)
         found: dict[str, Receipt] = {}
-        for summary in self._search([created]):
-            key = (summary.get("tags") or {}).get("qplan-key")
-            name = str(summary.get("jobName", ""))
-            if key in wanted and name.endswith(f"-{_sha(key, 12)}"):
-                found[key] = Receipt(summary["jobArn"], (summary["jobArn"],))
+        for filters in searches:
+            for summary in self._search(filters):
+                key = (summary.get("tags") or {}).get("qplan-key")
+                name = str(summary.get("jobName", ""))
+                if key in wanted and name.endswith(f"-{_sha(key, 12)}"):
+                    found[key] = Receipt(summary["jobArn"], (summary["jobArn"],))
         return found
 
     def _summaries(self, arns: Sequence[str]) -> dict[str, dict[str, Any]]:

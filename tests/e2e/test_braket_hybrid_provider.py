@@ -214,7 +214,7 @@ def test_a_job_runs_once_and_tells_its_log_details_and_output(
     fresh = make(env)  # another process: only the key is known
     before = searches(env)
     assert fresh.lookup(["a" * 48, "b" * 48], since=start) == {"a" * 48: receipt}
-    assert searches(env) == (before[0] + 1, before[1])
+    assert searches(env) == (before[0] + 2, before[1])  # one SearchJobs per key, by name
     assert fresh.observe([arn])[arn].status is JobStatus.SUCCEEDED
     assert env.calls.counts()["CreateJob"] == 2 and len(env.admin.jobs()) == 1
 
