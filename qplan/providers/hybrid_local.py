@@ -4,28 +4,7 @@ Each job runs ``python -m qplan.providers.hybrid_launcher`` in a process of its 
 own session (a Ctrl-C typed at the terminal reaches qplan alone), with the variables a
 Braket job container sets (``AMZN_BRAKET_DEVICE_ARN`` is ``local:braket/braket_sv`` or
 ``braket_dm``: the job's tasks run on Braket's local simulators) and none of the user's
-own ``AMZN_BRAKET_*``.
-
-Job id ``local-job/<job name>``: the job name (``hybrid.job_name``) is the folder's, so a
-later qplan process (``qplan logs`` after the apply ended) finds the job from its id and
-the stack's work folder alone. The name ends with a hash of the idempotency key, which is
-how a lookup by key finds a folder. Each job's folder, under ``hybrid-jobs/``::
-
-    <job name>/
-      job.json              key, stack, address, device, entry point, created_at, owner
-      source.tar.gz         the source as the dispatch carried it
-      code/                 unpacked by the launcher
-      hyperparameters.json  the member's inputs, as strings (AMZN_BRAKET_HP_FILE)
-      input/<channel>/      a copy of each local input channel (AMZN_BRAKET_INPUT_DIR)
-      results/              AMZN_BRAKET_JOB_RESULTS_DIR
-      job.log               stdout and stderr of the job
-      failure.txt           the reason of a failure
-      process.json          pid and start time, once the process is started
-      lock                  held (flock) by the job's process for as long as it lives
-      output/model.tar.gz   the results folder, archived when the entry point returns
-      status.json           COMPLETED, FAILED or CANCELLED: written last, all at once
-      abandoned             its qplan stopped it (close) before it ended
-    checkpoints/<hash of stack and address>/   AMZN_BRAKET_CHECKPOINT_DIR
+own ``AMZN_BRAKET_*``. Its folder and what reading one tells are ``hybrid_folders``'s.
 
 Checkpoints are kept per address across attempts: a retried job finds its predecessors'
 checkpoints. A ``checkpoint:`` S3 URI cannot be used locally; rather than refuse a manifest
@@ -37,26 +16,20 @@ whose only writer is this process and kills its process group when the pipe clos
 SIGKILL of qplan included (``close`` kills them too). The launcher itself writes the
 output archive and then ``status.json`` when the entry point returns or raises, so a qplan
 killed right after a job ended loses nothing: the next apply's lookup finds the final
-status and adopts the job. A folder without a final status whose lock no process holds
-ended with its qplan process: it is not found, and a submission under its key clears it
-(checkpoints stay) and runs the job again. When the job's process dies otherwise (max
-runtime, cancel, a signal), the monitor thread that waited for it writes the status, once
-nothing else can. Seen from another process, a job not started yet is queued while the
-qplan that owns it (``owner`` in ``job.json``) lives and has not abandoned it.
+status and adopts the job. A submission under the key of a job that ended with its qplan
+process clears its folder (checkpoints stay) and runs the job again. When the job's
+process dies otherwise (max runtime, cancel, a signal), the monitor thread that waited for
+it writes the status, once nothing else can.
 
-At most ``limit`` jobs run at once; the others wait, ``QUEUED``, in qplan. Folders are
-never removed by ``release`` or ``prune``: logs and outputs stay for ``qplan logs`` and
-``qplan download``.
+At most ``limit`` jobs run at once; the others wait, ``QUEUED``, in qplan.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -67,19 +40,33 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from qplan.jobstatus import JobStatus
-from qplan.processes import pid_alive
 from qplan.providers import hybrid
-from qplan.providers.base import (
-    Dispatch,
-    HybridJobs,
-    JobDetails,
-    LogChunk,
-    Observation,
-    PermanentError,
-    Receipt,
+from qplan.providers.base import Dispatch, Observation, PermanentError, Receipt
+from qplan.providers.hybrid_folders import (
+    ABANDONED_FILE,
+    CANCEL_FILE,
+    FAILURE_FILE,
+    JOB_FILE,
+    JOB_PREFIX,
+    LOCK_FILE,
+    LOG_FILE,
+    MAX_RUNTIME_EVENT,
+    OUTPUT,
+    PROCESS_FILE,
+    STATUS_FILE,
+    FinalStatus,
+    HybridFolders,
+    checkpoint_folder,
+    is_hybrid_id,
+    job_id,
+    key_suffix,
+    lock_held,
+    name_of,
+    read_json,
+    read_log,
+    read_status,
 )
 from qplan.providers.hybrid_launcher import write_json
 
@@ -98,139 +85,8 @@ __all__ = [
     "read_status",
 ]
 
-JOB_PREFIX = "local-job/"
 DEVICE_ARNS = {"braket_sv": "local:braket/braket_sv", "braket_dm": "local:braket/braket_dm"}
 CANCEL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
-LOG_CHUNK = 1 << 20  # bytes read per log call at most
-CHECKPOINTS = "checkpoints"
-STATUS_FILE = "status.json"
-JOB_FILE = "job.json"
-PROCESS_FILE = "process.json"
-LOG_FILE = "job.log"
-LOCK_FILE = "lock"
-CANCEL_FILE = "cancel-requested"
-ABANDONED_FILE = "abandoned"
-FAILURE_FILE = "failure.txt"
-OUTPUT = Path("output") / hybrid.OUTPUT_ARCHIVE
-MAX_RUNTIME_EVENT = "MAX_RUNTIME_EXCEEDED"
-
-_FINAL = {
-    "COMPLETED": JobStatus.SUCCEEDED,
-    "FAILED": JobStatus.FAILED,
-    "CANCELLED": JobStatus.CANCELLED,
-}
-_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*")
-
-
-def job_id(name: str) -> str:
-    return JOB_PREFIX + name
-
-
-def is_hybrid_id(value: str) -> bool:
-    return value.startswith(JOB_PREFIX)
-
-
-def name_of(value: str) -> str | None:
-    """The job name in a local hybrid job id, or None when it is not one."""
-    if not is_hybrid_id(value):
-        return None
-    name = value[len(JOB_PREFIX) :]
-    if name == CHECKPOINTS or _NAME.fullmatch(name) is None:
-        return None
-    return name
-
-
-def key_suffix(key: str) -> str:
-    """How every job name made under ``key`` ends (``hybrid.job_name``'s last part)."""
-    return "-" + hashlib.sha256(key.encode()).hexdigest()[:12]
-
-
-def checkpoint_folder(root: Path, stack: str, address: str) -> Path:
-    """The checkpoint folder of one address of one stack, shared by its attempts."""
-    digest = hashlib.sha256(f"{stack}\0{address}".encode()).hexdigest()[:24]
-    return root / CHECKPOINTS / digest
-
-
-@dataclass(frozen=True)
-class FinalStatus:
-    """A job's ``status.json``: Braket's final status words, and when it ran."""
-
-    status: str
-    reason: str | None = None
-    started_at: float | None = None
-    ended_at: float | None = None
-    event: str | None = None
-
-    @property
-    def job_status(self) -> JobStatus:
-        return _FINAL[self.status]
-
-    def document(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "status": self.status,
-            "reason": self.reason,
-            "started_at": self.started_at,
-            "ended_at": self.ended_at,
-        }
-        if self.event:
-            data["event"] = self.event
-        return data
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def read_status(folder: Path) -> FinalStatus | None:
-    """The job's final status, or None while it has none (absent, or not a final one)."""
-    try:
-        data = json.loads((folder / STATUS_FILE).read_bytes())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("status") not in _FINAL:
-        return None
-    reason = data.get("reason")
-    event = data.get("event")
-    return FinalStatus(
-        data["status"],
-        reason if isinstance(reason, str) else None,
-        _number(data.get("started_at")),
-        _number(data.get("ended_at")),
-        event if isinstance(event, str) else None,
-    )
-
-
-def read_log(path: Path, cursor: str | None, ended: bool) -> LogChunk:
-    """Lines of ``path`` from the byte offset ``cursor`` on. While the job runs, a last
-    line without its newline is left for the next read; once it has ``ended`` every byte
-    is read, and ``final`` is set when nothing is left."""
-    offset = int(cursor) if cursor and cursor.isdigit() else 0
-    try:
-        with open(path, "rb") as log:
-            log.seek(offset)
-            data = log.read(LOG_CHUNK)
-            at_end = not log.read(1)
-    except FileNotFoundError:
-        data, at_end = b"", True
-    complete = data if (ended and at_end) else data[: data.rfind(b"\n") + 1]
-    lines = complete.decode("utf-8", errors="replace").splitlines()
-    offset += len(complete)
-    return LogChunk(tuple(lines), str(offset), ended and at_end)
-
-
-def lock_held(folder: Path) -> bool:
-    """Whether a live process holds the job's lock (its launcher, or what it started)."""
-    try:
-        fd = os.open(folder / LOCK_FILE, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
 
 
 def job_env(base: Mapping[str, str], values: Mapping[str, str]) -> dict[str, str]:
@@ -240,14 +96,6 @@ def job_env(base: Mapping[str, str], values: Mapping[str, str]) -> dict[str, str
     env.update(values)
     env["PYTHONUNBUFFERED"] = "1"
     return env
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _describe_exit(code: int) -> str:
@@ -274,13 +122,14 @@ class _Job:
     done: threading.Event = field(default_factory=threading.Event)
 
 
-class HybridRunner(HybridJobs):
+class HybridRunner(HybridFolders):
     """The local provider's hybrid jobs under ``root`` (the stack's ``hybrid-jobs``
     folder; None: hybrid jobs are refused), at most ``limit`` running at once. Its
-    ``HybridJobs`` side reads the folders alone, so it answers for jobs of any process."""
+    ``HybridJobs`` side (``HybridFolders``) reads the folders alone, so it answers for jobs
+    of any process."""
 
     def __init__(self, root: Path | None, limit: int) -> None:
-        self.root = root
+        super().__init__(root)
         self.limit = max(1, limit)
         self._jobs: dict[str, _Job] = {}
         self._by_key: dict[str, str] = {}
@@ -527,21 +376,8 @@ class HybridRunner(HybridJobs):
                     found[key] = Receipt(job_id(name), (job_id(name),))
                 else:
                     wanted[key_suffix(key)] = key
-        if not wanted or self.root is None or not self.root.is_dir():
-            return found
-        for folder in self.root.iterdir():
-            wanted_key = wanted.get(folder.name[-13:])
-            if wanted_key is None or _read_json(folder / JOB_FILE).get("key") != wanted_key:
-                continue
-            if read_status(folder) is not None or lock_held(folder):
-                found[wanted_key] = Receipt(job_id(folder.name), (job_id(folder.name),))
+        found.update(self.lookup_folders(wanted))
         return found
-
-    def _folder(self, value: str) -> Path:
-        name = name_of(value)
-        if name is None or self.root is None or not (self.root / name / JOB_FILE).exists():
-            raise PermanentError(f"no local hybrid job {value}")
-        return self.root / name
 
     def observe(self, value: str) -> Observation:
         name = name_of(value)
@@ -551,17 +387,7 @@ class HybridRunner(HybridJobs):
             if job.cancel_requested:
                 status = JobStatus.CANCELLING
             return Observation(value, status, started_at=job.started_at)
-        if name is None or self.root is None:
-            return Observation(value, JobStatus.FAILED, f"not a local hybrid job: {value}")
-        return _observe_folder(value, self.root / name)
-
-    def result(self, value: str) -> dict[str, Any]:
-        folder = self._folder(value)
-        try:
-            archive: bytes | None = (folder / OUTPUT).read_bytes()
-        except FileNotFoundError:
-            archive = None
-        return hybrid.result_payload(archive, value, folder.name)
+        return super().observe(value)  # from its folder
 
     def cancel(self, value: str) -> None:
         """SIGTERM to the job's process group, SIGKILL after a grace; a queued job never
@@ -591,7 +417,7 @@ class HybridRunner(HybridJobs):
                 timer.start()
                 return
             (folder / CANCEL_FILE).touch()
-        pid = _read_json(folder / PROCESS_FILE).get("pid")
+        pid = read_json(folder / PROCESS_FILE).get("pid")
         if isinstance(pid, int) and lock_held(folder):
             # running in another qplan process: its monitor sees the end and the marker
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -600,51 +426,6 @@ class HybridRunner(HybridJobs):
     def _kill_late(self, job: _Job) -> None:
         with self._lock:
             self._signal(job, signal.SIGKILL)
-
-    # -- HybridJobs: from the folders alone, for a job of any process --------------------
-
-    def log(self, job_id: str, cursor: str | None = None) -> LogChunk:
-        folder = self._folder(job_id)
-        ended = self.observe(job_id).status.final  # before the read: no line is missed
-        return read_log(folder / LOG_FILE, cursor, ended)
-
-    def details(self, job_id: str) -> JobDetails:
-        folder = self._folder(job_id)
-        seen = self.observe(job_id)
-        final = read_status(folder)
-        created = _number(_read_json(folder / JOB_FILE).get("created_at"))
-        started = seen.started_at
-        if started is None:
-            started = _number(_read_json(folder / PROCESS_FILE).get("started_at"))
-        events: list[tuple[float, str, str]] = []
-        if created is not None:
-            events.append((created, "QUEUED_FOR_EXECUTION", ""))
-        if started is not None:
-            events.append((started, "RUNNING", ""))
-        ended = None
-        if final is not None:
-            ended = final.ended_at
-            if ended is not None:
-                events.append((ended, final.event or final.status, final.reason or ""))
-        return JobDetails(
-            status=seen.status,
-            name=folder.name,
-            events=tuple(events),
-            failure=seen.error if seen.status is JobStatus.FAILED else None,
-            started_at=started,
-            ended_at=ended,
-        )
-
-    def output(self, job_id: str) -> bytes:
-        folder = self._folder(job_id)
-        try:
-            return (folder / OUTPUT).read_bytes()
-        except FileNotFoundError:
-            if read_status(folder) is None:
-                raise PermanentError(f"{job_id} has not ended: no output yet") from None
-            raise PermanentError(
-                f"{job_id} left no output (it ended before its results were archived)"
-            ) from None
 
     # -- the end -------------------------------------------------------------------------
 
@@ -667,34 +448,6 @@ class HybridRunner(HybridJobs):
                     with contextlib.suppress(OSError):
                         os.close(end)
                 self._lifeline = None
-
-
-def _observe_folder(value: str, folder: Path) -> Observation:
-    """A job seen from its folder alone: its final status; running while a process holds
-    its lock; queued while the qplan that owns it lives and has not abandoned it; else
-    lost, ended with its qplan process."""
-    final = read_status(folder)
-    if final is not None:
-        error = final.reason if final.status == "FAILED" else None
-        return Observation(value, final.job_status, error, final.started_at)
-    if lock_held(folder):
-        started = _number(_read_json(folder / PROCESS_FILE).get("started_at"))
-        cancelling = (folder / CANCEL_FILE).exists()
-        status = JobStatus.CANCELLING if cancelling else JobStatus.RUNNING
-        return Observation(value, status, started_at=started)
-    owner = _read_json(folder / JOB_FILE).get("owner")
-    if (
-        isinstance(owner, int)
-        and not (folder / PROCESS_FILE).exists()
-        and not (folder / ABANDONED_FILE).exists()
-        and pid_alive(owner)
-    ):
-        return Observation(value, JobStatus.QUEUED)
-    if read_status(folder) is not None:  # it ended between the two looks
-        return _observe_folder(value, folder)
-    return Observation(
-        value, JobStatus.FAILED, "lost: the local hybrid job ended with its qplan process"
-    )
 
 
 def _wait_exit(pid: int, deadline: float | None) -> bool:

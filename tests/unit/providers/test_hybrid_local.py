@@ -16,7 +16,7 @@ import pytest
 
 from qplan.jobstatus import JobStatus
 from qplan.manifest.hybrid import HybridSpec, InputChannel
-from qplan.providers import hybrid_local
+from qplan.providers import hybrid_folders
 from qplan.providers.base import Dispatch, Member, PermanentError
 from qplan.providers.hybrid import job_name
 from qplan.providers.hybrid_launcher import archive_results, write_json
@@ -92,7 +92,7 @@ def test_a_log_is_read_by_byte_cursor_whole_lines_while_the_job_runs(tmp_path: P
 def test_a_log_read_in_chunks_is_final_only_at_its_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hybrid_local, "LOG_CHUNK", 8)
+    monkeypatch.setattr(hybrid_folders, "LOG_CHUNK", 8)
     log = tmp_path / "job.log"
     log.write_bytes(b"aaa\nbbb\nccc\n\xff\n")
     lines: list[str] = []
