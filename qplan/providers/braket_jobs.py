@@ -1,18 +1,12 @@
-"""Amazon Braket hybrid jobs (format ``braket.hybrid``), for ``BraketTaskProvider``.
+"""Amazon Braket hybrid jobs (format ``braket.hybrid``), for ``BraketTaskProvider``: the
+calls, and what this process remembers of the jobs it has seen. The requests themselves,
+the S3 layout and the reading of Braket's answers are ``braket_job_requests``'s.
 
 Exactly once, as for tasks: ``CreateJob`` goes straight through the provider's braket client
-(no botocore retry) with ``clientToken`` = the idempotency key and the deterministic
-``jobName`` of ``hybrid.job_name``; its errors are mapped by the provider's own mapping
-(after sending: ambiguous). What goes before it is idempotent and content-addressed, so a
-resend uploads nothing new. S3 layout under ``s3://{bucket}/{prefix}/jobs/``:
-
-- ``source/{sha256 of the archive}/source.tar.gz``: the source (skipped when HeadObject
-  finds it);
-- ``data/{digest}/{file or folder name}``: a local input channel (files already there are
-  skipped);
-- ``{jobName}/data``: the job's output (``output/model.tar.gz`` in it);
-- ``checkpoints/{stack}/{hash of the address}``: checkpoints, one place per address across
-  its attempts, so a retry resumes (unless the manifest names its own).
+(no botocore retry) with the body ``create_job_request`` makes; its errors are mapped by the
+provider's own mapping (after sending: ambiguous). What goes before it is idempotent and
+content-addressed, so a resend uploads nothing new: the source is skipped when HeadObject
+finds it, a local input channel's files already there are skipped.
 
 Finding jobs: SearchJobs filters on ``jobArn`` (alone), ``jobName`` (EQUAL, CONTAINS),
 ``deviceArn`` and ``createdAt``, and its summaries carry tags (a job ARN may hold an id, not
@@ -27,10 +21,6 @@ a Logs Insights query.
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import json
-import math
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -38,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qplan.jobstatus import JobStatus, from_provider
+from qplan.jobstatus import JobStatus
 from qplan.manifest.models import BraketProvider as BraketConfig
 from qplan.providers.base import (
     Dispatch,
@@ -50,245 +40,31 @@ from qplan.providers.base import (
     Receipt,
     TransientError,
 )
-from qplan.providers.braket import CLOCK_SKEW, LOOKBACK, PAGE, _epoch, _tag, search_all
-from qplan.providers.hybrid import OUTPUT_ARCHIVE, hyperparameters, job_name, result_payload
+from qplan.providers.braket import CLOCK_SKEW, LOOKBACK, PAGE, _epoch, search_all
+from qplan.providers.braket_job_requests import (
+    Layout,
+    create_job_request,
+    decode_cursor,
+    details_of,
+    encode_cursor,
+    input_digest,
+    is_job,
+    job_status,
+    role_arn,
+    short_sha,
+    split_s3,
+    stamp,
+)
+from qplan.providers.hybrid import OUTPUT_ARCHIVE, result_payload
 
-__all__ = [
-    "CHECKPOINT_PATH",
-    "HYBRID_FORMAT",
-    "LOG_GROUP",
-    "ROLE_ENV",
-    "BraketJobs",
-    "Layout",
-    "create_job_request",
-    "decode_cursor",
-    "details_of",
-    "encode_cursor",
-    "is_job",
-    "job_status",
-    "role_arn",
-]
+__all__ = ["LOG_GROUP", "BraketJobs"]
 
-HYBRID_FORMAT = "braket.hybrid"
-ROLE_ENV = "BRAKET_JOBS_ROLE_ARN"
 LOG_GROUP = "/aws/braket/jobs"
-CHECKPOINT_PATH = "/opt/jobs/checkpoints"  # the SDK's default local checkpoint folder
 ARNS_PER_FILTER = 10  # values one SearchJobs filter takes
 ARCHIVE_GRACE = 300.0  # seconds after its end in which a job's archive may not be listed yet
-
-ErrorMap = Callable[..., Exception]
-
-
 LOOKUP_BY_NAME = 5  # keys looked up one SearchJobs each (by name); more: the window listed
 
-
-def is_job(job_id: str) -> bool:
-    """A hybrid job's ARN (``...:job/...``), not a quantum task's."""
-    return ":job/" in job_id
-
-
-def role_arn(configured: str | None, environ: Mapping[str, str]) -> str:
-    """The IAM role jobs run as: the provider's ``role_arn``, else ``BRAKET_JOBS_ROLE_ARN``.
-    qplan never looks roles up (the SDK lists IAM roles when neither is given)."""
-    role = configured or environ.get(ROLE_ENV, "").strip()
-    if not role:
-        raise PermanentError(
-            "Braket hybrid jobs need an IAM role: set role_arn in the provider's settings "
-            f"or {ROLE_ENV} in the environment"
-        )
-    return role
-
-
-def job_status(raw: str) -> JobStatus | None:
-    """qplan's status of a job's status (QUEUED, RUNNING, COMPLETED, FAILED, CANCELLING,
-    CANCELLED); None for one this version does not know (asked again next poll)."""
-    try:
-        return from_provider("braket", raw)
-    except KeyError:
-        return None
-
-
-def _sha(data: bytes | str, length: int = 64) -> str:
-    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()[:length]
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where a provider's hybrid jobs keep their files: ``s3://{bucket}/{prefix}/jobs/``."""
-
-    bucket: str
-    prefix: str
-
-    @property
-    def root(self) -> str:
-        return f"{self.prefix.strip('/')}/jobs"
-
-    def uri(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
-
-    def source(self, archive: bytes) -> str:
-        """The object key of a source archive, by its content."""
-        return f"{self.root}/source/{_sha(archive)}/source.tar.gz"
-
-    def data(self, digest: str, name: str) -> str:
-        """The object key (a file) or key prefix (a folder) of a local input channel."""
-        return f"{self.root}/data/{digest}/{name}"
-
-    def output(self, name: str) -> str:
-        return self.uri(f"{self.root}/{name}/data")
-
-    def checkpoints(self, stack: str, address: str) -> str:
-        return self.uri(f"{self.root}/checkpoints/{stack}/{_sha(address, 16)}")
-
-
-def _split_s3(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
-
-
-def create_job_request(
-    dispatch: Dispatch,
-    *,
-    role: str,
-    device: str,
-    layout: Layout,
-    region: str,
-    channels: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """The CreateJob body of a hybrid dispatch. ``channels``: the S3 URI of each local
-    input channel, once uploaded (an S3 channel goes as the manifest gives it)."""
-    spec, member = dispatch.hybrid, dispatch.members[0]
-    if (
-        dispatch.format != HYBRID_FORMAT
-        or spec is None
-        or dispatch.batch
-        or not isinstance(dispatch.program, bytes)
-    ):
-        raise PermanentError(f"{member.address}: not a hybrid job's dispatch")
-    name = job_name(dispatch.stack, member.address, dispatch.key)
-    image = spec.image
-    if not image:
-        from braket.jobs.image_uris import Framework, retrieve_image
-
-        image = retrieve_image(Framework.BASE, region)  # from the SDK's own table
-    tags = {k: _tag(str(v)) for k, v in dispatch.tags.items()}
-    tags.update(
-        {
-            "qplan-stack": _tag(dispatch.stack),
-            "qplan-address": _tag(member.address),
-            "qplan-fingerprint": member.fingerprint,
-            "qplan-attempt": str(dispatch.attempt),
-            "qplan-key": dispatch.key,
-        }
-    )
-    inputs: list[dict[str, Any]] = []
-    for channel in spec.input_data:
-        uri = channel.s3_uri or (channels or {}).get(channel.name)
-        if not uri:
-            raise PermanentError(f"{member.address}: input {channel.name!r} is not uploaded")
-        source = {"s3DataSource": {"s3Uri": uri}}
-        inputs.append({"channelName": channel.name, "dataSource": source})
-    request: dict[str, Any] = {
-        "clientToken": dispatch.key[:64],
-        "jobName": name,
-        "roleArn": role,
-        "algorithmSpecification": {
-            "scriptModeConfig": {
-                "entryPoint": dispatch.entry or spec.entry_point,
-                "s3Uri": layout.uri(layout.source(dispatch.program)),
-                "compressionType": "GZIP",
-            },
-            "containerImage": {"uri": image},
-        },
-        "outputDataConfig": {"s3Path": layout.output(name)},
-        "checkpointConfig": {
-            "localPath": CHECKPOINT_PATH,
-            "s3Uri": spec.checkpoint or layout.checkpoints(dispatch.stack, member.address),
-        },
-        "instanceConfig": {
-            "instanceType": spec.instance_type,
-            "volumeSizeInGb": spec.volume_gb,
-            "instanceCount": spec.instance_count,
-        },
-        "stoppingCondition": {"maxRuntimeInSeconds": math.ceil(spec.max_runtime)},
-        "hyperParameters": hyperparameters(member.inputs),
-        "deviceConfig": {"device": device},
-        "tags": tags,
-    }
-    if inputs:
-        request["inputDataConfig"] = inputs
-    reservation = dispatch.settings.get("reservation_arn")
-    if reservation:
-        request["associations"] = [{"arn": reservation, "type": "RESERVATION_TIME_WINDOW_ARN"}]
-    return request
-
-
-def encode_cursor(name: str, tokens: Mapping[str, str]) -> str:
-    """Where a log read stopped: the job's name and each stream's forward token."""
-    return json.dumps({"name": name, "tokens": dict(sorted(tokens.items()))}, sort_keys=True)
-
-
-def decode_cursor(cursor: str | None) -> tuple[str | None, dict[str, str]]:
-    """``(job name, stream -> token)`` of a cursor; None: from the start. A cursor that is
-    not one of these reads from the start."""
-    if not cursor:
-        return None, {}
-    try:
-        data = json.loads(cursor)
-        tokens = {str(k): str(v) for k, v in data["tokens"].items()}
-        return (str(data["name"]) if data.get("name") else None), tokens
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None, {}
-
-
-def _queue(info: Mapping[str, Any] | None) -> str | None:
-    """A queue position as Braket words it (``"3"``, ``">15"``), with its message; None
-    when the job is not queued (the service then says ``"None"``)."""
-    position = (info or {}).get("position")
-    if position in (None, "", "None"):
-        return None
-    message = (info or {}).get("message")
-    return f"{position} ({message})" if message else str(position)
-
-
-def details_of(job: Mapping[str, Any]) -> JobDetails:
-    """``JobDetails`` of a GetJob answer (with its QueueInfo). ``billableDuration`` is in
-    milliseconds."""
-    raw = str(job.get("status", ""))
-    events = tuple(
-        (
-            _epoch(e["timeOfEvent"]) if e.get("timeOfEvent") is not None else 0.0,
-            str(e.get("eventType", "")),
-            str(e.get("message", "")),
-        )
-        for e in job.get("events") or ()
-    )
-    billable = job.get("billableDuration")
-    started, ended = job.get("startedAt"), job.get("endedAt")
-    return JobDetails(
-        status=job_status(raw) or JobStatus.QUEUED,
-        name=str(job.get("jobName", "")),
-        queue=_queue(job.get("queueInfo")),
-        events=events,
-        billable_seconds=None if billable is None else float(billable) / 1000.0,
-        failure=job.get("failureReason") or None,
-        started_at=None if started is None else _epoch(started),
-        ended_at=None if ended is None else _epoch(ended),
-    )
-
-
-def _stamp(epoch: float) -> str:
-    """A createdAt filter value, whole seconds rounded down."""
-    return dt.datetime.fromtimestamp(math.floor(epoch), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _digest(path: Path, files: Sequence[Path]) -> str:
-    """The content hash of a local input that came without one: names and bytes."""
-    hasher = hashlib.sha256()
-    for file in files:
-        hasher.update(file.relative_to(path.parent).as_posix().encode() + b"\0")
-        hasher.update(_sha(file.read_bytes()).encode())
-    return hasher.hexdigest()[:32]
+ErrorMap = Callable[..., Exception]
 
 
 @dataclass
@@ -414,7 +190,7 @@ class BraketJobs(HybridJobs):
             if not path.exists():
                 raise PermanentError(f"{address}: input {channel.name!r}: no {path}")
             files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-            digest = channel.digest or _digest(path, files)
+            digest = channel.digest or input_digest(path, files)
             base = self.layout.data(digest, path.name)
             present = self._listed(f"{base}/" if path.is_dir() else base, address)
             for file in files:
@@ -470,10 +246,10 @@ class BraketJobs(HybridJobs):
         CONTAINS that hash, within the window: one call each, however many jobs the window
         holds); more keys by one listing of the window, 100 a page."""
         start = (since if since is not None else self.clock() - 86400.0) - LOOKBACK
-        created = {"name": "createdAt", "operator": "GTE", "values": [_stamp(start)]}
+        created = {"name": "createdAt", "operator": "GTE", "values": [stamp(start)]}
         if len(keys) <= LOOKUP_BY_NAME:
             searches = [
-                [{"name": "jobName", "operator": "CONTAINS", "values": [_sha(k, 12)]}, created]
+                [{"name": "jobName", "operator": "CONTAINS", "values": [short_sha(k, 12)]}, created]
                 for k in keys
             ]
         else:
@@ -484,7 +260,7 @@ class BraketJobs(HybridJobs):
             for summary in self._search(filters):
                 key = (summary.get("tags") or {}).get("qplan-key")
                 name = str(summary.get("jobName", ""))
-                if key in wanted and name.endswith(f"-{_sha(key, 12)}"):
+                if key in wanted and name.endswith(f"-{short_sha(key, 12)}"):
                     found[key] = Receipt(summary["jobArn"], (summary["jobArn"],))
         return found
 
@@ -505,7 +281,7 @@ class BraketJobs(HybridJobs):
             start = min(known) if known else 0.0
             window = sum(1 for j in self._jobs.values() if j.created >= start)
         if known and -(-window // PAGE) <= -(-len(known) // ARNS_PER_FILTER):
-            take([{"name": "createdAt", "operator": "GTE", "values": [_stamp(start)]}])
+            take([{"name": "createdAt", "operator": "GTE", "values": [stamp(start)]}])
         rest = [a for a in arns if a not in found]
         for i in range(0, len(rest), ARNS_PER_FILTER):
             chunk = rest[i : i + ARNS_PER_FILTER]
@@ -565,7 +341,7 @@ class BraketJobs(HybridJobs):
         """The job's ``model.tar.gz``; None when it is not there."""
         from botocore.exceptions import ClientError
 
-        bucket, prefix = _split_s3(output)
+        bucket, prefix = split_s3(output)
         key = f"{prefix.rstrip('/')}/output/{OUTPUT_ARCHIVE}"
         try:
             body = self._client("s3").get_object(Bucket=bucket, Key=key)["Body"]

@@ -13,7 +13,7 @@ import pytest
 from qplan.jobstatus import JobStatus
 from qplan.manifest.hybrid import HybridSpec, InputChannel
 from qplan.providers import Dispatch, Member, PermanentError
-from qplan.providers.braket_jobs import (
+from qplan.providers.braket_job_requests import (
     CHECKPOINT_PATH,
     ROLE_ENV,
     Layout,
