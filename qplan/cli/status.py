@@ -37,6 +37,7 @@ def status(
     state, queue position, events and billable time.
     """
     from qplan import operations
+    from qplan.addresses import parse_address
     from qplan.cli.views.stamps import utc_stamp
     from qplan.cli.views.status import render_table
 
@@ -53,7 +54,7 @@ def status(
 
             raise UsageError(f"no instance or job named {', '.join(sorted(unknown))}")
         rows = [r for r in rows if r.address in wanted or r.job in wanted]
-        hybrid = {n for n in wanted if _is_hybrid(stack, n) or _is_hybrid(stack, _job_of(stack, n))}
+        hybrid = {n for n in wanted if _is_hybrid(stack, parse_address(n).name)}
         if hybrid:
             details = operations.hybrid.details(manifest, options, sorted(hybrid))
     if as_json:
@@ -95,10 +96,6 @@ def status(
         from qplan.cli.views.status import render_details
 
         render_details(details)
-
-
-def _job_of(stack: Stack, address: str) -> str:
-    return address.partition("[")[0]
 
 
 def _is_hybrid(stack: Stack, name: str) -> bool:

@@ -174,16 +174,21 @@ def tag() -> Iterator[str]:
 def test_ctrl_c_at_twenty_moments_exits_130_and_the_resume_runs_each_point_once(
     tmp_path: Path, tag: str
 ) -> None:
-    whole = tmp_path / "whole"
-    whole.mkdir()
-    (whole / "qplan.yaml").write_text(MANIFEST)
-    code, shown, _, duration = Terminal(whole, tag).apply(None)
-    assert code == 0, shown
+    durations = []
+    for run in range(2):  # the shorter of two: a first run may pay for cold caches
+        whole = tmp_path / f"whole-{run}"
+        whole.mkdir()
+        (whole / "qplan.yaml").write_text(MANIFEST)
+        code, shown, _, seconds = Terminal(whole, tag).apply(None)
+        assert code == 0, shown
+        durations.append(seconds)
+    duration = min(durations)
     first = max(0.05, 2 * python_startup())
     step = (0.9 * duration - first) / (MOMENTS - 1)
     moments = [first + i * step for i in range(MOMENTS)]
     interrupted = early = 0
     problems: list[str] = []
+    ended: list[str] = []
     for number, moment in enumerate(moments):
         folder = tmp_path / f"at-{number:02d}"
         folder.mkdir()
@@ -195,6 +200,7 @@ def test_ctrl_c_at_twenty_moments_exits_130_and_the_resume_runs_each_point_once(
             # ended before its moment (a faster run than the one measured), or the Ctrl-C
             # came once the apply had finished its work: it changes nothing then
             assert code == 0 and "Apply complete" in shown, f"{where}: exit {code}:\n{shown}"
+            ended.append(f"{moment:.2f}" + ("" if typed else " (untyped)"))
         elif before_the_entry_point(shown):
             early += 1  # in the interpreter's start-up: nothing ran (checked below)
         else:
@@ -228,4 +234,7 @@ def test_ctrl_c_at_twenty_moments_exits_130_and_the_resume_runs_each_point_once(
             problems.append(f"{where}: successes recorded: {sorted(Counter(recorded.values()))}")
     assert not problems, "\n".join(problems)
     assert early <= 2, f"{early} Ctrl-Cs landed before qplan's entry point ran"
-    assert interrupted >= MOMENTS * 3 // 4, f"only {interrupted} of {MOMENTS} were interrupted"
+    assert interrupted >= MOMENTS * 3 // 4, (
+        f"only {interrupted} of {MOMENTS} were interrupted (the apply of {duration:.2f} s had "
+        f"ended at {', '.join(ended)} s)"
+    )
