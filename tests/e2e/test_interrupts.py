@@ -23,6 +23,7 @@ import os
 import pty
 import re
 import select
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -66,6 +67,10 @@ class Terminal(Stack):
         pid, fd = pty.fork()
         if pid == 0:  # the child: qplan, as a session leader on the new terminal
             try:
+                # as a shell starts a command: Ctrl-C at its default, unblocked, whatever the
+                # test process inherited or was left with by an earlier test
+                signal.pthread_sigmask(signal.SIG_SETMASK, set())
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
                 os.chdir(self.folder)
                 os.execve(
                     sys.executable, [sys.executable, "-m", "qplan", "apply", "qplan.yaml"], self.env
