@@ -100,7 +100,7 @@ def status(
 
 def _is_hybrid(stack: Stack, name: str) -> bool:
     job = stack.jobs.get(name)
-    return job is not None and job.program.format == "braket.hybrid"
+    return job is not None and job.hybrid is not None
 
 
 def _details_json(d: JobDetails) -> dict[str, Any]:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import io
 import tarfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,8 @@ from typing import Any
 from qplan.errors import QplanError, UsageError
 from qplan.manifest import Job, Stack
 from qplan.operations.planning import LoadOptions, Workspace, open_workspace
-from qplan.providers import Provider, make_provider
+from qplan.operations.running import _providers
+from qplan.providers import Provider
 from qplan.providers.base import HybridJobs, JobDetails, PermanentError, ProviderError
 from qplan.providers.hybrid import MetricPoint, parse_metrics
 
@@ -64,7 +64,7 @@ class JobMetrics:
 
 
 def _hybrid_jobs(stack: Stack) -> dict[str, Job]:
-    return {n: j for n, j in stack.jobs.items() if j.program.format == HYBRID_FORMAT}
+    return {n: j for n, j in stack.jobs.items() if j.hybrid is not None}
 
 
 def _select(ws: Workspace, names: Sequence[str]) -> list[HybridInstance]:
@@ -99,18 +99,6 @@ def _select(ws: Workspace, names: Sequence[str]) -> list[HybridInstance]:
             raise UsageError(f"{listed}: not a hybrid job (only hybrid jobs have logs and outputs)")
         raise UsageError(f"no instance or job named {listed} in {ws.manifest}")
     return out
-
-
-@contextmanager
-def _providers(ws: Workspace, instances: Sequence[HybridInstance]) -> Iterator[dict[str, Provider]]:
-    made: dict[str, Provider] = {}
-    try:
-        for name in sorted({i.provider for i in instances}):
-            made[name] = make_provider(name, ws.stack.providers[name], ws.workdir)
-        yield made
-    finally:
-        for provider in made.values():
-            provider.close()
 
 
 def _jobs_api(providers: Mapping[str, Provider], instance: HybridInstance) -> HybridJobs:
@@ -158,7 +146,7 @@ def follow_log(
         instance = _one(ws, address)
         if instance.job_id is None and not follow:
             _submitted(instance)
-        with _providers(ws, [instance]) as providers:
+        with _providers(ws, {instance.provider}) as providers:
             api = _jobs_api(providers, instance)
             job_id = instance.job_id
             cursor: str | None = None
@@ -207,7 +195,7 @@ def metrics(manifest: str, options: LoadOptions, names: Sequence[str] = ()) -> l
         instances = [i for i in _select(ws, names) if i.job_id is not None]
         if not instances:
             return []
-        with _providers(ws, instances) as providers:
+        with _providers(ws, {i.provider for i in instances}) as providers:
 
             def read(instance: HybridInstance) -> JobMetrics:
                 api = _jobs_api(providers, instance)
@@ -228,7 +216,7 @@ def details(
         submitted = [i for i in instances if i.job_id is not None]
         found: dict[str, JobDetails] = {}
         if submitted:
-            with _providers(ws, submitted) as providers:
+            with _providers(ws, {i.provider for i in submitted}) as providers:
 
                 def ask(instance: HybridInstance) -> tuple[str, JobDetails]:
                     api = _jobs_api(providers, instance)
@@ -245,7 +233,7 @@ def download(manifest: str, options: LoadOptions, address: str, into: Path) -> P
     with open_workspace(manifest, options) as ws:
         instance = _one(ws, address)
         job_id = _submitted(instance)
-        with _providers(ws, [instance]) as providers:
+        with _providers(ws, {instance.provider}) as providers:
             api = _jobs_api(providers, instance)
             try:
                 name = api.details(job_id).name or address
