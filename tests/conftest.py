@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.emulators.braket.fixture",  # braket_emulator, braket_moto_server
     "tests.emulators.azure.fixture",  # azure_emulator, azurite_server
     "tests.emulators.pasqal.fixture",  # pasqal_emulator, pasqal_sdk
+    "tests.postgres.fixture",  # postgres_server, postgres_url
 ]
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,0 +1,2 @@
+"""A real PostgreSQL server for the tests: installed when missing, started once per test run,
+always stopped."""
