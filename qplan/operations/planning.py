@@ -18,7 +18,7 @@ from qplan.planner import (
     make_plan,
     save_plan,
 )
-from qplan.state import LockInfo, Row, StateStore, open_store, state_path
+from qplan.state import LockInfo, Row, StateStore, local_folder, open_store
 
 __all__ = [
     "LoadOptions",
@@ -47,8 +47,9 @@ class LoadOptions:
 @dataclass
 class Workspace:
     """A loaded manifest and its open state store. ``workdir``: this stack's own folder on
-    this machine, beside a SQLite state (``stacks/NAME``: what providers keep across
-    processes, used only under the stack's lock)."""
+    this machine, beside a SQLite state or in ``.qplan`` next to the manifest when the state
+    is in PostgreSQL (``stacks/NAME``: what providers keep across processes, used only under
+    the stack's lock)."""
 
     manifest: str
     stack: Stack
@@ -68,7 +69,7 @@ def open_workspace(
     )
     store = open_store(options.state, Path(manifest), create=write)
     try:
-        folder = state_path(options.state, Path(manifest)).parent / "stacks" / stack.name
+        folder = local_folder(options.state, Path(manifest)) / "stacks" / stack.name
         yield Workspace(manifest, stack, store, folder)
     finally:
         store.close()

@@ -1,13 +1,16 @@
-"""The state schema, one forward migration per version.
+"""The state schema, one forward migration per version, for SQLite and for PostgreSQL.
 
-``PRAGMA user_version`` holds the version a database is at. Opening a database applies
-the missing steps in order, each in its own transaction; a database at a higher version
-than this qplan knows is refused rather than misread. Never edit a released step: add one.
+Both backends number their versions alike. SQLite's ``PRAGMA user_version`` (PostgreSQL's
+``qplan_schema`` table) holds the version a database is at. Opening a database applies the
+missing steps in order, each in its own transaction; a database at a higher version than
+this qplan knows is refused rather than misread. PostgreSQL databases start at
+``POSTGRES_BASELINE`` (the schema as it was when PostgreSQL came), then take the steps after
+it. Never edit a released step: add one, to both.
 """
 
 from __future__ import annotations
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+__all__ = ["MIGRATIONS", "POSTGRES_BASELINE", "POSTGRES_MIGRATIONS", "SCHEMA_VERSION"]
 
 _V1 = """
 CREATE TABLE stacks (
@@ -118,5 +121,109 @@ CREATE TABLE device_specs (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+# Version 5: a stack's ``lineage``, made with its first write and kept by every copy of its
+# state (state pull, push, migrate): a push onto another stack's state of the same name is
+# refused unless forced.
+_V5 = """
+ALTER TABLE stacks ADD COLUMN lineage TEXT;
+UPDATE stacks SET lineage = lower(hex(randomblob(16)));
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
+
+# PostgreSQL: the schema at version 5 in one step, in the database's ``qplan`` schema (or the
+# one the URL names). Types are PostgreSQL's own; the columns, their order, and the rules
+# (append-only events, results never deleted) are SQLite's.
+_POSTGRES_V5 = """
+CREATE TABLE stacks (
+    name        TEXT PRIMARY KEY,
+    serial      BIGINT NOT NULL DEFAULT 0,
+    created_at  DOUBLE PRECISION NOT NULL,
+    updated_at  DOUBLE PRECISION NOT NULL,
+    generation  BIGINT NOT NULL DEFAULT 0,
+    lineage     TEXT
+);
+
+CREATE TABLE resources (
+    stack            TEXT NOT NULL,
+    address          TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    job              TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    fingerprint      TEXT NOT NULL,
+    attempt          INTEGER NOT NULL,
+    idempotency_key  TEXT,
+    provider         TEXT NOT NULL,
+    target           TEXT NOT NULL,
+    provider_job_id  TEXT,
+    result_hash      TEXT,
+    error            TEXT,
+    created_at       DOUBLE PRECISION NOT NULL,
+    updated_at       DOUBLE PRECISION NOT NULL,
+    member           INTEGER,
+    dispatch_ref     TEXT,
+    provider_status  TEXT,
+    PRIMARY KEY (stack, address)
+);
+
+CREATE TABLE events (
+    id               BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    stack            TEXT NOT NULL,
+    address          TEXT NOT NULL,
+    at               DOUBLE PRECISION NOT NULL,
+    serial           BIGINT NOT NULL,
+    old_status       TEXT,
+    new_status       TEXT,
+    fingerprint      TEXT,
+    attempt          INTEGER,
+    provider_job_id  TEXT,
+    result_hash      TEXT,
+    detail           TEXT
+);
+CREATE INDEX events_by_address ON events (stack, address, id);
+
+CREATE TABLE results (
+    hash        TEXT PRIMARY KEY,
+    size        BIGINT NOT NULL,
+    data        BYTEA NOT NULL,
+    created_at  DOUBLE PRECISION NOT NULL
+);
+
+CREATE FUNCTION qplan_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '%', TG_ARGV[0];
+END
+$$;
+CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events
+    FOR EACH ROW EXECUTE FUNCTION qplan_refuse('events are append-only');
+CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION qplan_refuse('events are append-only');
+CREATE TRIGGER results_no_delete BEFORE DELETE ON results
+    FOR EACH ROW EXECUTE FUNCTION qplan_refuse('results are never deleted');
+CREATE TRIGGER results_no_truncate BEFORE TRUNCATE ON results
+    FOR EACH STATEMENT EXECUTE FUNCTION qplan_refuse('results are never deleted');
+
+CREATE TABLE locks (
+    stack         TEXT PRIMARY KEY,
+    owner         TEXT NOT NULL,
+    host          TEXT NOT NULL,
+    pid           INTEGER NOT NULL,
+    operation     TEXT NOT NULL,
+    acquired_at   DOUBLE PRECISION NOT NULL,
+    heartbeat_at  DOUBLE PRECISION NOT NULL
+);
+
+CREATE TABLE device_specs (
+    provider    TEXT NOT NULL,
+    device      TEXT NOT NULL,
+    specs       TEXT NOT NULL,
+    fetched_at  DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (provider, device)
+);
+"""
+
+POSTGRES_BASELINE = 5
+# (from, to, script): an empty database (version 0) goes to the baseline in one step, then
+# one step per version, as SQLite's
+POSTGRES_MIGRATIONS: tuple[tuple[int, int, str], ...] = ((0, POSTGRES_BASELINE, _POSTGRES_V5),)

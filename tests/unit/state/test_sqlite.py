@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from qplan.jobstatus import InvalidTransition, JobStatus
+from qplan.jobstatus import JobStatus
 from qplan.state import SqliteStore, StateError, Transition, open_store
 from qplan.state.migrations import SCHEMA_VERSION
 
@@ -43,76 +43,6 @@ def test_files_are_private_and_in_wal_mode(tmp_path: Path) -> None:
     for file in folder.iterdir():  # the database, its WAL and its shared memory
         assert stat.S_IMODE(file.stat().st_mode) == 0o600, file.name
     assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-
-
-def test_each_change_bumps_the_serial_and_logs_an_event(store: SqliteStore) -> None:
-    assert store.serial("s") == 0
-    assert store.apply("s", [new("a"), new("b")]) == 1
-    assert store.apply("s", [Transition("a", S.QUEUED, provider_job_id="job-1")]) == 2
-    assert store.serial("s") == 2
-    assert store.serial("other") == 0
-    events = store.events("s", "a")
-    assert [(e["old_status"], e["new_status"], e["serial"]) for e in events] == [
-        (None, "submitting", 1),
-        ("submitting", "queued", 2),
-    ]
-    row = store.row("s", "a")
-    assert row is not None
-    assert (row.status, row.provider_job_id, row.idempotency_key) == (S.QUEUED, "job-1", "key-a")
-
-
-def test_a_bad_transition_writes_nothing(store: SqliteStore) -> None:
-    store.apply("s", [new("a")])
-    with pytest.raises(InvalidTransition):
-        store.apply("s", [Transition("a", S.QUEUED), Transition("a", S.SUBMITTING)])
-    assert store.row("s", "a").status is S.SUBMITTING  # type: ignore[union-attr]
-    assert store.serial("s") == 1
-    with pytest.raises(StateError, match="a new row needs"):
-        store.apply("s", [Transition("b", S.SUBMITTING)])
-
-
-def test_events_are_append_only_and_results_never_deleted(store: SqliteStore) -> None:
-    store.apply("s", [new("a")])
-    digest = store.put_result(b'{"00": 10}')
-    for statement in (
-        "UPDATE events SET detail = 'x'",
-        "DELETE FROM events",
-        "DELETE FROM results",
-    ):
-        with pytest.raises(sqlite3.IntegrityError):
-            store._conn.execute(statement)
-    assert store.result(digest) == b'{"00": 10}'
-
-
-def test_results_are_stored_once_by_content(store: SqliteStore) -> None:
-    first = store.put_result(b"same")
-    second = store.put_result(b"same")
-    assert first == second
-    assert store._conn.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 1
-
-
-def test_forget_keeps_the_history(store: SqliteStore) -> None:
-    digest = store.put_result(b"counts")
-    store.apply("s", [new("a")])
-    store.apply("s", [Transition("a", S.SUCCEEDED, result_hash=digest)])
-    store.forget("s", ["a"])
-    assert store.row("s", "a") is None
-    last = store.events("s", "a")[-1]
-    assert (last["old_status"], last["new_status"], last["result_hash"]) == (
-        "succeeded",
-        None,
-        digest,
-    )
-    assert store.result(digest) == b"counts"
-
-
-def test_snapshot_reads_every_row_with_its_serial(store: SqliteStore) -> None:
-    store.apply("s", [new(f"a[i={i}]") for i in range(100)])
-    store.apply("t", [new("other")])
-    snap = store.snapshot("s")
-    assert snap.serial == 1
-    assert len(snap.rows) == 100
-    assert snap.rows["a[i=7]"].status is S.SUBMITTING
 
 
 def test_migrations_run_once_and_newer_schemas_are_refused(tmp_path: Path) -> None:
@@ -149,8 +79,8 @@ def test_state_urls(tmp_path: Path) -> None:
     assert (tmp_path / "a.db").exists() and (tmp_path / "b.db").exists()
     from qplan.errors import UsageError
 
-    with pytest.raises(UsageError, match="PostgreSQL"):
-        open_store("postgresql://u@h/db", tmp_path / "m.yaml")
+    with pytest.raises(UsageError, match=r"unsupported state URL scheme mysql://"):
+        open_store("mysql://u@h/db", tmp_path / "m.yaml")
     assert os.path.exists(tmp_path / "a.db")
 
 
@@ -179,20 +109,6 @@ def test_a_version_2_state_gains_provider_status_and_keeps_its_rows(tmp_path: Pa
     store.close()
 
 
-def test_device_specs_are_kept_per_provider_and_replaced_whole(store: SqliteStore) -> None:
-    assert store.device_specs("pq") == {}
-    store.put_device_specs("pq", {"FRESNEL": '{"name": "Fresnel"}', "EMU_FREE": "{}"}, 100.0)
-    store.put_device_specs("other", {"FRESNEL": "{}"}, 50.0)
-    kept = store.device_specs("pq")
-    assert sorted(kept) == ["EMU_FREE", "FRESNEL"]
-    assert (kept["FRESNEL"].specs, kept["FRESNEL"].fetched_at) == ('{"name": "Fresnel"}', 100.0)
-    store.put_device_specs("pq", {"FRESNEL": '{"name": "Fresnel 2"}'}, 200.0)
-    kept = store.device_specs("pq")
-    assert list(kept) == ["FRESNEL"] and kept["FRESNEL"].fetched_at == 200.0
-    assert list(store.device_specs("other")) == ["FRESNEL"]
-    assert store.serial("pq") == 0  # a cache: no stack moved
-
-
 def test_a_version_3_state_gains_the_device_specs_table(tmp_path: Path) -> None:
     from qplan.state.migrations import MIGRATIONS
     from qplan.state.sqlite import _statements
@@ -211,11 +127,34 @@ def test_a_version_3_state_gains_the_device_specs_table(tmp_path: Path) -> None:
     store.close()
 
 
+def test_a_version_4_state_gains_a_lineage_per_stack(tmp_path: Path) -> None:
+    from qplan.state.migrations import MIGRATIONS
+    from qplan.state.sqlite import _statements
+
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path)
+    for script in MIGRATIONS[:4]:
+        for statement in _statements(script):
+            conn.execute(statement)
+    for name in ("s", "t"):
+        conn.execute(
+            "INSERT INTO stacks (name, serial, created_at, updated_at) VALUES (?, 3, 0, 0)", (name,)
+        )
+    conn.execute("PRAGMA user_version = 4")
+    conn.commit()
+    conn.close()
+    store = SqliteStore(path)
+    lineages = {store.lineage("s"), store.lineage("t")}
+    assert None not in lineages and len(lineages) == 2  # one of its own per stack
+    assert store.serial("s") == 3
+    store.close()
+
+
 def test_a_ctrl_c_just_after_a_commit_is_raised_as_it_is(store: SqliteStore) -> None:
     # the interrupt lands once COMMIT has run: there is nothing to roll back, and the
     # caller must see the Ctrl-C, not "cannot rollback" (read as an unusable state file)
-    with pytest.raises(KeyboardInterrupt), store._write() as conn:
-        conn.execute("COMMIT")
+    with pytest.raises(KeyboardInterrupt), store._write():
+        store._conn.execute("COMMIT")
         raise KeyboardInterrupt
     store.apply("s", [new("a")])  # and the connection is still good
     assert store.serial("s") == 1
