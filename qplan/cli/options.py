@@ -65,8 +65,9 @@ def state_option(func: F) -> F:
         "--state",
         metavar="URL",
         envvar="QPLAN_STATE",
-        help="State location: a SQLite path or sqlite:///PATH (env QPLAN_STATE); "
-        "default .qplan/state.db next to the manifest.",
+        help="State location: a SQLite path, sqlite:///PATH, or postgresql://USER@HOST/DB "
+        "(libpq's URL: sslmode and the rest pass through; ?schema=NAME picks the schema, "
+        "default qplan) (env QPLAN_STATE); default .qplan/state.db next to the manifest.",
     )(func)
 
 

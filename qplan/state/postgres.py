@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from qplan.errors import UsageError
 from qplan.jobstatus import JobStatus
@@ -68,7 +68,9 @@ class PostgresUrl:
             )
         rest = [(k, v) for k, v in query if k != "schema"]
         self.conninfo = urlunsplit(parts._replace(query=urlencode(rest)))
-        self.password = parts.password or next((v for k, v in rest if k == "password"), None)
+        self.password = (parts.password and unquote(parts.password)) or next(
+            (v for k, v in rest if k == "password"), None
+        )
         self.timeout_given = any(k == "connect_timeout" for k, _ in rest)
         host = parts.hostname or ""
         if ":" in host:
@@ -177,8 +179,13 @@ class PostgresStore(SqlStore):
         return True
 
     def _version(self) -> int:
-        table = self._x("SELECT to_regclass(?)", (f"{self.url.schema}.qplan_schema",)).fetchone()
-        if table[0] is None:
+        # pg_tables, not to_regclass: a plain query sees what another runner's migration
+        # committed while this one waited for the migration lock (the catalog cache may not)
+        table = self._x(
+            "SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = ? AND tablename = ?",
+            (self.url.schema, "qplan_schema"),
+        ).fetchone()
+        if table is None:
             return 0
         row = self._x(f"SELECT version FROM {self.url.schema}.qplan_schema").fetchone()
         return 0 if row is None else int(row[0])
