@@ -276,7 +276,15 @@ class SqlStore(StateStore):
                 {r["result_hash"] for r in rows if r["result_hash"]}
                 | {e["result_hash"] for e in events if e["result_hash"]}
             )
-            results = {d: data for d in digests if (data := self.result(d)) is not None}
+            results: dict[str, bytes] = {}
+            for digest in digests:
+                data = self.result(digest)
+                if data is None:
+                    raise StateError(
+                        f"{self.location}: result {digest[:12]}, named by stack {stack}, is "
+                        "missing from the state"
+                    )
+                results[digest] = data
         serial, generation, lineage, created = head if head else (0, 0, None, None)
         return {
             "stack": stack,
@@ -295,20 +303,35 @@ class SqlStore(StateStore):
         grows by the events the store does not have yet (the log stays append-only: a
         store whose log is not a prefix of the document's keeps its own and logs each
         row the push changed). The serial moves past both the store's and the document's,
-        and the generation past both when rows were replaced. Returns the new serial."""
+        and the generation past both when rows were replaced. Returns the new serial.
+
+        A document of what the store holds already (its lineage, serial, generation, rows
+        and log: a state pushed back where it was pulled from) changes nothing; its serial
+        is returned."""
         stack = str(doc["stack"])
         now = self.clock()
+        names = ROW_FIELDS.split(", ")
         with self._write():
             for digest, data in doc["results"].items():
                 if content_hash(data) != digest:
                     raise StateError(f"result {digest[:12]}: its content does not match its hash")
                 self._x(_INSERT_RESULT, (digest, len(data), data, now))
             before = self._x(
-                "SELECT serial, generation FROM stacks WHERE name = ?", (stack,)
+                "SELECT serial, generation, lineage FROM stacks WHERE name = ?", (stack,)
             ).fetchone()
             old_serial, old_generation = (int(before[0]), int(before[1])) if before else (0, 0)
             old_rows = {r.address: r for r in self.rows(stack)}
             old_events = [_event_key(e) for e in self.events(stack)]
+            new_events = [_event_key(e) for e in doc["events"]]
+            if (
+                before is not None
+                and (old_serial, old_generation, before[2])
+                == (int(doc["serial"]), int(doc["generation"]), doc["lineage"])
+                and old_events == new_events
+                and {a: tuple(getattr(r, n) for n in names[1:]) for a, r in old_rows.items()}
+                == {r["address"]: tuple(r[n] for n in names[1:]) for r in doc["rows"]}
+            ):
+                return old_serial
             serial = max(old_serial, int(doc["serial"])) + 1
             replaced = bool(old_rows) or bool(old_events)
             generation = max(old_generation, int(doc["generation"])) + (1 if replaced else 0)
@@ -319,14 +342,12 @@ class SqlStore(StateStore):
                 "updated_at = excluded.updated_at, lineage = excluded.lineage",
                 (stack, serial, generation, doc.get("created_at") or now, now, doc["lineage"]),
             )
-            new_events = [_event_key(e) for e in doc["events"]]
             history = new_events[len(old_events) :]
             if new_events[: len(old_events)] != old_events:
                 history = []
             self._many(_INSERT_EVENT, [(stack, *key) for key in history])
             new_rows = {str(r["address"]): r for r in doc["rows"]}
             self._x("DELETE FROM resources WHERE stack = ?", (stack,))
-            names = ROW_FIELDS.split(", ")
             marks = ", ".join("?" * len(names))
             self._many(
                 f"INSERT INTO resources ({ROW_FIELDS}) VALUES ({marks})",
