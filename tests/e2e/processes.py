@@ -6,13 +6,14 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+
+from qplan.state import StateError
 
 TAG = "QPLAN_TEST_PROCESS_TAG"
 
@@ -66,7 +67,12 @@ def kill_apply_once(
     """Start ``qplan apply qplan.yaml`` in ``folder`` and SIGKILL it (its whole process
     group) ``grace`` seconds after the statuses of its state's rows satisfy ``ready``
     (their intents committed, say); killed also when that never happens, or the test
-    fails meanwhile."""
+    fails meanwhile. The state is the one ``env`` names (``QPLAN_STATE``), else the
+    default SQLite file."""
+    from tests.e2e.stacks import opened, stack_name
+
+    manifest = folder / "qplan.yaml"
+    state, name = env.get("QPLAN_STATE"), stack_name(manifest, env)
     proc = subprocess.Popen(
         [sys.executable, "-m", "qplan", "apply", "qplan.yaml", "--poll-interval", "0.2", *args],
         cwd=folder,
@@ -76,16 +82,14 @@ def kill_apply_once(
         start_new_session=True,
     )
     try:
-        state = folder / ".qplan" / "state.db"
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:
-                if state.exists():
-                    with sqlite3.connect(state) as conn:
-                        rows = [s for (s,) in conn.execute("SELECT status FROM resources")]
-                    if ready(rows):
-                        break
-            except sqlite3.OperationalError:  # the file exists, its tables not yet
+                with opened(state, manifest) as store:
+                    rows = [r.status.value for r in store.snapshot(name).rows.values()]
+                if ready(rows):
+                    break
+            except StateError:  # the state is being made: its tables are not there yet
                 pass
             time.sleep(0.05)
         time.sleep(grace)

@@ -1,15 +1,14 @@
 """`qplan apply` end to end through the command line, on the real local provider.
 
 Submissions are counted with the local provider's run journal (QPLAN_LOCAL_JOURNAL), an
-independent record written by the worker processes themselves.
+independent record written by the worker processes themselves. The tests taking
+``state_backend`` run on SQLite and on PostgreSQL; the others on SQLite.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -27,11 +26,19 @@ def quickstart(tmp_path: Path) -> Stack:
     return Stack(tmp_path / "q")
 
 
+@pytest.fixture
+def quickstart_on(tmp_path: Path, state_backend: str | None) -> Stack:
+    """The quickstart with its state on each backend in turn."""
+    copy_example("quickstart", tmp_path / "q")
+    return Stack(tmp_path / "q", state=state_backend)
+
+
 def write(tmp_path: Path, text: str) -> Stack:
     return Stack.write(tmp_path / "s", text)
 
 
-def test_apply_then_reapply_submits_nothing(quickstart: Stack) -> None:
+def test_apply_then_reapply_submits_nothing(quickstart_on: Stack) -> None:
+    quickstart = quickstart_on
     first = quickstart.qplan("apply", "qplan.yaml")
     assert first.returncode == 0, first.stderr
     assert first.stdout.splitlines()[-1] == "Apply complete: 6 created; 6 succeeded."
@@ -227,11 +234,10 @@ def test_continue_session_goes_on(tmp_path: Path) -> None:
 
 def test_ctrl_c_stops_and_resumes(tmp_path: Path) -> None:
     stack = faulty(tmp_path, "      - {match: 'scan[theta=0.2]', mode: hang, attempts: [1]}")
-    env = {**os.environ, "QPLAN_LOCAL_JOURNAL": str(stack.journal)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "qplan", "apply", "qplan.yaml"],
         cwd=stack.folder,
-        env=env,
+        env=stack.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -260,17 +266,16 @@ def test_ctrl_c_stops_and_resumes(tmp_path: Path) -> None:
 
 
 def test_a_locked_stack_refuses_a_second_apply(quickstart: Stack) -> None:
-    from qplan.state import SqliteStore
-
-    store = SqliteStore(quickstart.folder / ".qplan" / "state.db")
-    store.acquire("quickstart", "apply", "colleague")
-    result = quickstart.qplan("apply", "qplan.yaml")
+    with quickstart.store(create=True) as store:
+        store.acquire("quickstart", "apply", "colleague")
+        result = quickstart.qplan("apply", "qplan.yaml")
     assert result.returncode == 1
     assert "stack quickstart is locked by colleague@" in result.stderr
     assert quickstart.runs() == []
 
 
-def test_json_events_and_destroy(quickstart: Stack) -> None:
+def test_json_events_and_destroy(quickstart_on: Stack) -> None:
+    quickstart = quickstart_on
     result = quickstart.qplan("apply", "qplan.yaml", "--json")
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert sum(e["event"] == "succeeded" for e in events) == 6
@@ -280,16 +285,19 @@ def test_json_events_and_destroy(quickstart: Stack) -> None:
     }
     destroyed = quickstart.qplan("destroy", "qplan.yaml", "--yes")
     assert destroyed.returncode == 0
-    assert "6 resource(s) forgotten" in destroyed.stdout and "state.db" in destroyed.stdout
+    assert "6 resource(s) forgotten" in destroyed.stdout
+    assert quickstart.location in destroyed.stdout
     assert quickstart.rows() == {}
-    with sqlite3.connect(quickstart.folder / ".qplan" / "state.db") as conn:
-        assert conn.execute("SELECT COUNT(*) FROM results").fetchone()[0] >= 2  # results stay
+    with quickstart.store() as store:  # the results stay, named by the event log
+        digests = {e["result_hash"] for e in store.events("quickstart") if e["result_hash"]}
+        assert len(digests) >= 2 and all(store.result(d) for d in digests)
     assert quickstart.qplan("status", "qplan.yaml").stdout.startswith(
         "Stack quickstart has no resources"
     )
 
 
-def test_plan_file_apply_and_stale_refusal(quickstart: Stack) -> None:
+def test_plan_file_apply_and_stale_refusal(quickstart_on: Stack) -> None:
+    quickstart = quickstart_on
     assert quickstart.qplan("plan", "qplan.yaml", "--out", "plan.json").returncode == 0
     applied = quickstart.qplan("apply", "plan.json")
     assert applied.returncode == 0, applied.stderr
@@ -302,15 +310,17 @@ def test_plan_file_apply_and_stale_refusal(quickstart: Stack) -> None:
 def test_status_refresh_records_lost_local_runs(quickstart: Stack) -> None:
     assert quickstart.qplan("apply", "qplan.yaml").returncode == 0
     from qplan.jobstatus import JobStatus
-    from qplan.state import SqliteStore, Transition
+    from qplan.state import Transition
 
-    store = SqliteStore(quickstart.folder / ".qplan" / "state.db")
-    # as if a qplan died with `bell` in flight: its local run died with it
-    store.apply(
-        "quickstart", [Transition("bell", JobStatus.SUBMITTING, attempt=2, idempotency_key="k2")]
-    )
-    store.apply("quickstart", [Transition("bell", JobStatus.RUNNING, provider_job_id="local-gone")])
-    store.close()
+    with quickstart.store() as store:
+        # as if a qplan died with `bell` in flight: its local run died with it
+        store.apply(
+            "quickstart",
+            [Transition("bell", JobStatus.SUBMITTING, attempt=2, idempotency_key="k2")],
+        )
+        store.apply(
+            "quickstart", [Transition("bell", JobStatus.RUNNING, provider_job_id="local-gone")]
+        )
     refreshed = quickstart.qplan("status", "qplan.yaml", "--refresh")
     assert refreshed.returncode == 0, refreshed.stderr
     assert "bell" in refreshed.stdout and "cancelled" in refreshed.stdout.splitlines()[1]
