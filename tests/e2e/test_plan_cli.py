@@ -1,4 +1,5 @@
-"""`qplan plan`, `show`, `graph`, `status` and `force-unlock` through the command line."""
+"""`qplan plan`, `show`, `graph`, `status` and `force-unlock` through the command line. The
+tests taking ``state_backend`` run on SQLite and on PostgreSQL; the others on SQLite."""
 
 from __future__ import annotations
 
@@ -9,22 +10,25 @@ import sys
 from pathlib import Path
 
 import jsonschema
+import psycopg
 import pytest
 
 import qplan
 from qplan.jobstatus import JobStatus
 from qplan.planner import JobFingerprinter
-from qplan.state import SqliteStore, Transition
+from qplan.state import StateError, StateStore, Transition
 from tests.conftest import CLOUD_ENV, EXAMPLES, REPO, copy_example
+from tests.e2e.stacks import opened, state_env
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run(*args: str, cwd: Path, state: str | None = None) -> subprocess.CompletedProcess[str]:
+    """qplan in ``cwd``, its state at ``state`` (None: the default SQLite file)."""
     return subprocess.run(
         [sys.executable, "-m", "qplan", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
-        env={**os.environ, **CLOUD_ENV},
+        env=state_env(state, {**os.environ, **CLOUD_ENV}),
         check=False,
     )
 
@@ -37,10 +41,14 @@ def quickstart(tmp_path: Path) -> Path:
     return target
 
 
-def complete(folder: Path, addresses: list[str]) -> None:
-    """Record ``addresses`` as succeeded, as apply would."""
+def complete(folder: Path, addresses: list[str], state: str | None = None) -> None:
+    """Record ``addresses`` as succeeded, as apply would, in the state at ``state``."""
     stack = qplan.load(folder / "qplan.yaml")
-    store = SqliteStore(folder / ".qplan" / "state.db")
+    with opened(state, folder / "qplan.yaml", create=True) as store:
+        record(store, stack, addresses)
+
+
+def record(store: StateStore, stack: qplan.Stack, addresses: list[str]) -> None:
     for job in stack.jobs.values():
         fp = JobFingerprinter(job)
         for address in job.addresses():
@@ -60,11 +68,10 @@ def complete(folder: Path, addresses: list[str]) -> None:
             store.apply(
                 stack.name, [Transition(address, JobStatus.SUCCEEDED, provider_job_id="local-1")]
             )
-    store.close()
 
 
-def test_plan_of_a_new_stack(quickstart: Path) -> None:
-    result = run("plan", "qplan.yaml", cwd=quickstart)
+def test_plan_of_a_new_stack(quickstart: Path, state_backend: str | None) -> None:
+    result = run("plan", "qplan.yaml", cwd=quickstart, state=state_backend)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("Stack quickstart: state serial 0 in ")
@@ -75,6 +82,10 @@ def test_plan_of_a_new_stack(quickstart: Path) -> None:
         "0 unchanged, 0 in flight."
     )
     assert not (quickstart / ".qplan").exists()  # planning writes no state
+    if state_backend is not None:  # nor makes a schema in the database
+        with psycopg.connect(state_backend) as connection:
+            schemas = connection.execute("SELECT nspname FROM pg_namespace").fetchall()
+        assert ("qplan",) not in schemas
 
 
 def test_detailed_exitcode(quickstart: Path) -> None:
@@ -125,15 +136,18 @@ def test_json_follows_the_published_schema(quickstart: Path) -> None:
     assert [i["action"] for i in rotation["instances"]] == ["create"] * 5
 
 
-def test_saved_plan_show_and_staleness(quickstart: Path) -> None:
-    assert run("plan", "qplan.yaml", "--out", "plan.json", cwd=quickstart).returncode == 0
-    current = run("show", "plan.json", cwd=quickstart)
+def test_saved_plan_show_and_staleness(quickstart: Path, state_backend: str | None) -> None:
+    state = state_backend
+    assert (
+        run("plan", "qplan.yaml", "--out", "plan.json", cwd=quickstart, state=state).returncode == 0
+    )
+    current = run("show", "plan.json", cwd=quickstart, state=state)
     assert current.returncode == 0, current.stderr
     assert current.stdout.splitlines()[-1] == (
         "plan.json is current: `qplan apply plan.json` would do exactly this."
     )
-    complete(quickstart, ["bell"])
-    stale = run("show", "plan.json", cwd=quickstart)
+    complete(quickstart, ["bell"], state)
+    stale = run("show", "plan.json", cwd=quickstart, state=state)
     assert stale.returncode == 1
     assert "saved plan is stale: the state of stack quickstart changed" in stale.stderr
     assert "(serial 0, now 2)" in stale.stderr
@@ -175,9 +189,8 @@ def test_status_times_are_utc_with_a_z_like_event_stamps(quickstart: Path) -> No
     import datetime as dt
 
     complete(quickstart, ["bell"])
-    store = SqliteStore(quickstart / ".qplan" / "state.db")
-    (row,) = store.rows("quickstart")
-    store.close()
+    with opened(None, quickstart / "qplan.yaml") as store:
+        (row,) = store.rows("quickstart")
     expected = dt.datetime.fromtimestamp(row.updated_at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     table = run("status", "qplan.yaml", cwd=quickstart).stdout.splitlines()
     assert table[1].split()[4] == expected
@@ -185,11 +198,12 @@ def test_status_times_are_utc_with_a_z_like_event_stamps(quickstart: Path) -> No
     assert data["resources"][0]["updated_at"] == expected
 
 
-def test_status_and_force_unlock(quickstart: Path) -> None:
-    empty = run("status", "qplan.yaml", cwd=quickstart)
+def test_status_and_force_unlock(quickstart: Path, state_backend: str | None) -> None:
+    state, manifest = state_backend, quickstart / "qplan.yaml"
+    empty = run("status", "qplan.yaml", cwd=quickstart, state=state)
     assert empty.stdout == "Stack quickstart has no resources in its state yet.\n"
-    complete(quickstart, ["bell"])
-    table = run("status", "qplan.yaml", cwd=quickstart)
+    complete(quickstart, ["bell"], state)
+    table = run("status", "qplan.yaml", cwd=quickstart, state=state)
     header, row = table.stdout.splitlines()
     assert header.split() == [
         "ADDRESS",
@@ -203,18 +217,22 @@ def test_status_and_force_unlock(quickstart: Path) -> None:
         "ERROR",
     ]
     assert row.split()[:4] == ["bell", "succeeded", "1", "local-1"]
-    data = json.loads(run("status", "qplan.yaml", "--json", cwd=quickstart).stdout)
+    data = json.loads(run("status", "qplan.yaml", "--json", cwd=quickstart, state=state).stdout)
     assert [(r["address"], r["status"]) for r in data["resources"]] == [("bell", "succeeded")]
-    store = SqliteStore(quickstart / ".qplan" / "state.db")
-    store.acquire("quickstart", "apply", "someone")
-    locked = run("status", "qplan.yaml", cwd=quickstart)
-    assert "stack quickstart is locked by someone@" in locked.stderr
-    broken = run("force-unlock", "qplan.yaml", "--yes", cwd=quickstart)
-    assert broken.returncode == 0
-    assert broken.stdout.startswith("Broke the lock: stack quickstart is locked by someone@")
-    assert store.lock_info("quickstart") is None
+    with opened(state, manifest) as holder:
+        holder.acquire("quickstart", "apply", "someone")
+        locked = run("status", "qplan.yaml", cwd=quickstart, state=state)
+        assert "stack quickstart is locked by someone@" in locked.stderr
+        broken = run("force-unlock", "qplan.yaml", "--yes", cwd=quickstart, state=state)
+        assert broken.returncode == 0, broken.stderr
+        assert broken.stdout.startswith("Broke the lock: stack quickstart is locked by someone@")
+        with opened(state, manifest) as store:
+            assert store.lock_info("quickstart") is None
+        if state is not None:  # on PostgreSQL the holder's session ended with the lock
+            with pytest.raises(StateError):
+                holder.serial("quickstart")
     assert (
-        run("force-unlock", "qplan.yaml", "--yes", cwd=quickstart).stdout
+        run("force-unlock", "qplan.yaml", "--yes", cwd=quickstart, state=state).stdout
         == "The stack was not locked.\n"
     )
 
@@ -256,9 +274,8 @@ def test_graph_and_force_unlock_never_refuse_a_large_sweep(tmp_path: Path) -> No
 
 def test_force_unlock_finds_a_templated_stack_name_with_var(tmp_path: Path) -> None:
     (tmp_path / "qplan.yaml").write_text(BIG)
-    store = SqliteStore(tmp_path / ".qplan" / "state.db")
-    store.acquire("big-prod", "apply", "someone")
-    store.close()
+    with opened(None, tmp_path / "qplan.yaml", create=True) as store:
+        store.acquire("big-prod", "apply", "someone")
     unlock = run("force-unlock", "qplan.yaml", "-y", "--var", "env=prod", cwd=tmp_path)
     assert unlock.stdout.startswith("Broke the lock: stack big-prod is locked by someone@")
 
@@ -327,10 +344,9 @@ def test_points_dropped_from_a_sweep_are_counted_on_their_job(quickstart: Path) 
     applied = run("apply", "qplan.yaml", cwd=quickstart)
     assert applied.returncode == 0, applied.stderr
     assert applied.stdout.splitlines()[-1] == "Apply complete: 3 forgotten."
-    store = SqliteStore(quickstart / ".qplan" / "state.db")
-    assert sorted(r.address for r in store.rows("quickstart")) == [
-        QUICKSTART_POINTS[0],
-        QUICKSTART_POINTS[2],
-        QUICKSTART_POINTS[4],
-    ]
-    store.close()
+    with opened(None, quickstart / "qplan.yaml") as store:
+        assert sorted(r.address for r in store.rows("quickstart")) == [
+            QUICKSTART_POINTS[0],
+            QUICKSTART_POINTS[2],
+            QUICKSTART_POINTS[4],
+        ]
