@@ -46,6 +46,7 @@ def _register() -> None:
         results,
         schema,
         show,
+        state_cmd,
         status,
         validate,
     )
@@ -64,6 +65,7 @@ def _register() -> None:
         metrics.metrics,
         download.download,
         force_unlock.force_unlock,
+        state_cmd.state,
         schema.schema,
     ):
         # the whole first sentence in `qplan --help`: click would cut it to fit one line

@@ -4,7 +4,7 @@ Each takes a manifest path and options, opens what it needs (manifest, state sto
 returns plain results; rendering is left to the caller.
 """
 
-from qplan.operations import hybrid
+from qplan.operations import hybrid, state_transfer
 from qplan.operations.planning import (
     LoadOptions,
     Workspace,
@@ -41,5 +41,6 @@ __all__ = [
     "results",
     "show_saved_plan",
     "spends_money",
+    "state_transfer",
     "status",
 ]
