@@ -242,3 +242,19 @@ def test_results_are_checked_against_their_hashes(good: dict[str, Any]) -> None:
     forgotten = _result(good, b'{"0": 100}')  # named by events only: the row was forgotten
     del good["results"][forgotten]
     assert _refused(good).startswith("doc.json: events[")
+
+
+def test_a_document_pushed_back_where_it_came_from_changes_nothing(
+    open_state: Callable[..., SqlStore],
+) -> None:
+    store = open_state()
+    state = _filled(store)
+    events = store.events("s")
+    serial, generation = store.serial("s"), store.generation("s")
+    assert store.import_stack(portable.loads(portable.dumps(state), "doc.json")) == serial
+    assert (store.serial("s"), store.generation("s")) == (serial, generation)
+    assert store.events("s") == events  # not one event more
+    store.apply("s", [Transition("c", S.QUEUED)])
+    assert store.import_stack(state) == serial + 2  # a change since: the older copy is a push
+    assert store.row("s", "c").status is S.SUBMITTING  # type: ignore[union-attr]
+    assert store.events("s")[-1]["detail"] == "state push"
