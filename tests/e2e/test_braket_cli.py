@@ -1,12 +1,13 @@
 """The Braket provider end to end: the real amazon-braket-sdk and boto3 over HTTP against the
 wire-compatible emulator (tests/emulators/braket), with moto serving S3. The emulator runs
-programs on Braket's local simulator and counts every API call."""
+programs on Braket's local simulator and counts every API call. The sweep's apply, re-apply,
+edit, cancel and destroy run with the state on SQLite and on PostgreSQL; the rest on
+SQLite."""
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ import pytest
 from qplan.providers.braket import _tag
 from tests.conftest import copy_example
 from tests.e2e.processes import kill_apply_once
+from tests.e2e.stacks import opened, stack_name, state_env
 from tests.emulators.braket.fixture import BraketEmulatorEnv
 
 POINTS = 6
@@ -53,9 +55,12 @@ jobs:
 
 
 class Folder:
-    def __init__(self, path: Path, env: BraketEmulatorEnv) -> None:
+    """A stack on the emulator; its state at ``state`` (None: the default SQLite file)."""
+
+    def __init__(self, path: Path, env: BraketEmulatorEnv, state: str | None = None) -> None:
         self.path = path
         self.env = env
+        self.state = state
         self.write()
 
     def write(
@@ -71,7 +76,7 @@ class Folder:
         (self.path / "qplan.yaml").write_text(text)
 
     def environ(self) -> dict[str, str]:
-        return {**os.environ, "QPLAN_S3_BUCKET": self.env.bucket}
+        return state_env(self.state, {**os.environ, "QPLAN_S3_BUCKET": self.env.bucket})
 
     def qplan(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -88,9 +93,10 @@ class Folder:
         return self.qplan("apply", "qplan.yaml", "--poll-interval", "0.2", *args)
 
     def rows(self) -> dict[str, tuple[str, str | None]]:
-        with sqlite3.connect(self.path / ".qplan" / "state.db") as conn:
-            query = "SELECT address, status, provider_job_id FROM resources"
-            return {a: (s, j) for a, s, j in conn.execute(query)}
+        manifest = self.path / "qplan.yaml"
+        with opened(self.state, manifest) as store:
+            rows = store.rows(stack_name(manifest, self.environ()))
+            return {r.address: (r.status.value, r.provider_job_id) for r in rows}
 
 
 def tasks(env: BraketEmulatorEnv) -> list[dict[str, Any]]:
@@ -123,9 +129,10 @@ def folder(tmp_path: Path, braket_emulator: BraketEmulatorEnv) -> Folder:
 
 
 def test_sweep_apply_reapply_edit_cancel_destroy(
-    folder: Folder, braket_emulator: BraketEmulatorEnv
+    tmp_path: Path, braket_emulator: BraketEmulatorEnv, state_backend: str | None
 ) -> None:
     env = braket_emulator
+    folder = Folder(tmp_path, env, state_backend)
     first = folder.apply()
     assert first.returncode == 0, first.stdout + first.stderr
     assert creates(env) == POINTS
@@ -362,7 +369,7 @@ def test_the_braket_example_applies_as_written(
     env = braket_emulator
     copy_example("braket-sweep", tmp_path / "example")
     folder = Folder.__new__(Folder)
-    folder.path, folder.env = tmp_path / "example", env
+    folder.path, folder.env, folder.state = tmp_path / "example", env, None
     result = folder.apply()
     assert result.returncode == 0, result.stdout + result.stderr
     # the calibration task, then the 32-point sweep as one ProgramSet task

@@ -2,8 +2,9 @@
 
 At the end every point has exactly one recorded successful run, and no point ran after its
 result was recorded: checked against the state's append-only event log and against the
-local provider's run journal, which the worker processes write themselves. The benchmark
-`tests/benchmarks/bench_crash.py` runs many more trials.
+local provider's run journal, which the worker processes write themselves. Each trial runs
+with the state on SQLite and on PostgreSQL. The benchmark `tests/benchmarks/bench_crash.py`
+runs many more trials.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -20,6 +20,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.stacks import opened, state_env
 
 POINTS = 200
 MANIFEST = f"""\
@@ -45,8 +47,12 @@ jobs:
 """
 
 
-def start(folder: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "QPLAN_LOCAL_JOURNAL": str(folder / "journal.log")}
+def environ(folder: Path, state: str | None) -> dict[str, str]:
+    return state_env(state, {**os.environ, "QPLAN_LOCAL_JOURNAL": str(folder / "journal.log")})
+
+
+def start(folder: Path, state: str | None) -> subprocess.Popen[bytes]:
+    env = environ(folder, state)
     with open(folder / "stderr.log", "ab") as err:
         return subprocess.Popen(
             [sys.executable, "-m", "qplan", "apply", "qplan.yaml", "--json"],
@@ -67,26 +73,26 @@ def kill_after(proc: subprocess.Popen[bytes], seconds: float) -> None:
 
 
 @pytest.mark.parametrize("trial", range(3))
-def test_sigkill_at_random_moments_then_resume(tmp_path: Path, trial: int) -> None:
-    rng = random.Random(trial)
+def test_sigkill_at_random_moments_then_resume(
+    tmp_path: Path, trial: int, state_backend: str | None
+) -> None:
+    rng, state = random.Random(trial), state_backend
     (tmp_path / "qplan.yaml").write_text(MANIFEST)
     for _ in range(2):
-        kill_after(start(tmp_path), rng.uniform(1.0, 4.0))
-    final = start(tmp_path)
+        kill_after(start(tmp_path, state), rng.uniform(1.0, 4.0))
+    final = start(tmp_path, state)
     assert final.wait(timeout=180) == 0, (tmp_path / "stderr.log").read_text()
     assert "Traceback" not in (tmp_path / "stderr.log").read_text()
 
-    with sqlite3.connect(tmp_path / ".qplan" / "state.db") as conn:
-        rows = conn.execute("SELECT address, status, result_hash FROM resources").fetchall()
-        successes = conn.execute(
-            "SELECT address, MIN(at), COUNT(*) FROM events "
-            "WHERE new_status = 'succeeded' GROUP BY address"
-        ).fetchall()
+    with opened(state, tmp_path / "qplan.yaml") as store:
+        rows = [(r.address, r.status, r.result_hash) for r in store.rows("crash")]
+        successes = [e for e in store.events("crash") if e["new_status"] == "succeeded"]
     assert len(rows) == POINTS
     assert all(status == "succeeded" and digest for _, status, digest in rows)
     assert len(successes) == POINTS
-    assert all(count == 1 for _, _, count in successes)  # one recorded successful run each
-    recorded_at = {address: at for address, at, _ in successes}
+    recorded = Counter(e["address"] for e in successes)
+    assert set(recorded.values()) == {1}  # one recorded successful run each
+    recorded_at = {e["address"]: e["at"] for e in successes}
     journal = [json.loads(line) for line in (tmp_path / "journal.log").read_text().splitlines()]
     starts = [r for r in journal if r["event"] == "start"]
     late = [r for r in starts if r["at"] > recorded_at[r["address"]]]
@@ -94,11 +100,10 @@ def test_sigkill_at_random_moments_then_resume(tmp_path: Path, trial: int) -> No
     assert Counter(r["address"] for r in starts).keys() == recorded_at.keys()
 
     before = len(starts)
-    env = {**os.environ, "QPLAN_LOCAL_JOURNAL": str(tmp_path / "journal.log")}
     again = subprocess.run(
         [sys.executable, "-m", "qplan", "apply", "qplan.yaml"],
         cwd=tmp_path,
-        env=env,
+        env=environ(tmp_path, state),
         capture_output=True,
         text=True,
         timeout=120,
