@@ -119,6 +119,17 @@ def push(
                     f"the state's serial {serial} ({where}): the state changed since the "
                     "document was pulled; pull it again, or --force to push the older one"
                 )
+            if (
+                not force
+                and document["serial"] == serial
+                and lineage == document["lineage"]
+                and not store.holds(document)
+            ):
+                raise StateError(
+                    f"state push: the document and the state ({where}) are both at serial "
+                    f"{serial} but differ: each moved on from an older copy; pull the state "
+                    "and compare, or --force to push the document over it"
+                )
             new_serial = store.import_stack(document)
         return Pushed(name, store.location, Counts.of(document), serial, new_serial)
 

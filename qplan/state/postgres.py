@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 
 from qplan.errors import UsageError
 from qplan.jobstatus import JobStatus
+from qplan.processes import pid_alive
 from qplan.state.migrations import POSTGRES_MIGRATIONS, SCHEMA_VERSION
 from qplan.state.model import LockInfo, RowState, Snapshot
 from qplan.state.sql import Cursor, HeldLock, SqlStore
@@ -282,17 +283,21 @@ class PostgresStore(SqlStore):
         is replaced."""
         key = self._lock_key(stack)
         deadline = time.monotonic() + 2.0
+        here = socket.gethostname()
         while not self._x("SELECT pg_try_advisory_lock(?, ?)", (NAMESPACE, key)).fetchone()[0]:
             info = self.lock_info(stack)
-            if info is not None and not info.stale:
+            dying = info is not None and info.host == here and not pid_alive(info.pid)
+            if info is not None and not info.stale and not dying:
                 raise StackLocked(info)
             if time.monotonic() > deadline:  # held, and its holder wrote no row yet
                 now = self.clock()
                 raise StackLocked(
                     info or LockInfo(stack, "another qplan", "?", 0, "?", now, now, False)
                 )
-            time.sleep(0.05)  # taken or released this instant: its row is on its way
-        here, pid, now = socket.gethostname(), os.getpid(), self.clock()
+            # taken or released this instant (its row is on its way), or its holder, killed
+            # on this host, has a session the server has not ended yet
+            time.sleep(0.05)
+        pid, now = os.getpid(), self.clock()
         try:
             with self._write():
                 self._x("DELETE FROM locks WHERE stack = ?", (stack,))

@@ -297,6 +297,25 @@ class SqlStore(StateStore):
             "results": results,
         }
 
+    def holds(self, doc: Mapping[str, Any]) -> bool:
+        """Whether the store holds exactly what ``doc`` says of its stack: lineage, serial,
+        generation, rows and event log."""
+        stack = str(doc["stack"])
+        names = ROW_FIELDS.split(", ")
+        head = self._x(
+            "SELECT serial, generation, lineage FROM stacks WHERE name = ?", (stack,)
+        ).fetchone()
+        if head is None or (int(head[0]), int(head[1]), head[2]) != (
+            int(doc["serial"]),
+            int(doc["generation"]),
+            doc["lineage"],
+        ):
+            return False
+        rows = {r.address: tuple(getattr(r, n) for n in names[1:]) for r in self.rows(stack)}
+        if rows != {r["address"]: tuple(r[n] for n in names[1:]) for r in doc["rows"]}:
+            return False
+        return [_event_key(e) for e in self.events(stack)] == [_event_key(e) for e in doc["events"]]
+
     def import_stack(self, doc: Mapping[str, Any]) -> int:
         """Make the stack's state what ``doc`` (an ``export_stack``) says, in one
         transaction: its results are added, its rows replace the stack's, and the event log
@@ -323,14 +342,7 @@ class SqlStore(StateStore):
             old_rows = {r.address: r for r in self.rows(stack)}
             old_events = [_event_key(e) for e in self.events(stack)]
             new_events = [_event_key(e) for e in doc["events"]]
-            if (
-                before is not None
-                and (old_serial, old_generation, before[2])
-                == (int(doc["serial"]), int(doc["generation"]), doc["lineage"])
-                and old_events == new_events
-                and {a: tuple(getattr(r, n) for n in names[1:]) for a, r in old_rows.items()}
-                == {r["address"]: tuple(r[n] for n in names[1:]) for r in doc["rows"]}
-            ):
+            if self.holds(doc):
                 return old_serial
             serial = max(old_serial, int(doc["serial"])) + 1
             replaced = bool(old_rows) or bool(old_events)

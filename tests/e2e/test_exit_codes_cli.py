@@ -72,8 +72,12 @@ MISTAKES = {
         "no instance or job named nosuch in qplan.yaml",
     ),
     "unsupported --state": (
-        ["status", "qplan.yaml", "--state", "postgresql://db/qplan"],
-        "--state: PostgreSQL state is not supported yet",
+        ["status", "qplan.yaml", "--state", "mysql://db/qplan"],
+        "--state: unsupported state URL scheme mysql://",
+    ),
+    "bad --state schema": (
+        ["status", "qplan.yaml", "--state", "postgresql://db/qplan?schema=Team-A"],
+        "--state: schema='Team-A' is not a plain lower-case SQL name",
     ),
 }
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -60,11 +61,22 @@ def quickstart_in(folder: Path, secret: str | None = None) -> Quickstart:
     return stack
 
 
-@pytest.fixture
-def applied(tmp_path: Path) -> Quickstart:
-    """The quickstart applied: six runs, its state in .qplan/state.db."""
-    stack = quickstart_in(tmp_path / "q")
+@pytest.fixture(scope="module")
+def applied_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The quickstart applied once for the module (six runs)."""
+    stack = quickstart_in(tmp_path_factory.mktemp("applied") / "q")
     stack.ok("apply", "qplan.yaml")
+    assert len(stack.runs()) == 6
+    return stack.folder
+
+
+@pytest.fixture
+def applied(applied_once: Path, tmp_path: Path) -> Quickstart:
+    """A copy of the applied quickstart of its own: its state in .qplan/state.db, its run
+    journal with the six runs."""
+    shutil.copytree(applied_once, tmp_path / "q")
+    stack = Quickstart(tmp_path / "q")
+    stack.env.pop("QPLAN_STATE", None)
     assert len(stack.runs()) == 6
     return stack
 
@@ -165,6 +177,25 @@ def test_push_refuses_an_older_serial_unless_forced(applied: Quickstart) -> None
     assert forced.endswith(f"{counts}; serial {serial + 1} -> {serial + 2}.\n")
     assert "No changes" in applied.ok("apply", "qplan.yaml")  # the older state is back
     assert len(applied.runs()) == 6
+
+
+def test_push_refuses_a_copy_that_moved_on_apart_at_the_same_serial(
+    applied: Quickstart,
+) -> None:
+    import json
+
+    text, serial, _ = pulled(applied)
+    applied.ok("destroy", "qplan.yaml", "--yes")  # the state moves on to serial + 1...
+    document = json.loads(text)  # ...and so does a copy of it, elsewhere, differently
+    document["serial"] = serial + 1
+    document["rows"][0]["error"] = "changed in another copy"
+    (applied.folder / "doc.json").write_text(json.dumps(document))
+    refused = applied.run("state", "push", "qplan.yaml", "doc.json")
+    assert refused.returncode == 1
+    assert f"are both at serial {serial + 1} but differ" in refused.stderr
+    assert "6 to create" in applied.ok("plan", "qplan.yaml")  # nothing was written
+    applied.ok("state", "push", "qplan.yaml", "doc.json", "--force")
+    assert "No changes" in applied.ok("plan", "qplan.yaml")
 
 
 def test_push_refuses_another_stack_and_another_lineage(
