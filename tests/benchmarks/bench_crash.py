@@ -1,6 +1,7 @@
 """Crash benchmark: SIGKILL `qplan apply` at random moments, resume, and audit the result.
 
     python tests/benchmarks/bench_crash.py [--trials 20] [--points 200] [--seed S]
+        [--state postgres | --state postgresql://...]
 
 Every trial runs in a fresh folder with a manifest of one job sweeping POINTS values of
 theta (a 2-qubit OpenQASM 3 circuit, 100 shots, `local/braket_sv`) and the local provider's
@@ -38,8 +39,16 @@ follows it (the next apply, up to its own kill or its end); the time to a finish
 adds up every apply of a trial. Both count qplan's processes only, not the wait for a
 killed process group to vanish.
 
+The state is SQLite's file next to the manifest, unless `--state` says PostgreSQL:
+`--state postgres` starts a private server for the run (tests/postgres/server.py) and stops
+it at the end; `--state postgresql://...` uses that database. Every qplan process then gets
+the state's URL in QPLAN_STATE, and every run (the uninterrupted ones and each trial) has a
+fresh database of its own (a fresh schema, on a server of the user's). Either way, the checks
+read the state through qplan's own store (`qplan.state.open_store`), as qplan does.
+
 One line per trial, then a summary; the exit status is 1 if any check failed, and then the
-trial folders are kept and their path is printed.
+trial folders are kept and their path is printed (and, on a server of the user's, the
+trials' schemas).
 """
 
 from __future__ import annotations
@@ -52,23 +61,34 @@ import platform
 import random
 import shutil
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.benchmarks.postgres import PostgresState, add_state_option, validate_state  # noqa: E402
+
+if TYPE_CHECKING:
+    from qplan.state import StateStore
+    from tests.benchmarks.postgres import Fresh
 
 SHOTS = 100
+STACK = "crash"
 MIN_KILL = 0.2  # seconds after the start of apply
 JOURNAL = "journal.jsonl"
 MANIFEST = """\
 version: 1
-stack: crash
+stack: {stack}
 programs:
   ry:
     format: openqasm3
@@ -128,14 +148,20 @@ class Trial:
 
 
 class Runner:
-    def __init__(self, folder: Path, points: int) -> None:
+    """One run's folder and state: SQLite's file next to the manifest, or ``fresh``, a
+    PostgreSQL database (or schema) of its own."""
+
+    def __init__(self, folder: Path, points: int, fresh: Fresh | None = None) -> None:
         folder.mkdir(parents=True)
         self.folder = folder
         self.manifest = folder / "qplan.yaml"
-        self.manifest.write_text(MANIFEST.format(shots=SHOTS, points=points))
+        self.manifest.write_text(MANIFEST.format(stack=STACK, shots=SHOTS, points=points))
         self.journal = folder / JOURNAL
-        self.db = folder / ".qplan" / "state.db"
+        self.local = folder / ".qplan"  # SQLite's state, and the local provider's results
+        self.fresh = fresh
         self.env = {k: v for k, v in os.environ.items() if k != "QPLAN_STATE"}
+        if fresh is not None:
+            self.env["QPLAN_STATE"] = fresh.url
         self.env["QPLAN_LOCAL_JOURNAL"] = str(self.journal)
         self.logs = folder / "logs"
         self.logs.mkdir()
@@ -172,20 +198,30 @@ class Runner:
             return []
         return [json.loads(line) for line in self.journal.read_text().splitlines() if line]
 
-    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        """Read the state as qplan left it; an absent or half-made database reads as empty."""
-        if not self.db.exists():
-            return []
-        conn = sqlite3.connect(self.db)
+    @contextlib.contextmanager
+    def store(self) -> Iterator[StateStore]:
+        """The state as qplan left it, opened as qplan's read-only commands open it: a state
+        not made yet reads as empty (and is not made)."""
+        from qplan.state import open_store
+
+        url = None if self.fresh is None else self.fresh.url
+        store = open_store(url, self.manifest, create=False)
         try:
-            conn.execute("PRAGMA query_only = 1")
-            return conn.execute(sql, params).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return []
-            raise
+            yield store
         finally:
-            conn.close()
+            store.close()
+
+    def lock_left(self) -> bool:
+        with self.store() as store:
+            return store.lock_info(STACK) is not None
+
+    def reset(self) -> None:
+        """The state and the local results gone, as before the first apply."""
+        shutil.rmtree(self.local, ignore_errors=True)
+        self.journal.unlink(missing_ok=True)
+        if self.fresh is not None:
+            self.fresh.reset()
+            self.env["QPLAN_STATE"] = self.fresh.url
 
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -205,15 +241,16 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"process group {proc.pid} still alive 30 s after SIGKILL")
 
 
-def uninterrupted(root: Path, points: int) -> float:
+def uninterrupted(root: Path, points: int, postgres: PostgresState | None) -> float:
     """One full apply in a fresh folder; checks that it ran every point exactly once."""
-    runner = Runner(root, points)
+    runner = Runner(root, points, None if postgres is None else postgres.fresh(root.name))
     started = time.perf_counter()
     code, output = runner.run("apply", str(runner.manifest))
     elapsed = time.perf_counter() - started
     starts = [j for j in runner.journal_lines() if j["event"] == "start"]
-    done = runner.query("SELECT COUNT(*) FROM resources WHERE status = 'succeeded'")
-    if code != 0 or len(starts) != points or done != [(points,)]:
+    with runner.store() as store:
+        done = sum(1 for row in store.rows(STACK) if row.status.value == "succeeded")
+    if code != 0 or len(starts) != points or done != points:
         raise SystemExit(
             f"uninterrupted apply: exit {code}, {len(starts)} runs started, {done} succeeded "
             f"(expected 0, {points}, {points}):\n{output}"
@@ -222,21 +259,24 @@ def uninterrupted(root: Path, points: int) -> float:
 
 
 def inspect_after_kill(runner: Runner, kill: Kill) -> None:
-    rows = runner.query("SELECT address, status FROM resources WHERE kind = 'job'")
+    with runner.store() as store:
+        rows = [(r.address, r.status.value) for r in store.rows(STACK) if r.kind == "job"]
+        kill.lock_left = store.lock_info(STACK) is not None
     kill.statuses = Counter(status for _, status in rows)
     kill.submitting = {address for address, status in rows if status == "submitting"}
-    kill.lock_left = bool(runner.query("SELECT 1 FROM locks"))
 
 
 def audit(runner: Runner, trial: Trial, addresses: set[str]) -> None:
     problems = trial.problems
-    rows = {
-        address: (status, result_hash, key)
-        for address, status, result_hash, key in runner.query(
-            "SELECT address, status, result_hash, idempotency_key FROM resources WHERE kind = 'job'"
-        )
-    }
-    stored = {h for (h,) in runner.query("SELECT hash FROM results")}
+    with runner.store() as store:
+        rows = {
+            r.address: (r.status.value, r.result_hash, r.idempotency_key)
+            for r in store.rows(STACK)
+            if r.kind == "job"
+        }
+        hashes = {h for _, h, _ in rows.values() if h}
+        stored = {h for h in hashes if store.result(h) is not None}
+        events = store.events(STACK)
     if set(rows) != addresses:
         problems.append(
             f"resources: {len(set(rows) - addresses)} unexpected rows, "
@@ -251,10 +291,9 @@ def audit(runner: Runner, trial: Trial, addresses: set[str]) -> None:
         )
 
     successes: dict[str, list[tuple[float, str]]] = defaultdict(list)
-    for address, at, result_hash in runner.query(
-        "SELECT address, at, result_hash FROM events WHERE new_status = 'succeeded'"
-    ):
-        successes[address].append((at, result_hash))
+    for event in events:
+        if event["new_status"] == "succeeded":
+            successes[event["address"]].append((event["at"], event["result_hash"]))
     counts = {a: len(successes.get(a, [])) for a in addresses}
     wrong = {a: n for a, n in counts.items() if n != 1}
     if wrong:
@@ -268,7 +307,7 @@ def audit(runner: Runner, trial: Trial, addresses: set[str]) -> None:
     }
     if mismatched:
         problems.append(f"success event result_hash != row result_hash: {sample(mismatched)}")
-    trial.lost_events = runner.query("SELECT COUNT(*) FROM events WHERE detail LIKE 'lost:%'")[0][0]
+    trial.lost_events = sum(1 for e in events if (e["detail"] or "").startswith("lost:"))
 
     journal = runner.journal_lines()
     starts = [j for j in journal if j["event"] == "start"]
@@ -330,14 +369,21 @@ def sample(items: Any, n: int = 3) -> str:
     return shown + (" ..." if len(items) > n else "")
 
 
-def trial_run(number: int, folder: Path, points: int, full: float, rng: random.Random) -> Trial:
+def trial_run(
+    number: int,
+    folder: Path,
+    points: int,
+    full: float,
+    rng: random.Random,
+    fresh: Fresh | None = None,
+) -> Trial:
     """Kill apply 1 to 3 times, resume to the end, audit. Times count qplan processes only:
     the wait for a killed process group to vanish is left out. A first apply that ends
     before its kill moment starts the trial again with a new draw (up to 5 times), so
     that every trial has at least one kill; later ones simply end the killing."""
     import qplan
 
-    runner = Runner(folder, points)
+    runner = Runner(folder, points, fresh)
     trial = Trial(number, points)
     addresses = {i.address for i in qplan.load(runner.manifest).jobs["scan"].instances()}
     planned = rng.randint(1, 3)
@@ -367,8 +413,7 @@ def trial_run(number: int, folder: Path, points: int, full: float, rng: random.R
             # the first apply ended before its kill: start the trial again, draw again
             trial.redraws += 1
             trial.elapsed = 0.0
-            shutil.rmtree(runner.db.parent)
-            runner.journal.unlink(missing_ok=True)
+            runner.reset()
             continue
         trial.locks_left += kill.lock_left
         trial.kills.append(kill)
@@ -382,7 +427,7 @@ def trial_run(number: int, folder: Path, points: int, full: float, rng: random.R
         trial.elapsed += lived
         if code != 0:
             trial.problems.append(f"final apply: exit {code}: {output.strip()[-500:]!r}")
-        if runner.query("SELECT 1 FROM locks"):
+        if runner.lock_left():
             trial.problems.append("a lock is left after the final apply")
     audit(runner, trial, addresses)
 
@@ -392,10 +437,10 @@ def trial_run(number: int, folder: Path, points: int, full: float, rng: random.R
         trial.problems.append(f"last apply: exit {code}, expected 0 and 'No changes': {output!r}")
     if runner.journal.read_bytes() != before:
         trial.problems.append("last apply started runs (the journal grew)")
-    if runner.query("SELECT 1 FROM locks"):
-        trial.problems.append(
-            f"a lock is left after the last apply: {runner.query('SELECT * FROM locks')}"
-        )
+    with runner.store() as store:
+        left = store.lock_info(STACK)
+    if left is not None:
+        trial.problems.append(f"a lock is left after the last apply: {left}")
     return trial
 
 
@@ -406,9 +451,19 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20, help="(default: %(default)s)")
     parser.add_argument("--points", type=int, default=200, help="sweep size (default: 200)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
+    add_state_option(parser)
     args = parser.parse_args()
     if args.trials < 1 or args.points < 2:
         parser.error("--trials must be at least 1 and --points at least 2")
+    validate_state(parser, args.state)
+    if args.state is None:
+        run(args, None)
+        return
+    with PostgresState(args.state) as postgres:
+        run(args, postgres)
+
+
+def run(args: argparse.Namespace, postgres: PostgresState | None) -> None:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     rng = random.Random(seed)
 
@@ -416,9 +471,11 @@ def main() -> None:
         f"machine: {os.cpu_count()} CPUs, {platform.platform()}, "
         f"Python {platform.python_version()} ({platform.python_implementation()})"
     )
+    if postgres is not None:
+        print(f"state: {postgres.describe()}")
     root = Path(tempfile.mkdtemp(prefix="qplan-bench-crash-"))
     full = statistics.median(
-        uninterrupted(root / f"uninterrupted-{i}", args.points) for i in range(2)
+        uninterrupted(root / f"uninterrupted-{i}", args.points, postgres) for i in range(2)
     )
     print(
         f"{args.trials} trials, {args.points} points x {SHOTS} shots on local/braket_sv, seed "
@@ -434,7 +491,9 @@ def main() -> None:
     print("-" * len(header))
     trials = []
     for number in range(1, args.trials + 1):
-        trial = trial_run(number, root / f"trial-{number:02d}", args.points, full, rng)
+        folder = root / f"trial-{number:02d}"
+        fresh = None if postgres is None else postgres.fresh(folder.name)
+        trial = trial_run(number, folder, args.points, full, rng, fresh)
         trials.append(trial)
         moments = ",".join(f"{k.at:.2f}" + ("" if k.killed else "*") for k in trial.kills)
         in_flight = sum(k.statuses["queued"] + k.statuses["running"] for k in trial.kills)
@@ -507,6 +566,8 @@ def main() -> None:
     )
     if passed != len(trials):
         print(f"trial folders kept in {root}")
+        if postgres is not None:
+            postgres.keep_failed(f"trial-{t.number:02d}" for t in trials if t.problems)
         sys.exit(1)
     shutil.rmtree(root, ignore_errors=True)
 
