@@ -92,6 +92,11 @@ class PostgresUrl:
         return text
 
 
+def chunked_rows(driver: Any) -> bool:
+    """Whether libpq returns a result in chunks of rows (17 and later)."""
+    return int(driver.pq.version()) >= 170000
+
+
 def _driver() -> Any:
     try:
         import psycopg
@@ -227,23 +232,29 @@ class PostgresStore(SqlStore):
         self._conn.close()
 
     def snapshot(self, stack: str) -> Snapshot:
-        """One query, streamed in batches through a server-side cursor, in the same
-        repeatable-read transaction as the serial it is at."""
+        """One query, streamed in batches of ``SNAPSHOT_BATCH`` rows, in the same
+        repeatable-read transaction as the serial it is at: libpq's chunked rows (libpq 17
+        and later, as psycopg's binary package ships), else a server-side cursor."""
         statuses = {s.value: s for s in JobStatus}
+        query = "SELECT address, status, fingerprint, attempt, kind FROM resources WHERE stack = %s"
         with self._read_consistent():
             serial, generation = self._counters(stack)
             try:
-                with self._conn.cursor(name="qplan_snapshot") as cursor:
-                    cursor.itersize = SNAPSHOT_BATCH
-                    cursor.execute(
-                        "SELECT address, status, fingerprint, attempt, kind FROM resources "
-                        "WHERE stack = %s",
-                        (stack,),
-                    )
-                    rows = {
-                        address: RowState(statuses[status], fingerprint, attempt, kind)
-                        for address, status, fingerprint, attempt, kind in cursor
-                    }
+                if chunked_rows(self._psycopg):
+                    with self._conn.cursor() as cursor:
+                        stream = cursor.stream(query, (stack,), size=SNAPSHOT_BATCH)
+                        rows = {
+                            address: RowState(statuses[status], fingerprint, attempt, kind)
+                            for address, status, fingerprint, attempt, kind in stream
+                        }
+                else:
+                    with self._conn.cursor(name="qplan_snapshot") as named:
+                        named.itersize = SNAPSHOT_BATCH
+                        named.execute(query, (stack,))
+                        rows = {
+                            address: RowState(statuses[status], fingerprint, attempt, kind)
+                            for address, status, fingerprint, attempt, kind in named
+                        }
             except self._psycopg.Error as exc:
                 raise self._error(exc) from None
         return Snapshot(stack, serial, rows, generation)

@@ -113,9 +113,13 @@ def test_tls_settings_reach_libpq(postgres_url: str) -> None:
     PostgresStore(postgres_url + "?sslmode=disable&connect_timeout=5").close()
 
 
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunked-rows", "server-cursor"])
 def test_the_snapshot_streams_in_batches_and_agrees_with_the_rows(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, chunked: bool
 ) -> None:
+    if chunked:
+        assert pg.chunked_rows(psycopg), "the test run's libpq gives no chunked rows"
+    monkeypatch.setattr(pg, "chunked_rows", lambda driver: chunked)
     monkeypatch.setattr(pg, "SNAPSHOT_BATCH", 7)
     store = PostgresStore(postgres_url)
     store.apply("s", [new(f"a[i={i}]") for i in range(50)])
