@@ -24,7 +24,15 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import (
+    SplitResult,
+    parse_qsl,
+    quote,
+    unquote,
+    urlencode,
+    urlsplit,
+    urlunsplit,
+)
 
 from qplan.errors import UsageError
 from qplan.jobstatus import JobStatus
@@ -58,7 +66,7 @@ class PostgresUrl:
     and a form safe to show (``location``: no password)."""
 
     def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
+        parts = _split(url)
         query = parse_qsl(parts.query, keep_blank_values=True)
         schemas = [v for k, v in query if k == "schema"]
         self.schema = schemas[-1] if schemas else DEFAULT_SCHEMA
@@ -90,6 +98,34 @@ class PostgresUrl:
             text = text.replace(self.password, "***")
             text = text.replace(quote(self.password, safe=""), "***")
         return text
+
+
+_UNREADABLE = (
+    "--state: this PostgreSQL URL cannot be read as given: percent-encode the characters "
+    "/ ? # @ % and spaces in its user name and password (or leave the password out and give "
+    "it in PGPASSWORD or ~/.pgpass)"
+)
+
+
+def _split(url: str) -> SplitResult:
+    """``url`` split as libpq will read it, or a UsageError that repeats none of it: a
+    password with an unencoded ``/``, ``?``, ``#`` or ``@`` makes libpq (and ``urlsplit``)
+    take part of it for the host, port or database, where a message would show it."""
+    rest = url.split("://", 1)[1]
+    if "#" in url:  # libpq has no fragment: a # is a password's, left unencoded
+        raise UsageError(_UNREADABLE)
+    # libpq: the user and password end at the first @ before any /
+    cut = next((i for i, c in enumerate(rest) if c in "@/"), len(rest))
+    libpq_userinfo = rest[:cut] if cut < len(rest) and rest[cut] == "@" else None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise UsageError(_UNREADABLE) from None
+    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else None
+    if userinfo != libpq_userinfo or "@" in parts.path:
+        raise UsageError(_UNREADABLE)
+    return parts
 
 
 def chunked_rows(driver: Any) -> bool:

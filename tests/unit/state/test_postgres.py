@@ -40,6 +40,26 @@ def test_urls_are_shown_without_their_password() -> None:
         PostgresUrl("postgresql://h/d?schema=Robert');DROP")
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:Top@Secret@h/d",  # libpq: password Top, host Secret@h
+        "postgresql://u:Top/Secret@h/d",  # host u, port Top, database Secret@h/d
+        "postgresql://u:1234/Secret@h/d",  # host u, port 1234, database Secret@h/d
+        "postgresql://u:Top?Secret@h/d",
+        "postgresql://u:Top#Secret@h/d",
+        "postgresql://u@h:notaport/d",
+        "postgresql://u@[::1/d",
+    ],
+)
+def test_an_unreadable_url_is_a_usage_error_that_repeats_none_of_it(url: str) -> None:
+    with pytest.raises(UsageError) as info:
+        PostgresUrl(url)
+    assert "percent-encode" in str(info.value)
+    assert "Top" not in str(info.value) and "Secret" not in str(info.value)
+    assert "1234" not in str(info.value) and "notaport" not in str(info.value)
+
+
 def test_a_read_only_open_of_an_empty_database_writes_nothing(postgres_url: str) -> None:
     before = schemas(postgres_url)
     store = open_store(postgres_url, Path("qplan.yaml"), create=False)
