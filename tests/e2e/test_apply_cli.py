@@ -274,8 +274,7 @@ def test_a_locked_stack_refuses_a_second_apply(quickstart: Stack) -> None:
     assert quickstart.runs() == []
 
 
-def test_json_events_and_destroy(quickstart_on: Stack) -> None:
-    quickstart = quickstart_on
+def test_json_events_and_destroy(quickstart: Stack) -> None:
     result = quickstart.qplan("apply", "qplan.yaml", "--json")
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert sum(e["event"] == "succeeded" for e in events) == 6
@@ -296,8 +295,7 @@ def test_json_events_and_destroy(quickstart_on: Stack) -> None:
     )
 
 
-def test_plan_file_apply_and_stale_refusal(quickstart_on: Stack) -> None:
-    quickstart = quickstart_on
+def test_plan_file_apply_and_stale_refusal(quickstart: Stack) -> None:
     assert quickstart.qplan("plan", "qplan.yaml", "--out", "plan.json").returncode == 0
     applied = quickstart.qplan("apply", "plan.json")
     assert applied.returncode == 0, applied.stderr
