@@ -375,6 +375,15 @@ class SqlStore(StateStore):
 
     # --- the lock's row ----------------------------------------------------------------------
 
+    def _lock_row(self, stack: str) -> tuple[Any, ...] | None:
+        """The lock's row: stack, owner, host, pid, operation, acquired_at, heartbeat_at."""
+        row = self._x(
+            "SELECT stack, owner, host, pid, operation, acquired_at, heartbeat_at FROM locks "
+            "WHERE stack = ?",
+            (stack,),
+        ).fetchone()
+        return None if row is None else tuple(row)
+
     def _heartbeat(self, stack: str, host: str, pid: int) -> bool:
         with self._write():
             cursor = self._x(

@@ -143,11 +143,7 @@ class SqliteStore(SqlStore):
     # --- locking ---------------------------------------------------------------------------
 
     def lock_info(self, stack: str) -> LockInfo | None:
-        row = self._x(
-            "SELECT stack, owner, host, pid, operation, acquired_at, heartbeat_at FROM locks "
-            "WHERE stack = ?",
-            (stack,),
-        ).fetchone()
+        row = self._lock_row(stack)
         if row is None:
             return None
         name, owner, host, pid, operation, acquired, heartbeat = row

@@ -12,22 +12,9 @@ import pytest
 from qplan.jobstatus import JobStatus
 from qplan.state import SqliteStore, StateError, Transition, open_store
 from qplan.state.migrations import SCHEMA_VERSION
+from tests.unit.state.conftest import new
 
 S = JobStatus
-
-
-def new(address: str, status: JobStatus = S.SUBMITTING, **fields: object) -> Transition:
-    base: dict[str, object] = dict(
-        kind="job",
-        job=address.split("[", maxsplit=1)[0],
-        fingerprint="fp1",
-        attempt=1,
-        provider="local",
-        target="local/braket_sv",
-        idempotency_key=f"key-{address}",
-    )
-    base.update(fields)
-    return Transition(address, status, **base)  # type: ignore[arg-type]
 
 
 @pytest.fixture
