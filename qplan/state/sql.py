@@ -301,20 +301,13 @@ class SqlStore(StateStore):
         """Whether the store holds exactly what ``doc`` says of its stack: lineage, serial,
         generation, rows and event log."""
         stack = str(doc["stack"])
-        names = ROW_FIELDS.split(", ")
-        head = self._x(
+        return _same(doc, self._head(stack), list(self.rows(stack)), self.events(stack))
+
+    def _head(self, stack: str) -> tuple[Any, ...] | None:
+        row = self._x(
             "SELECT serial, generation, lineage FROM stacks WHERE name = ?", (stack,)
         ).fetchone()
-        if head is None or (int(head[0]), int(head[1]), head[2]) != (
-            int(doc["serial"]),
-            int(doc["generation"]),
-            doc["lineage"],
-        ):
-            return False
-        rows = {r.address: tuple(getattr(r, n) for n in names[1:]) for r in self.rows(stack)}
-        if rows != {r["address"]: tuple(r[n] for n in names[1:]) for r in doc["rows"]}:
-            return False
-        return [_event_key(e) for e in self.events(stack)] == [_event_key(e) for e in doc["events"]]
+        return None if row is None else (int(row[0]), int(row[1]), row[2])
 
     def import_stack(self, doc: Mapping[str, Any]) -> int:
         """Make the stack's state what ``doc`` (an ``export_stack``) says, in one
@@ -335,15 +328,14 @@ class SqlStore(StateStore):
                 if content_hash(data) != digest:
                     raise StateError(f"result {digest[:12]}: its content does not match its hash")
                 self._x(_INSERT_RESULT, (digest, len(data), data, now))
-            before = self._x(
-                "SELECT serial, generation, lineage FROM stacks WHERE name = ?", (stack,)
-            ).fetchone()
-            old_serial, old_generation = (int(before[0]), int(before[1])) if before else (0, 0)
-            old_rows = {r.address: r for r in self.rows(stack)}
-            old_events = [_event_key(e) for e in self.events(stack)]
-            new_events = [_event_key(e) for e in doc["events"]]
-            if self.holds(doc):
+            head = self._head(stack)
+            old_serial, old_generation = (int(head[0]), int(head[1])) if head else (0, 0)
+            rows, events = list(self.rows(stack)), self.events(stack)
+            if _same(doc, head, rows, events):
                 return old_serial
+            old_rows = {r.address: r for r in rows}
+            old_events = [_event_key(e) for e in events]
+            new_events = [_event_key(e) for e in doc["events"]]
             serial = max(old_serial, int(doc["serial"])) + 1
             replaced = bool(old_rows) or bool(old_events)
             generation = max(old_generation, int(doc["generation"])) + (1 if replaced else 0)
@@ -447,6 +439,23 @@ class HeldLock(Lock):
             self._thread.join()
             self._thread = None
         self.store._release(self.stack, self.host, self.pid)
+
+
+def _same(
+    doc: Mapping[str, Any],
+    head: tuple[Any, ...] | None,
+    rows: Sequence[Row],
+    events: Sequence[Mapping[str, Any]],
+) -> bool:
+    """Whether a stack's ``head`` (serial, generation, lineage), ``rows`` and ``events``
+    are what ``doc`` says."""
+    if head != (int(doc["serial"]), int(doc["generation"]), doc["lineage"]):
+        return False
+    names = ROW_FIELDS.split(", ")[1:]
+    held = {r.address: tuple(getattr(r, n) for n in names) for r in rows}
+    if held != {r["address"]: tuple(r[n] for n in names) for r in doc["rows"]}:
+        return False
+    return [_event_key(e) for e in events] == [_event_key(e) for e in doc["events"]]
 
 
 def _event_key(event: Mapping[str, Any]) -> tuple[Any, ...]:
