@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -96,3 +97,10 @@ def kill_apply_once(
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def another_host(name: str) -> tuple[str, ...]:
+    """A command prefix running a process under another host name (a UTS namespace)."""
+    unshare = shutil.which("unshare")
+    assert unshare is not None, "util-linux's unshare is needed to run a process on another host"
+    return (unshare, "--uts", "sh", "-c", f'hostname {name} && exec "$@"', "sh")

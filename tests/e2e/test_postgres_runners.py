@@ -15,7 +15,6 @@ import getpass
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -32,7 +31,7 @@ from psycopg import sql
 
 from qplan.providers.braket import _tag
 from tests.conftest import ry_program
-from tests.e2e.processes import kill_apply_once, kill_tagged, new_tag
+from tests.e2e.processes import another_host, kill_apply_once, kill_tagged, new_tag
 from tests.e2e.stacks import Stack, opened
 from tests.e2e.test_braket_cli import POINTS, Folder, check_results, per_address, tasks
 from tests.emulators.braket.fixture import BraketEmulatorEnv
@@ -51,13 +50,6 @@ def slow_manifest(stack: str, points: int, workers: int = 1, rotations: int = RO
         + "jobs:\n  scan:\n    target: local/braket_sv\n    program: ry\n    shots: 20\n"
         + f"    sweep: {{grid: {{theta: {{linspace: [0, 0.001, {points}]}}}}}}\n"
     )
-
-
-def another_host(name: str) -> tuple[str, ...]:
-    """A command prefix running a process under another host name (a UTS namespace)."""
-    unshare = shutil.which("unshare")
-    assert unshare is not None, "util-linux's unshare is needed to run a process on another host"
-    return (unshare, "--uts", "sh", "-c", f'hostname {name} && exec "$@"', "sh")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ when a holder died, on any host."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import pytest
 
 from qplan.state import SqliteStore, StackLocked, StateError
 from qplan.state.sql import SqlStore
+from tests.e2e.processes import another_host
 from tests.unit.state.conftest import new
 
 HOLDER = """
@@ -111,13 +111,6 @@ def test_a_killed_holder_on_this_host_is_stale(holder: Holder, store: SqlStore) 
     while not store.lock_info("s").stale:  # type: ignore[union-attr]
         assert time.monotonic() < deadline, "a killed holder's lock never read as stale"
         time.sleep(0.02)
-
-
-def another_host(name: str) -> tuple[str, ...]:
-    """A command prefix running a process under another host name (a UTS namespace)."""
-    unshare = shutil.which("unshare")
-    assert unshare is not None, "util-linux's unshare is needed to run a process on another host"
-    return (unshare, "--uts", "sh", "-c", f'hostname {name} && exec "$@"', "sh")
 
 
 @pytest.mark.parametrize("state_url", ["postgresql"], indirect=True)
