@@ -168,6 +168,21 @@ def test_sweep_apply_reapply_edit_cancel_destroy(
     assert destroyed.returncode == 0 and f"{POINTS} resource(s) forgotten" in destroyed.stdout
 
 
+def kill_while_creating(
+    folder: Folder, env: BraketEmulatorEnv, seconds: float, expected: int
+) -> None:
+    """SIGKILL the apply once its intents are committed, inside the ``seconds`` the emulator
+    takes to answer CreateQuantumTask; then let it finish the requests it had received."""
+    env.faults.latency(seconds, operations=["CreateQuantumTask"])
+    kill_apply_once(folder.path, folder.environ(), lambda rows: "submitting" in rows, 0.5)
+    rows = folder.rows()
+    assert any(s == "submitting" for s, _ in rows.values()), rows  # intents without an id
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(tasks(env)) < expected:
+        time.sleep(0.1)
+    env.faults.clear()
+
+
 @pytest.mark.parametrize("batch", ["", "batch: native"])
 def test_crash_between_create_and_state_write(
     folder: Folder, braket_emulator: BraketEmulatorEnv, batch: str
@@ -175,15 +190,7 @@ def test_crash_between_create_and_state_write(
     env = braket_emulator
     folder.write(batch=batch)
     expected = 1 if batch else POINTS  # one ProgramSet task, or one task per point
-    env.faults.latency(3.0, operations=["CreateQuantumTask"])
-    # once intents are committed, inside the 3 s the emulator takes to answer
-    kill_apply_once(folder.path, folder.environ(), lambda rows: "submitting" in rows, 0.5)
-    rows = folder.rows()
-    assert any(s == "submitting" for s, _ in rows.values()), rows  # intents without an id
-    deadline = time.monotonic() + 30  # the emulator finishes the requests it had received
-    while time.monotonic() < deadline and len(tasks(env)) < expected:
-        time.sleep(0.1)
-    env.faults.clear()
+    kill_while_creating(folder, env, 3.0, expected)
     resumed = folder.apply()
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "adopted" in resumed.stdout

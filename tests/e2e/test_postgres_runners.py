@@ -31,9 +31,15 @@ from psycopg import sql
 
 from qplan.providers.braket import _tag
 from tests.conftest import ry_program
-from tests.e2e.processes import another_host, kill_apply_once, kill_tagged, new_tag
+from tests.e2e.processes import another_host, kill_tagged, new_tag
 from tests.e2e.stacks import Stack, opened
-from tests.e2e.test_braket_cli import POINTS, Folder, check_results, per_address, tasks
+from tests.e2e.test_braket_cli import (
+    POINTS,
+    Folder,
+    check_results,
+    kill_while_creating,
+    per_address,
+)
 from tests.emulators.braket.fixture import BraketEmulatorEnv
 
 ROTATIONS = 5000  # per run: about half a second of a worker's time
@@ -182,15 +188,7 @@ def test_a_braket_runner_killed_before_its_state_write_is_resumed_on_another_hos
 ) -> None:
     env = braket_emulator
     folder = Folder(tmp_path, env, postgres_url)
-    env.faults.latency(2.0, operations=["CreateQuantumTask"])
-    # once intents are committed, inside the 2 s the emulator takes to answer
-    kill_apply_once(folder.path, folder.environ(), lambda rows: "submitting" in rows, 0.5)
-    rows = folder.rows()
-    assert any(s == "submitting" for s, _ in rows.values()), rows  # intents without an id
-    deadline = time.monotonic() + 30  # the emulator finishes the requests it had received
-    while time.monotonic() < deadline and len(tasks(env)) < POINTS:
-        time.sleep(0.1)
-    env.faults.clear()
+    kill_while_creating(folder, env, 2.0, POINTS)
     resumed = subprocess.run(
         [*another_host("ci-runner-8"), sys.executable, "-m", "qplan", "apply", "qplan.yaml"],
         cwd=folder.path,
