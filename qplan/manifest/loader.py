@@ -25,6 +25,7 @@ from qplan.manifest.models import (
     ProgramSpec,
     ProviderConfig,
     SessionSpec,
+    Spending,
     _check_name,
 )
 from qplan.manifest.programs import Program, ProgramError, ProgramProblem, load_program
@@ -294,6 +295,7 @@ def load(
             if not (has_jobs and e["loc"] == ("jobs",) and e["type"] == "too_short")
         ]
         loader.validation_errors(errors, [], rendered)
+    spending = _spending(rendered)
     sections = {name: loader.section(rendered, name) for name in _SECTIONS}
     providers: dict[str, ProviderConfig] = dict(sections["providers"][0])
     provider_names = set(sections["providers"][1])
@@ -331,4 +333,15 @@ def load(
             diagnostics.append(Diagnostic(display, 0, 0, "", "invalid manifest"))
         command_line = any(d in loader.command_line for d in diagnostics)
         raise ManifestError(diagnostics, command_line=command_line)
-    return dataclasses.replace(stack, document=doc)
+    return dataclasses.replace(
+        stack, document=doc, budget=spending.budget, pricing=spending.pricing
+    )
+
+
+def _spending(rendered: Mapping[str, Any]) -> Spending:
+    """The manifest's ``budget`` and ``pricing``; their errors are the head's, reported."""
+    given = {key: rendered[key] for key in ("budget", "pricing") if key in rendered}
+    try:
+        return Spending.model_validate(given)
+    except ValidationError:
+        return Spending()

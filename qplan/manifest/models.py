@@ -41,10 +41,12 @@ __all__ = [
     "LocalProvider",
     "Manifest",
     "PasqalProvider",
+    "PriceSpec",
     "ProgramSpec",
     "ProviderConfig",
     "RetrySpec",
     "SessionSpec",
+    "Spending",
     "SweepSpec",
     "parse_duration",
 ]
@@ -596,6 +598,96 @@ class JobSpec(_Model):
     )
 
 
+# --- prices and budget ---------------------------------------------------------------------
+
+_INSTANCE_TYPE_RE = re.compile(r"ml\.[a-z0-9]+\.[a-z0-9]+")
+
+
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise PydanticCustomError("qplan_number", "must be a number, not true or false")
+    return value
+
+
+Money = Annotated[float, BeforeValidator(_no_bool), Field(ge=0, allow_inf_nan=False)]
+
+
+def _check_price_key(value: str) -> str:
+    if _INSTANCE_TYPE_RE.fullmatch(value):
+        return value
+    provider, slash, device = value.partition("/")
+    if not slash or not provider or not device:
+        raise PydanticCustomError(
+            "qplan_price_key",
+            "must be a target as the jobs name it (PROVIDER/DEVICE, e.g. aws/sv1) or a "
+            "hybrid job's instance type (e.g. ml.m5.large)",
+        )
+    return value
+
+
+PriceKey = Annotated[str, AfterValidator(_check_price_key)]
+
+
+class PriceSpec(_Model):
+    """What one target (or a hybrid job's instance type) costs, in USD. A job on the target
+    costs ``per_task`` for each provider task (a native batch counts once) plus ``per_shot``
+    for each shot plus ``per_minute`` for each minute a task runs (``runtime_minutes`` per
+    task assumed, at least ``min_seconds``); a hybrid job costs ``per_hour`` for each hour of
+    each instance. Fields not given keep the shipped table's value for the target."""
+
+    free: bool = Field(False, description="true: the target costs nothing (no price fields)")
+    per_task: Money | None = Field(None, description="USD per provider task or job")
+    per_shot: Money | None = Field(None, description="USD per shot")
+    per_minute: Money | None = Field(None, description="USD per minute a task runs")
+    runtime_minutes: (
+        Annotated[float, BeforeValidator(_no_bool), Field(gt=0, allow_inf_nan=False)] | None
+    ) = Field(None, description="Minutes one task is assumed to run, for per_minute prices")
+    min_seconds: Money | None = Field(
+        None, description="Shortest duration billed per task, in seconds, for per_minute prices"
+    )
+    per_hour: Money | None = Field(
+        None,
+        description="USD per hour of one hybrid job instance (key: the instance type, such "
+        "as ml.m5.large, or the target of the hybrid jobs)",
+    )
+
+    @model_validator(mode="after")
+    def _free_has_no_price(self) -> PriceSpec:
+        priced = [
+            name
+            for name in ("per_task", "per_shot", "per_minute", "per_hour")
+            if getattr(self, name) is not None
+        ]
+        if self.free and priced:
+            raise PydanticCustomError(
+                "qplan_price",
+                "free: true takes no price ({fields} given)",
+                {"fields": ", ".join(priced)},
+            )
+        return self
+
+
+_BUDGET_DESCRIPTION = (
+    "The most one apply may cost, in USD, by the plan's estimate: an apply whose estimate "
+    "is higher, or that submits to a target without a known price, is refused"
+)
+_PRICING_DESCRIPTION = (
+    "Prices that replace the shipped table's, by target as the jobs name it "
+    "(PROVIDER/DEVICE: aws/sv1, pq/FRESNEL) or by hybrid instance type (ml.m5.large); a "
+    "--pricing FILE of the same shape wins over them"
+)
+Budget = Annotated[float, BeforeValidator(_no_bool), Field(gt=0, allow_inf_nan=False)]
+
+
+class Spending(_Model):
+    """The manifest's ``budget`` and ``pricing``, validated on their own."""
+
+    budget: Budget | None = Field(None, description=_BUDGET_DESCRIPTION)
+    pricing: dict[PriceKey, PriceSpec] = Field(
+        default_factory=dict, description=_PRICING_DESCRIPTION
+    )
+
+
 # --- the manifest --------------------------------------------------------------------------
 
 
@@ -619,6 +711,10 @@ class Manifest(_Model):
     programs: dict[Name, ProgramSpec] = Field(default_factory=dict)
     sessions: dict[Name, SessionSpec] = Field(default_factory=dict)
     jobs: dict[Name, JobSpec] = Field(min_length=1)
+    budget: Budget | None = Field(None, description=_BUDGET_DESCRIPTION)
+    pricing: dict[PriceKey, PriceSpec] = Field(
+        default_factory=dict, description=_PRICING_DESCRIPTION
+    )
 
 
 UNION_TAGS = frozenset({"local", "braket", "azure", "pasqal", "list", "generator"})

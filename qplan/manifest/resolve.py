@@ -20,7 +20,7 @@ from qplan.errors import Diagnostic
 from qplan.manifest.diagnose import did_you_mean
 from qplan.manifest.hybrid import HybridSpec
 from qplan.manifest.hybrid_jobs import bind_hybrid, check_other_job
-from qplan.manifest.models import JobSpec, ProviderConfig, RetrySpec, SessionSpec
+from qplan.manifest.models import JobSpec, PriceSpec, ProviderConfig, RetrySpec, SessionSpec
 from qplan.manifest.params import BadMapping, Parameter
 from qplan.manifest.programs import Program
 from qplan.manifest.pulser_targets import check_mappings
@@ -140,7 +140,10 @@ class Job:
 
 @dataclass(frozen=True)
 class Stack:
-    """A validated manifest, fully resolved. ``jobs`` are in a topological order of ``after``."""
+    """A validated manifest, fully resolved. ``jobs`` are in a topological order of ``after``.
+    ``budget``: the most one apply may cost by its estimate, in USD (None: no budget);
+    ``pricing``: the manifest's prices, by target or hybrid instance type, over the
+    shipped table's."""
 
     name: str
     path: Path
@@ -151,6 +154,8 @@ class Stack:
     jobs: Mapping[str, Job]
     secret_paths: frozenset[tuple[PathPart, ...]] = field(default_factory=frozenset)
     document: YamlDocument | None = field(default=None, repr=False, compare=False)
+    budget: float | None = None
+    pricing: Mapping[str, PriceSpec] = field(default_factory=dict)
 
     def diagnostic(self, path: Sequence[PathPart], message: str) -> Diagnostic:
         """A problem found after loading (a check against a device), located at ``path``
