@@ -609,7 +609,13 @@ def _no_bool(value: Any) -> Any:
     return value
 
 
-Money = Annotated[float, BeforeValidator(_no_bool), Field(ge=0, allow_inf_nan=False)]
+def _positive_minutes(value: float) -> float:
+    if value <= 0:
+        raise PydanticCustomError("qplan_minutes", "must be a positive number of minutes")
+    return value
+
+
+Money = Annotated[float, Field(ge=0, allow_inf_nan=False), BeforeValidator(_no_bool)]
 
 
 def _check_price_key(value: str) -> str:
@@ -640,7 +646,13 @@ class PriceSpec(_Model):
     per_shot: Money | None = Field(None, description="USD per shot")
     per_minute: Money | None = Field(None, description="USD per minute a task runs")
     runtime_minutes: (
-        Annotated[float, BeforeValidator(_no_bool), Field(gt=0, allow_inf_nan=False)] | None
+        Annotated[
+            float,
+            Field(allow_inf_nan=False, json_schema_extra={"exclusiveMinimum": 0}),
+            BeforeValidator(_no_bool),
+            AfterValidator(_positive_minutes),
+        ]
+        | None
     ) = Field(None, description="Minutes one task is assumed to run, for per_minute prices")
     min_seconds: Money | None = Field(
         None, description="Shortest duration billed per task, in seconds, for per_minute prices"
@@ -676,7 +688,20 @@ _PRICING_DESCRIPTION = (
     "(PROVIDER/DEVICE: aws/sv1, pq/FRESNEL) or by hybrid instance type (ml.m5.large); a "
     "--pricing FILE of the same shape wins over them"
 )
-Budget = Annotated[float, BeforeValidator(_no_bool), Field(gt=0, allow_inf_nan=False)]
+
+
+def _positive_amount(value: float) -> float:
+    if value <= 0:
+        raise PydanticCustomError("qplan_amount", "must be a positive amount of USD")
+    return value
+
+
+Budget = Annotated[
+    float,
+    BeforeValidator(_no_bool),
+    Field(allow_inf_nan=False, json_schema_extra={"exclusiveMinimum": 0}),
+    AfterValidator(_positive_amount),
+]
 
 
 class Spending(_Model):
