@@ -40,6 +40,7 @@ def _register() -> None:
         download,
         force_unlock,
         graph,
+        init,
         logs,
         metrics,
         plan,
@@ -52,6 +53,7 @@ def _register() -> None:
     )
 
     for command in (
+        init.init,
         validate.validate,
         plan.plan,
         apply.apply,
