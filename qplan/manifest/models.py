@@ -615,7 +615,18 @@ def _positive_minutes(value: float) -> float:
     return value
 
 
-Money = Annotated[float, Field(ge=0, allow_inf_nan=False), BeforeValidator(_no_bool)]
+def _not_negative(value: float) -> float:
+    if value < 0:
+        raise PydanticCustomError("qplan_amount", "must be an amount of USD, 0 or more")
+    return value
+
+
+Money = Annotated[
+    float,
+    Field(allow_inf_nan=False, json_schema_extra={"minimum": 0}),
+    BeforeValidator(_no_bool),
+    AfterValidator(_not_negative),
+]
 
 
 def _check_price_key(value: str) -> str:
