@@ -94,6 +94,16 @@ def _tag(value: str) -> str:
 _Executable = tuple[dict[str, int], list[int], str] | str
 
 
+def _billed(arn: str, task: _Task, execution_ms: Any) -> dict[str, Any]:
+    """What the service bills a task by: its ARN (members of one program set share it:
+    a sum counts each task once), the shots it records (a set's: all its executables'),
+    and on a simulator the execution time it reports, in milliseconds."""
+    billed: dict[str, Any] = {"task": arn, "shots": int(task.shots or 0)}
+    if isinstance(execution_ms, int | float) and not isinstance(execution_ms, bool):
+        billed["execution_ms"] = execution_ms
+    return billed
+
+
 def _arn_filters(arns: Sequence[str]) -> list[dict[str, Any]]:
     """Filters naming ``arns``, as many per filter as one search takes."""
     chunks = (arns[i : i + ARNS_PER_SEARCH] for i in range(0, len(arns), ARNS_PER_SEARCH))
@@ -146,6 +156,7 @@ class _Task:
     bucket: str = ""
     directory: str = ""
     margin: float = 0.0
+    shots: int | None = None  # as the service records it: every executable's of a set
 
 
 def search_all(
@@ -356,6 +367,7 @@ class BraketTaskProvider(Provider):
             _epoch(summary["createdAt"]),
             summary.get("outputS3Bucket", ""),
             summary.get("outputS3Directory", ""),
+            shots=summary.get("shots"),
         )
         with self._lock:
             self._tasks[summary["quantumTaskArn"]] = task
@@ -496,7 +508,7 @@ class BraketTaskProvider(Provider):
 
     def _location(self, arn: str) -> _Task:
         task = self._tasks.get(arn)
-        if task is None or not task.directory:
+        if task is None or not task.directory or task.shots is None:
             try:
                 meta = self.client.get_quantum_task(quantumTaskArn=arn)
             except Exception as exc:
@@ -529,11 +541,16 @@ class BraketTaskProvider(Provider):
                 raise PermanentError(f"{job_id}: {outcome}")
             counts, qubits, key = outcome
             raw = {"measured_qubits": qubits, "task": arn, "executable": index}
-            return {"counts": counts, "raw": {**raw, "results": f"s3://{task.bucket}/{key}"}}
+            return {
+                "counts": counts,
+                "raw": {**raw, "results": f"s3://{task.bucket}/{key}"},
+                "billed": _billed(arn, task, None),
+            }
         parsed = GateModelQuantumTaskResult.from_string(
             self._read(task.bucket, f"{task.directory}/results.json")
         )
         counts = {str(k): int(v) for k, v in sorted(parsed.measurement_counts.items())}
+        simulator = getattr(parsed.additional_metadata, "simulatorMetadata", None)
         return {
             "counts": counts,
             "raw": {
@@ -541,6 +558,7 @@ class BraketTaskProvider(Provider):
                 "task": job_id,
                 "results": f"{location}/results.json",
             },
+            "billed": _billed(arn, task, getattr(simulator, "executionDuration", None)),
         }
 
     def _executables(self, arn: str) -> list[_Executable]:

@@ -57,7 +57,7 @@ from qplan.providers.braket_job_requests import (
 )
 from qplan.providers.hybrid import OUTPUT_ARCHIVE, result_payload
 
-__all__ = ["LOG_GROUP", "BraketJobs"]
+__all__ = ["LOG_GROUP", "BraketJobs", "billed"]
 
 LOG_GROUP = "/aws/braket/jobs"
 ARNS_PER_FILTER = 10  # values one SearchJobs filter takes
@@ -75,6 +75,20 @@ class _Job:
     created: float
     name: str = ""
     output: str = ""
+
+
+def billed(arn: str, described: Mapping[str, Any]) -> dict[str, Any]:
+    """What a hybrid job is billed by, as GetJob tells: its instance time
+    (``billableDuration``, milliseconds, as seconds; None while the service has not set it)
+    and its instances."""
+    duration = described.get("billableDuration")
+    config = described.get("instanceConfig") or {}
+    return {
+        "job": arn,
+        "billable_seconds": None if duration is None else float(duration) / 1000,
+        "instance_type": config.get("instanceType"),
+        "instance_count": int(config.get("instanceCount") or 1),
+    }
 
 
 class BraketJobs(HybridJobs):
@@ -354,16 +368,18 @@ class BraketJobs(HybridJobs):
             raise self.errors(exc, "", submitting=False) from None
 
     def result(self, arn: str) -> dict[str, Any]:
-        """The persisted data of the job's ``results.json`` (empty when it saved none). An
-        archive not there yet is transient for ``ARCHIVE_GRACE`` after the job ended (S3
-        listing lags); afterwards the job is recorded with no data."""
+        """The persisted data of the job's ``results.json`` (empty when it saved none) and
+        what GetJob says it is billed by (``billed``). An archive not there yet is
+        transient for ``ARCHIVE_GRACE`` after the job ended (S3 listing lags); afterwards
+        the job is recorded with no data."""
         job = self._where(arn)
         archive = self._archive(job.output)
+        described = self._get(arn)
         if archive is None:
-            ended = self._get(arn).get("endedAt")
+            ended = described.get("endedAt")
             if ended is None or self.clock() - _epoch(ended) < ARCHIVE_GRACE:
                 raise TransientError(f"{arn}: its output archive is not in S3 yet")
-        return result_payload(archive, arn, job.name)
+        return {**result_payload(archive, arn, job.name), "billed": billed(arn, described)}
 
     def cancel(self, arns: Sequence[str]) -> None:
         from botocore.exceptions import ClientError

@@ -205,6 +205,13 @@ def test_a_job_runs_once_and_tells_its_log_details_and_output(
     details = api.details(arn)
     assert details.status is JobStatus.SUCCEEDED and details.name == result["hybrid"]["job"]
     assert details.billable_seconds is not None and details.billable_seconds >= 0
+    # what the job is billed by, recorded with its result: GetJob's instance time and config
+    assert result["billed"] == {
+        "job": arn,
+        "billable_seconds": details.billable_seconds,
+        "instance_type": "ml.m5.large",
+        "instance_count": 1,
+    }
     assert {"QUEUED_FOR_EXECUTION", "COMPLETED"} <= {name for _, name, _ in details.events}
     assert details.ended_at is not None and details.ended_at >= start - 5
     with tarfile.open(fileobj=io.BytesIO(api.output(arn)), mode="r:gz") as tar:
