@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from qplan.operations import LoadOptions, ResultRecord
+    from qplan.operations.spending import Spending
 
 
 @click.command()
@@ -44,7 +45,9 @@ def results(
     """Print the results recorded for MANIFEST's instances.
 
     All of them, or the given instances or jobs. Sweep parameters are columns; counts and
-    probabilities per outcome. A hybrid job's result is what it saved (save_job_result).
+    probabilities per outcome; for jobs on paid targets, what the providers billed beside
+    the estimate of what ran (in JSON, each result's "spending"). A hybrid job's result is
+    what it saved (save_job_result).
     """
     from qplan import operations
     from qplan.cli.views.hybrid import decode_result, short
@@ -52,6 +55,8 @@ def results(
     from qplan.manifest.params import format_value
 
     records = operations.results(manifest, options, addresses)
+    spent = _spending(manifest, options, records)
+    by_job = {j["job"]: j for j in spent.to_json()["jobs"]} if spent is not None else {}
     hybrid = [r for r in records if r.hybrid is not None]
     records = [r for r in records if r.hybrid is None]
     decoded = {
@@ -87,11 +92,16 @@ def results(
             if note is not None:
                 item["note"] = note
             out.append(item)
+        for item in out:
+            job_spending = by_job.get(str(item["job"]))
+            if job_spending is not None:
+                item["spending"] = job_spending
         click.echo(json.dumps(out, indent=2, default=repr))
         return
     if hybrid and fmt != "csv":
         _hybrid_table(hybrid, decoded, short, format_value)
         if not records:
+            _footer(spent)
             return
         click.echo()
     if fmt == "csv" and hybrid:
@@ -135,6 +145,24 @@ def results(
     widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(header)]
     for row in (header, *table):
         click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    _footer(spent)
+
+
+def _spending(manifest: str, options: LoadOptions, records: list[ResultRecord]) -> Spending | None:
+    """What was billed for the jobs of ``records``; None when all of them ran on the
+    local provider, whose runs nobody bills (the state is then not read again)."""
+    if all(r.target.startswith("local/") for r in records):
+        return None
+    from qplan.operations import spending
+
+    return spending.spending(manifest, options, sorted({r.job for r in records}))
+
+
+def _footer(spent: Spending | None) -> None:
+    if spent is not None:
+        from qplan.cli.views.status import render_spending
+
+        render_spending(spent)
 
 
 def _hybrid_table(

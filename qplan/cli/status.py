@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -31,19 +32,22 @@ def status(
     """Show the stack's resources as the state records them.
 
     Status, attempt, provider job id, last change (UTC) and error of every resource, or
-    of the given instances or jobs. Reads the state only, unless --refresh: then in-flight
-    jobs are observed at their providers (in bulk) and what changed is recorded, results
-    included. Hybrid jobs named by ADDRESS or JOB are also asked about at their provider:
-    state, queue position, events and billable time.
+    of the given instances or jobs; for jobs on paid targets, what the providers billed
+    (tasks, shots, instance time, USD) beside the estimate of what ran. Reads the state
+    only, unless --refresh: then in-flight jobs are observed at their providers (in bulk)
+    and what changed is recorded, results included. Hybrid jobs named by ADDRESS or JOB
+    are also asked about at their provider: state, queue position, events and billable
+    time.
     """
     from qplan import operations
     from qplan.addresses import parse_address
     from qplan.cli.views.stamps import utc_stamp
-    from qplan.cli.views.status import render_table
+    from qplan.cli.views.status import render_spending, render_table
+    from qplan.operations import spending
 
     if refresh:
         operations.refresh(manifest, options)
-    stack, rows, lock = operations.status(manifest, options)
+    stack, rows, lock, spent = spending.status(manifest, options)
     details = []
     if addresses:
         wanted = set(addresses)
@@ -54,11 +58,13 @@ def status(
 
             raise UsageError(f"no instance or job named {', '.join(sorted(unknown))}")
         rows = [r for r in rows if r.address in wanted or r.job in wanted]
+        shown = {r.job for r in rows}
+        spent = replace(spent, jobs=tuple(j for j in spent.jobs if j.job in shown))
         hybrid = {n for n in wanted if _is_hybrid(stack, parse_address(n).name)}
         if hybrid:
             details = operations.hybrid.details(manifest, options, sorted(hybrid))
     if as_json:
-        out = {
+        out: dict[str, Any] = {
             "stack": stack.name,
             "locked": None if lock is None else lock.describe(),
             "resources": [
@@ -79,6 +85,8 @@ def status(
                 for r in rows
             ],
         }
+        if spent.jobs:
+            out["spending"] = spent.to_json()
         if details:
             out["hybrid_jobs"] = [
                 {"address": i.address, **({} if d is None else _details_json(d))}
@@ -92,6 +100,7 @@ def status(
         click.echo(f"Stack {stack.name} has no resources in its state yet.")
         return
     render_table(rows)
+    render_spending(spent)
     if details:
         from qplan.cli.views.status import render_details
 
