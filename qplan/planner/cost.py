@@ -368,6 +368,12 @@ class CostEstimate:
 
 
 def _money(value: float) -> str:
+    """A price as a price list writes it: to the cent at least (0.30), more digits where
+    it has them (0.00145)."""
+    return f"{value:.2f}" if value == round(value, 2) else f"{value:g}"
+
+
+def _plain(value: float) -> str:
     return f"{value:g}"
 
 
@@ -414,10 +420,10 @@ def _job_cost(job: Job, instances: int, pricing: Pricing, notes: _Notes) -> JobC
         runtime = price.runtime_minutes or pricing.runtime_minutes
         billed = max(runtime, (price.min_seconds or 0.0) / 60)
         amount += tasks * price.per_minute * billed
-        parts.append(f"{_money(price.per_minute)}/min x {_money(billed)} min/task")
+        parts.append(f"{_money(price.per_minute)}/min x {_plain(billed)} min/task")
         if price.runtime_minutes is None:
             notes.add(
-                f"per-minute targets ({target}): {_money(runtime)} minute"
+                f"per-minute targets ({target}): {_plain(runtime)} minute"
                 f"{'s' if runtime != 1 else ''} per task assumed (override: runtime_minutes)"
             )
     notes.add(price.note)
@@ -450,7 +456,7 @@ def _hybrid_cost(job: Job, instances: int, pricing: Pricing, notes: _Notes) -> J
     per_hour, _ = found
     hours = spec.max_runtime / 3600
     amount = instances * spec.instance_count * hours * per_hour
-    basis = f"{spec.instance_type} {_money(per_hour)}/h x {_money(round(hours, 4))} h"
+    basis = f"{spec.instance_type} {_money(per_hour)}/h x {_plain(round(hours, 4))} h"
     if spec.instance_count != 1:
         basis += f" x {spec.instance_count} instances"
     return JobCost(job.name, target, instances, instances, 0, amount, basis)
@@ -579,14 +585,23 @@ def _tasks_billed(
         parts.append(f"{_money(price.per_shot)}/shot")
     if price.per_minute is not None:
         floor = (price.min_seconds or 0.0) * 1000
-        assumed = (price.runtime_minutes or pricing.runtime_minutes) * 60_000
+        runtime = price.runtime_minutes or pricing.runtime_minutes
         total_ms = 0.0
+        unreported = 0
         for item in items:
             ms = item.get("execution_ms")
-            run = float(ms) if isinstance(ms, int | float) and not isinstance(ms, bool) else assumed
-            total_ms += max(run, floor)
+            if isinstance(ms, int | float) and not isinstance(ms, bool):
+                total_ms += max(float(ms), floor)
+            else:
+                unreported += 1
+                total_ms += max(runtime * 60_000, floor)
         amount += price.per_minute * total_ms / 60_000
-        parts.append(f"{_money(price.per_minute)}/min x {_money(round(total_ms / 1000, 3))} s")
+        parts.append(f"{_money(price.per_minute)}/min x {_plain(round(total_ms / 1000, 3))} s")
+        if unreported:
+            parts[-1] += (
+                f" ({unreported} task{'s' if unreported != 1 else ''} without a reported run "
+                f"time: {_plain(runtime)} min each assumed)"
+            )
     return amount, " + ".join(parts)
 
 

@@ -100,7 +100,7 @@ def test_the_braket_sweep_on_a_qpu_is_tasks_times_the_task_price_plus_shots() ->
     jobs = by_job(estimated)
     assert jobs["calibrate"].amount == pytest.approx(0.30 + 1000 * 0.00145)
     assert jobs["rabi"].amount == pytest.approx(0.30 + 6400 * 0.00145)
-    assert jobs["rabi"].basis == "0.3/task + 0.00145/shot"
+    assert jobs["rabi"].basis == "0.30/task + 0.00145/shot"
     assert estimated.total == pytest.approx(11.33)
 
 
@@ -306,6 +306,9 @@ def test_billed_figures_count_each_task_once() -> None:
     assert (spend.tasks, spend.shots) == (2, 600)
     # t1 reported no execution time: a minute assumed; t2 ran 12 s
     assert spend.amount == pytest.approx(0.075 * (60 + 12) / 60)
+    assert spend.basis == (
+        "0.075/min x 72 s (1 task without a reported run time: 1 min each assumed)"
+    )
     assert spend.estimate.instances == 3
     short = {"counts": {}, "billed": {"task": "arn:t3", "shots": 1, "execution_ms": 40}}
     spend = spent(job, [short], shipped_pricing())
