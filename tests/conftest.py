@@ -18,6 +18,8 @@ pytest_plugins = [
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
+MANIFEST_EXAMPLES = sorted(p.parent.name for p in EXAMPLES.glob("*/qplan.yaml"))
+"""The examples that are a manifest (``examples/ci`` holds CI recipes)."""
 
 CLOUD_ENV = {
     "QPLAN_S3_BUCKET": "qplan-test-results",

@@ -41,6 +41,7 @@ def _register() -> None:
         force_unlock,
         graph,
         init,
+        lock,
         logs,
         metrics,
         plan,
@@ -67,6 +68,7 @@ def _register() -> None:
         metrics.metrics,
         download.download,
         force_unlock.force_unlock,
+        lock.lock,
         state_cmd.state,
         schema.schema,
     ):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from qplan.cli.options import stack_options
+from qplan.cli.options import cost_options, stack_options, target_option
 
 if TYPE_CHECKING:
     from qplan.operations import LoadOptions
@@ -30,6 +30,8 @@ class _Deferred:
 @click.command()
 @click.argument("target", metavar="MANIFEST|PLANFILE", type=click.Path(exists=True, dir_okay=False))
 @stack_options
+@cost_options
+@target_option
 @click.option(
     "--yes", "-y", is_flag=True, help="Do not ask before spending money on a paid target."
 )
@@ -59,6 +61,7 @@ class _Deferred:
 def apply(
     target: str,
     options: LoadOptions,
+    targets: tuple[str, ...],
     yes: bool,
     parallelism: int | None,
     no_wait: bool,
@@ -70,7 +73,10 @@ def apply(
     """Run what the plan of MANIFEST (or a saved PLANFILE) says, and record every result.
 
     Safe to run again at any time: finished jobs are never rerun, running ones are
-    adopted. A saved plan is refused if the state or the manifest changed since.
+    adopted. A saved plan is refused if the state or the manifest changed since. A plan
+    whose estimated cost exceeds the budget (the manifest's budget: or --budget) is
+    refused before anything is sent, with or without a terminal. Writes the lock file
+    (qplan.lock next to qplan.yaml) at the end.
     """
     import dataclasses
 
@@ -97,7 +103,14 @@ def apply(
     def confirm(plan: Any, stack: Any) -> bool:
         if yes or not tty or not operations.spends_money(plan, stack):
             return True
-        return click.confirm("This plan submits jobs to paid targets. Apply it?", default=False)
+        cost = ""
+        if plan.cost is not None:
+            from qplan.cli.views.plan_markdown import money
+
+            cost = f" (estimated {money(plan.cost.total, plan.cost.currency)})"
+        return click.confirm(
+            f"This plan submits jobs to paid targets{cost}. Apply it?", default=False
+        )
 
     if refresh_devices:
         options = dataclasses.replace(options, refresh_devices=True)
@@ -105,7 +118,7 @@ def apply(
         parallelism=parallelism, no_wait=no_wait, fail_fast=fail_fast, poll_interval=poll_interval
     )
     plan, report = operations.apply(
-        target, options, run, sink=sink, confirm=confirm, on_plan=on_plan
+        target, options, run, targets=targets, sink=sink, confirm=confirm, on_plan=on_plan
     )
     if report is None:
         click.echo("Apply cancelled; nothing was submitted.")

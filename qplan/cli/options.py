@@ -101,3 +101,44 @@ def stack_name_options(func: F) -> F:
     """--var, --var-file and --state, as one ``options`` argument with no sweep limit: for
     a command that needs the stack's name and its state, never its instances."""
     return var_options(state_option(_as_load_options(func)))  # type: ignore[return-value]
+
+
+def cost_options(func: F) -> F:
+    """--pricing and --budget, folded into the ``options`` argument (after stack_options)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, pricing: str | None, budget: float | None, **kwargs: Any) -> Any:
+        import dataclasses
+
+        options = kwargs.pop("options")
+        options = dataclasses.replace(options, pricing=pricing, budget=budget)
+        return func(*args, options=options, **kwargs)
+
+    wrapped = click.option(
+        "--budget",
+        type=click.FloatRange(min=0),
+        metavar="AMOUNT",
+        envvar="QPLAN_BUDGET",
+        help="The most an apply may cost by the plan's estimate, in the pricing table's "
+        "currency (USD); over it, apply refuses (exit 1). Wins over the manifest's budget: "
+        "(env QPLAN_BUDGET).",
+    )(wrapper)
+    return click.option(  # type: ignore[return-value]
+        "--pricing",
+        type=click.Path(exists=True, dir_okay=False, path_type=str),
+        metavar="FILE",
+        help="A YAML pricing file over the shipped prices and the manifest's pricing: "
+        "(same shape as pricing:, keyed by PROVIDER/DEVICE).",
+    )(wrapped)
+
+
+def target_option(func: F) -> F:
+    """--target, repeatable, as ``targets``."""
+    return click.option(
+        "--target",
+        "targets",
+        multiple=True,
+        metavar="ADDRESS|JOB",
+        help="Only this job, instance or session, and what it needs (after:, its session); "
+        "may be repeated. The plan says what was left out.",
+    )(func)

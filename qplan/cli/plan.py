@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from qplan.cli.options import MANIFEST, stack_options
+from qplan.cli.options import MANIFEST, cost_options, stack_options, target_option
 
 if TYPE_CHECKING:
     from qplan.operations import LoadOptions
@@ -19,14 +19,29 @@ EXIT_CHANGES = 2
 @click.command()
 @MANIFEST
 @stack_options
+@cost_options
+@target_option
 @click.option("-v", "--verbose", is_flag=True, help="List every instance that changes.")
 @click.option(
-    "--json", "as_json", is_flag=True, help="Print the plan as JSON (schemas/plan.schema.json)."
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="text for people; json (schemas/plan.schema.json) for machines; markdown for a "
+    "pull request's comment.",
 )
+@click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Save the plan for `qplan apply PLANFILE`.",
+)
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="First ask the providers about in-flight jobs and record what changed, so that "
+    "jobs cancelled or failed outside qplan show up as changes (takes the stack's lock).",
 )
 @click.option(
     "--refresh-devices",
@@ -43,17 +58,22 @@ EXIT_CHANGES = 2
 def plan(
     manifest: str,
     options: LoadOptions,
+    targets: tuple[str, ...],
     verbose: bool,
+    fmt: str,
     as_json: bool,
     out: Path | None,
+    refresh: bool,
     refresh_devices: bool,
     detailed_exitcode: bool,
 ) -> None:
-    """Show what `qplan apply MANIFEST` would do. Submits nothing.
+    """Show what `qplan apply MANIFEST` would do, and what it would cost. Submits nothing.
 
     Pulser sequences on Pasqal targets are checked against their devices first: the
     specifications the service publishes (kept in the state for a day), or offline a
-    stand-in that the plan names.
+    stand-in that the plan names. The estimated cost comes from the pricing table shipped
+    with qplan, the manifest's pricing: and --pricing. A lock file next to the manifest
+    that does not match the state is reported.
     """
     import dataclasses
 
@@ -62,17 +82,28 @@ def plan(
     from qplan.cli.views.plan import render_plan
     from qplan.planner import to_document
 
+    if as_json:
+        fmt = "json"
     if refresh_devices:
         options = dataclasses.replace(options, refresh_devices=True)
-    result = operations.plan(manifest, options, out)
-    doc = to_document(result, detailed=as_json or verbose)
-    if as_json:
+    if refresh:
+        operations.refresh(manifest, options)
+    result = operations.plan(manifest, options, out, targets)
+    doc = to_document(result, detailed=fmt != "text" or verbose)
+    if fmt == "json":
         click.echo(doc.model_dump_json(indent=2))
+    elif fmt == "markdown":
+        from qplan.cli.views.plan_markdown import render_markdown
+
+        click.echo("\n".join(render_markdown(doc)))
     else:
         location = state_location(options.state, manifest)
         for line in render_plan(doc, verbose=verbose, state_location=location):
             click.echo(line)
-        if out is not None:
-            click.echo(f"Saved the plan to {out}; apply it with `qplan apply {out}`.")
+    if out is not None and fmt != "json":
+        click.echo(
+            f"Saved the plan to {out}; apply it with `qplan apply {out}`.",
+            err=fmt == "markdown",
+        )
     if detailed_exitcode and result.has_changes:
         sys.exit(EXIT_CHANGES)

@@ -18,11 +18,20 @@ if TYPE_CHECKING:
 @click.argument("planfile", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @stack_options
 @click.option("-v", "--verbose", is_flag=True, help="List every instance that changes.")
-@click.option("--json", "as_json", is_flag=True, help="Print the saved plan as JSON.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="text for people; json for machines; markdown for a pull request's comment.",
+)
+@click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
 def show(
     planfile: Path,
     options: LoadOptions,
     verbose: bool,
+    fmt: str,
     as_json: bool,
 ) -> None:
     """Show a saved PLANFILE; exit 1 if it is stale.
@@ -36,8 +45,13 @@ def show(
     from qplan.cli.views.plan import render_plan
 
     saved, stale = operations.show_saved_plan(planfile, options)
+    as_json = as_json or fmt == "json"
     if as_json:
         click.echo(saved.model_dump_json(indent=2))
+    elif fmt == "markdown":
+        from qplan.cli.views.plan_markdown import render_markdown
+
+        click.echo("\n".join(render_markdown(saved)))
     else:
         location = state_location(options.state, saved.manifest)
         for line in render_plan(saved, verbose=verbose, state_location=location):
@@ -45,5 +59,5 @@ def show(
     if stale:
         click.echo(stale, err=True)
         sys.exit(1)
-    if not as_json:
+    if fmt == "text" and not as_json:
         click.echo(f"{planfile} is current: `qplan apply {planfile}` would do exactly this.")

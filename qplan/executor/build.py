@@ -120,6 +120,7 @@ def build_view(
             actions[address] = action
     instances: dict[str, Instance] = {}
     limits: dict[str, int] = {}
+    targeted = bool(plan.targets)
     for job in stack.jobs.values():
         # a provider not made has no work in this apply: its instances are all unchanged
         caps = capabilities.get(job.target.provider, Capabilities())
@@ -129,6 +130,8 @@ def build_view(
         fingerprint = JobFingerprinter(job)
         for item in job.instances():
             address = item.address
+            if targeted and address not in actions:
+                continue  # left out of a targeted plan: not in this apply at all
             instances[address] = _instance(
                 job,
                 address,

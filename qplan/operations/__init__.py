@@ -8,6 +8,7 @@ from qplan.operations import hybrid, state_transfer
 from qplan.operations.planning import (
     LoadOptions,
     Workspace,
+    check_lock,
     force_unlock,
     open_workspace,
     plan,
@@ -15,6 +16,7 @@ from qplan.operations.planning import (
     status,
 )
 from qplan.operations.running import (
+    OverBudget,
     ResultRecord,
     apply,
     cancel,
@@ -27,10 +29,12 @@ from qplan.operations.running import (
 
 __all__ = [
     "LoadOptions",
+    "OverBudget",
     "ResultRecord",
     "Workspace",
     "apply",
     "cancel",
+    "check_lock",
     "destroy",
     "force_unlock",
     "hybrid",

@@ -18,11 +18,15 @@ from qplan.planner import (
     make_plan,
     save_plan,
 )
+from qplan.planner.selection import select
 from qplan.state import LockInfo, Row, StateStore, local_folder, open_store
+from qplan.state.lockfile import LockFileError, compare, lock_path, read_lock, write_lock
 
 __all__ = [
     "LoadOptions",
     "Workspace",
+    "check_lock",
+    "finish_plan",
     "force_unlock",
     "open_workspace",
     "plan",
@@ -35,13 +39,17 @@ __all__ = [
 class LoadOptions:
     """How to load a manifest and where its state is (``state`` None: next to it).
     ``refresh_devices``: a plan asks the services for their device specifications even
-    when the state keeps fresh ones (``operations.devices``)."""
+    when the state keeps fresh ones (``operations.devices``). ``pricing``: a pricing file
+    over the shipped table and the manifest's ``pricing:``; ``budget``: the most an apply
+    may cost by its estimate, over the manifest's ``budget:``."""
 
     var_files: Sequence[str] = ()
     overrides: Sequence[str] = ()
     max_sweep_points: int = DEFAULT_MAX_POINTS
     state: str | None = None
     refresh_devices: bool = False
+    pricing: str | None = None
+    budget: float | None = None
 
 
 @dataclass
@@ -75,21 +83,76 @@ def open_workspace(
         store.close()
 
 
-def plan(manifest: str, options: LoadOptions, out: Path | None = None) -> Plan:
-    """Plan ``manifest`` against its state; save the plan to ``out`` if given. Pulser jobs
-    on Pasqal targets are checked against their devices first (``check_devices``: it may
-    ask a service for its devices' specifications, and raises ManifestError when a
-    device cannot run an instance)."""
+def plan(
+    manifest: str,
+    options: LoadOptions,
+    out: Path | None = None,
+    targets: Sequence[str] = (),
+) -> Plan:
+    """Plan ``manifest`` against its state (only ``targets`` and what they need, if
+    given), with its cost estimate and what the lock file disagrees on; save the plan to
+    ``out`` if given. Pulser jobs on Pasqal targets are checked against their devices
+    first (``check_devices``: it may ask a service for its devices' specifications, and
+    raises ManifestError when a device cannot run an instance)."""
     with open_workspace(manifest, options) as ws:
         devices = check_devices(ws.stack, ws.store, refresh=options.refresh_devices)
-        result = dataclasses.replace(
+        result = finish_plan(
+            ws,
             make_plan(ws.stack, ws.store.snapshot(ws.stack.name)),
-            manifest=manifest,
-            devices=devices,
+            options,
+            targets,
         )
+        result.devices = devices
     if out is not None:
         save_plan(result, out)
     return result
+
+
+def finish_plan(ws: Workspace, made: Plan, options: LoadOptions, targets: Sequence[str]) -> Plan:
+    """A plan just made, targeted, priced, and told what the lock file disagrees on."""
+    from qplan.planner.cost import estimate, load_pricing
+
+    result = select(ws.stack, dataclasses.replace(made, manifest=ws.manifest), targets)
+    pricing = load_pricing(ws.stack, Path(options.pricing) if options.pricing else None)
+    budget = options.budget if options.budget is not None else ws.stack.budget
+    return dataclasses.replace(
+        result,
+        cost=estimate(ws.stack, result, pricing),
+        budget=budget,
+        warnings=lock_warnings(ws),
+    )
+
+
+def lock_warnings(ws: Workspace) -> list[str]:
+    """What the manifest's lock file, if it has one, disagrees with the state on."""
+    path = lock_path(Path(ws.manifest))
+    try:
+        found = read_lock(path)
+    except LockFileError as exc:
+        return [str(exc)]
+    if found is None:
+        return []
+    differences = compare(found, ws.stack.name, ws.store.rows(ws.stack.name))
+    if not differences:
+        return []
+    return [
+        f"{path.name} does not match the state: {'; '.join(differences)}. An apply rewrites "
+        f"it; `qplan lock {ws.manifest}` rewrites it now."
+    ]
+
+
+def check_lock(manifest: str, options: LoadOptions, *, write: bool) -> tuple[Path, list[str]]:
+    """The manifest's lock file and how it disagrees with the state (``write``: first
+    rewrite it from the state, so it agrees)."""
+    with open_workspace(manifest, options) as ws:
+        path = lock_path(Path(manifest))
+        if write:
+            write_lock(path, ws.stack.name, ws.store.rows(ws.stack.name))
+            return path, []
+        found = read_lock(path)
+        if found is None:
+            return path, [f"{path} does not exist: `qplan apply` writes it, or `qplan lock`"]
+        return path, compare(found, ws.stack.name, ws.store.rows(ws.stack.name))
 
 
 def show_saved_plan(path: Path, options: LoadOptions) -> tuple[PlanDocument, str | None]:
@@ -99,7 +162,7 @@ def show_saved_plan(path: Path, options: LoadOptions) -> tuple[PlanDocument, str
 
     saved = load_plan(path)
     try:
-        current = plan(saved.manifest, options)
+        current = plan(saved.manifest, options, targets=saved.targets)
         check_current(saved, current, path)
     except StalePlan as exc:
         return saved, str(exc)

@@ -17,7 +17,7 @@ from qplan.executor import ApplyReport, CancelFailed, EventSink, Executor, Optio
 from qplan.jobstatus import JobStatus
 from qplan.manifest import Stack
 from qplan.operations.devices import check_devices
-from qplan.operations.planning import LoadOptions, Workspace, open_workspace
+from qplan.operations.planning import LoadOptions, Workspace, finish_plan, open_workspace
 from qplan.planner import (
     JobFingerprinter,
     Plan,
@@ -28,11 +28,14 @@ from qplan.planner import (
     make_plan,
 )
 from qplan.planner.actions import SUBMITS, Action
+from qplan.planner.cost import over_budget
 from qplan.providers import Provider, check_sdks, make_provider
 from qplan.state import Lock, Row
+from qplan.state.lockfile import lock_path, write_lock
 from qplan.targets import PROVIDER_TYPES
 
 __all__ = [
+    "OverBudget",
     "ResultRecord",
     "apply",
     "cancel",
@@ -97,28 +100,42 @@ def _used(stack: Stack, plan: Plan, rows: Sequence[Row] = ()) -> set[str]:
     return names
 
 
+class OverBudget(QplanError):
+    """The plan's estimated cost exceeds the budget (or cannot be checked against it)."""
+
+
 def apply(
     target: str,
     options: LoadOptions,
     run: Options,
     *,
+    targets: Sequence[str] = (),
     sink: EventSink | None = None,
     confirm: Confirm | None = None,
     on_plan: Callable[[Plan], None] | None = None,
 ) -> tuple[Plan, ApplyReport | None]:
-    """Apply a manifest, or a saved plan (refused if stale). Returns the plan and the report
-    (None when ``confirm`` declined)."""
+    """Apply a manifest, or a saved plan (refused if stale), only ``targets`` and what they
+    need if given (a saved plan keeps its own). A plan whose estimate exceeds the budget
+    is refused (OverBudget) before anything is sent. The lock file next to the manifest
+    is written at the end. Returns the plan and the report (None when ``confirm``
+    declined)."""
     saved: PlanDocument | None = None
     manifest = target
     if is_plan_file(target):
         saved = load_plan(Path(target))
         manifest = saved.manifest
+        if targets:
+            raise UsageError(
+                "--target: a saved plan keeps the targets it was made with; "
+                "give --target to `qplan plan` instead"
+            )
+        targets = saved.targets
     with (
         open_workspace(manifest, options, write=True) as ws,
         _locked(ws, "apply", beat=False) as lock,
     ):
-        plan = dataclasses.replace(
-            make_plan(ws.stack, ws.store.snapshot(ws.stack.name)), manifest=manifest
+        plan = finish_plan(
+            ws, make_plan(ws.stack, ws.store.snapshot(ws.stack.name)), options, targets
         )
         if _runs_locally(ws.stack, plan):
             # before any other thread starts: a Ctrl-C must reach qplan, not its workers
@@ -131,6 +148,10 @@ def apply(
             check_current(saved, plan, Path(target))
         if on_plan is not None:
             on_plan(plan)
+        if plan.budget is not None and plan.cost is not None:
+            problem = over_budget(plan.cost, plan.budget)
+            if problem:
+                raise OverBudget(f"{manifest}: apply refused, nothing was submitted: {problem}")
         if confirm is not None and not confirm(plan, ws.stack):
             return plan, None
         rows = list(ws.store.rows(ws.stack.name))
@@ -138,7 +159,17 @@ def apply(
             check_sdks(name, ws.stack.providers[name], formats)
         with _providers(ws, _used(ws.stack, plan, rows)) as providers:
             executor = Executor(ws.stack, ws.store, providers, plan, run, sink=sink)
-            return plan, executor.run()
+            report = executor.run()
+            _record(ws, always=True)
+            return plan, report
+
+
+def _record(ws: Workspace, *, always: bool = False) -> None:
+    """Rewrite the manifest's lock file from the state: after an apply ``always``, after
+    another change only when the manifest has one."""
+    path = lock_path(Path(ws.manifest))
+    if always or path.exists():
+        write_lock(path, ws.stack.name, ws.store.rows(ws.stack.name))
 
 
 def _formats_to_run(stack: Stack, plan: Plan) -> dict[str, set[str]]:
@@ -181,6 +212,7 @@ def refresh(manifest: str, options: LoadOptions, *, sink: EventSink | None = Non
     """Observe in-flight jobs at their providers and record what changed (results too)."""
     with open_workspace(manifest, options, write=True) as ws, _locked(ws, "refresh"):
         _observe_in_flight(ws, sink)
+        _record(ws)
         return list(ws.store.rows(ws.stack.name))
 
 
@@ -315,11 +347,13 @@ def cancel(manifest: str, options: LoadOptions, addresses: Sequence[str] = ()) -
         count = _cancel_rows(ws, rows, "cancelled by qplan cancel")
         asked = {r.address for r in rows if r.status.in_flight}
         if not any(r.status is JobStatus.CANCELLING for r in ws.store.rows(ws.stack.name)):
+            _record(ws)
             return count, 0
         _observe_in_flight(ws)
         still = [
             r for r in ws.store.rows(ws.stack.name) if r.address in asked and r.status.in_flight
         ]
+        _record(ws)
         return count, len(still)
 
 
@@ -330,4 +364,5 @@ def destroy(manifest: str, options: LoadOptions) -> tuple[int, int, str]:
         rows = list(ws.store.rows(ws.stack.name))
         cancelled = _cancel_rows(ws, rows, "cancelled by qplan destroy")
         ws.store.forget(ws.stack.name, [r.address for r in rows], "destroyed")
+        _record(ws)
         return cancelled, len(rows), ws.store.location

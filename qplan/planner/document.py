@@ -21,8 +21,10 @@ from qplan.planner.plan import Plan, SpecsSource
 
 __all__ = [
     "PLAN_FORMAT",
+    "CostDocument",
     "DeviceDocument",
     "InstanceAction",
+    "JobCostDocument",
     "PlanDocument",
     "PlanError",
     "ResourceDocument",
@@ -86,6 +88,33 @@ class DeviceDocument(_Doc):
     note: str = Field("", description="Why the service's specifications were not used")
 
 
+class JobCostDocument(_Doc):
+    job: str
+    target: str = Field(description="PROVIDER/DEVICE as in the manifest")
+    instances: int = Field(description="Instances the plan submits")
+    tasks: int = Field(description="Provider tasks or jobs they make (a native batch counts once)")
+    shots: int = Field(description="Shots submitted in all")
+    amount: float | None = Field(
+        description="Estimated cost, in the estimate's currency; null: no price is known"
+    )
+    basis: str = Field(description="How the amount was computed")
+
+
+class CostDocument(_Doc):
+    currency: str = Field(description="ISO 4217 code, e.g. USD")
+    total: float = Field(description="Sum of the known amounts")
+    unpriced: list[str] = Field(
+        default_factory=list, description="Targets that submit something and have no price"
+    )
+    budget: float | None = Field(
+        None, description="The budget an apply of this plan is held to (manifest or --budget)"
+    )
+    as_of: str = Field(description="Date of the prices")
+    sources: list[str] = Field(default_factory=list, description="Where the prices come from")
+    assumptions: list[str] = Field(default_factory=list)
+    jobs: list[JobCostDocument]
+
+
 class PlanDocument(_Doc):
     """A qplan plan: what `qplan apply` would do to make the state match the manifest."""
 
@@ -103,6 +132,22 @@ class PlanDocument(_Doc):
     devices: list[DeviceDocument] = Field(
         default_factory=list,
         description="The devices each checked target's Pulser sequences were checked against",
+    )
+    cost: CostDocument | None = Field(
+        None, description="Estimated cost of what the plan submits, from a pricing table"
+    )
+    targets: list[str] = Field(
+        default_factory=list,
+        description="A targeted plan: the jobs, instances or sessions it is restricted to "
+        "(with what they depend on); empty: the whole manifest",
+    )
+    left_out: dict[Action, int] = Field(
+        default_factory=dict,
+        description="A targeted plan: the actions it leaves out, by action",
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What the planner noticed, e.g. a lock file that does not match the state",
     )
 
 
@@ -155,6 +200,37 @@ def to_document(plan: Plan, *, detailed: bool = True) -> PlanDocument:
                 note=check.note,
             )
             for check in plan.devices
+        ],
+        cost=_cost_document(plan),
+        targets=list(plan.targets),
+        left_out={a: plan.left_out[a] for a in Action if plan.left_out.get(a)},
+        warnings=list(plan.warnings),
+    )
+
+
+def _cost_document(plan: Plan) -> CostDocument | None:
+    cost = plan.cost
+    if cost is None:
+        return None
+    return CostDocument(
+        currency=cost.currency,
+        total=round(cost.total, 6),
+        unpriced=list(cost.unpriced),
+        budget=plan.budget,
+        as_of=cost.as_of,
+        sources=list(cost.sources),
+        assumptions=list(cost.assumptions),
+        jobs=[
+            JobCostDocument(
+                job=job.job,
+                target=job.target,
+                instances=job.instances,
+                tasks=job.tasks,
+                shots=job.shots,
+                amount=None if job.amount is None else round(job.amount, 6),
+                basis=job.basis,
+            )
+            for job in cost.jobs
         ],
     )
 

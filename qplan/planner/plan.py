@@ -19,12 +19,16 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from qplan.addresses import parse_address, session_address
 from qplan.manifest import Job, Stack
 from qplan.planner.actions import ACTIONS, CHANGES, SUBMITS, Action, decide, decide_orphan
 from qplan.planner.fingerprint import JobFingerprinter
 from qplan.state import RowState, Snapshot
+
+if TYPE_CHECKING:
+    from qplan.planner.cost import CostEstimate
 
 __all__ = [
     "DeviceCheck",
@@ -112,7 +116,11 @@ class DeviceCheck:
 class Plan:
     """The plan of a stack. ``devices``: the device checks made before it (by the
     operation that planned, not by ``make_plan``, which calls no provider); they say where
-    each checked target's device came from."""
+    each checked target's device came from. ``targets``: what a targeted plan was
+    restricted to (``planner.selection``), ``left_out`` the actions it left out, by
+    action; ``warnings``: what the operation that planned noticed (a lock file that does
+    not match the state); ``cost``: its estimate (made by the operation, from a pricing
+    table) and the ``budget`` an apply of it is held to."""
 
     stack: str
     manifest: str
@@ -121,6 +129,11 @@ class Plan:
     resources: list[ResourcePlan]
     created_at: float = field(default_factory=time.time)
     devices: list[DeviceCheck] = field(default_factory=list)
+    targets: tuple[str, ...] = ()
+    left_out: dict[Action, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    cost: CostEstimate | None = None
+    budget: float | None = None
 
     @property
     def counts(self) -> Counter[Action]:

@@ -77,10 +77,11 @@ def test_plan_of_a_new_stack(quickstart: Path, state_backend: str | None) -> Non
     assert lines[0].startswith("Stack quickstart: state serial 0 in ")
     assert "+ job     bell      local/braket_sv  1 to create" in result.stdout
     assert "+ job     rotation  local/braket_sv  5 to create" in result.stdout
-    assert lines[-1] == (
+    assert lines[-2] == (
         "Plan: 6 to create, 0 to retry, 0 to replace, 0 to cancel, 0 to forget; "
         "0 unchanged, 0 in flight."
     )
+    assert lines[-1].startswith("Estimated cost: free; prices as of ")  # all local
     assert not (quickstart / ".qplan").exists()  # planning writes no state
     if state_backend is not None:  # nor makes a schema in the database
         with psycopg.connect(state_backend) as connection:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import click
 
 from qplan.cli.views.stamps import utc_stamp
-from qplan.planner.actions import Action
+from qplan.planner.actions import CHANGES, Action
 from qplan.planner.document import DeviceDocument, PlanDocument
 from qplan.planner.plan import SpecsSource
 
@@ -96,6 +96,42 @@ def render_plan(doc: PlanDocument, *, verbose: bool, state_location: str) -> Ite
             yield f"  {device.target:<{width}}  {device_source(device)}"
         yield ""
     yield tally(doc.counts)
+    yield from notes(doc)
+
+
+def notes(doc: PlanDocument) -> Iterable[str]:
+    """After the tally: the estimated cost (when the plan submits anything), what a
+    targeted plan left out, warnings."""
+    from qplan.cli.views.plan_markdown import money
+
+    cost = doc.cost
+    if cost is not None and any(job.instances for job in cost.jobs):
+        line = f"Estimated cost: {money(cost.total, cost.currency)}"
+        if cost.unpriced:
+            line += f", plus {', '.join(cost.unpriced)} (no price known)"
+        if cost.budget is not None:
+            over = bool(cost.unpriced) or cost.total > cost.budget
+            line += f"; budget {money(cost.budget, cost.currency)}" + (": over it" if over else "")
+        priced = [j for j in cost.jobs if j.instances and j.amount]
+        if priced:
+            each = ", ".join(f"{j.job} {money(j.amount, cost.currency)}" for j in priced[:8])
+            more = f", and {len(priced) - 8} more" if len(priced) > 8 else ""
+            line += f" ({each}{more})"
+        yield line + f"; prices as of {cost.as_of}."
+    if doc.targets:
+        left = sum(doc.left_out.values())
+        changes = sum(n for a, n in doc.left_out.items() if a in CHANGES)
+        yield (
+            f"Targeted at {', '.join(doc.targets)} and what they need: {left} instance"
+            f"{'s' if left != 1 else ''} left out"
+            + (
+                f", {changes} of them with changes (a later full apply makes them)."
+                if changes
+                else "."
+            )
+        )
+    for warning in doc.warnings:
+        yield click.style(f"Warning: {warning}", fg="yellow")
 
 
 def device_source(device: DeviceDocument) -> str:

@@ -232,7 +232,8 @@ def test_the_plan_says_which_device_each_target_was_checked_against(
     assert lines[at + 2].startswith(
         "  pq/FRESNEL   Pulser's AnalogDevice, standing in for the service's specifications ("
     )
-    assert lines[-1].startswith("Plan: 3 to create")
+    assert lines[-2].startswith("Plan: 3 to create")
+    assert lines[-1].startswith("Estimated cost: ")  # the tally, then the cost
     assert not (path.parent / ".qplan").exists()  # planning still creates no state
 
 
