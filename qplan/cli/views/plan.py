@@ -108,10 +108,21 @@ def notes(doc: PlanDocument) -> Iterable[str]:
     if cost is not None and any(job.instances for job in cost.jobs):
         line = f"Estimated cost: {money(cost.total, cost.currency)}"
         if cost.unpriced:
-            line += f", plus {', '.join(cost.unpriced)} (no price known)"
+            unpriced = ", ".join(cost.unpriced)
+            line = (
+                f"Estimated cost: {money(cost.total, cost.currency)} plus {unpriced} "
+                "(no price known)"
+                if cost.total
+                else f"Estimated cost: unknown (no price known for {unpriced})"
+            )
         if cost.budget is not None:
-            over = bool(cost.unpriced) or cost.total > cost.budget
-            line += f"; budget {money(cost.budget, cost.currency)}" + (": over it" if over else "")
+            budget = money(cost.budget, cost.currency)
+            if cost.unpriced:
+                line += f"; budget {budget}: cannot be checked"
+            elif cost.total > cost.budget:
+                line += f"; budget {budget}: over it"
+            else:
+                line += f"; within the budget of {budget}"
         priced = [j for j in cost.jobs if j.instances and j.amount]
         if priced:
             each = ", ".join(f"{j.job} {money(j.amount, cost.currency)}" for j in priced[:8])

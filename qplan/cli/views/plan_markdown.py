@@ -88,13 +88,21 @@ def _headline(doc: PlanDocument) -> str:
 
 def _cost_line(cost: CostDocument) -> str:
     total = money(cost.total, cost.currency)
-    text = f"Estimated cost: **{total}**"
-    if cost.unpriced:
-        text += f" plus {', '.join(_code(t) for t in cost.unpriced)} (no price known)"
+    unpriced = ", ".join(_code(t) for t in cost.unpriced)
+    if cost.unpriced and not cost.total:
+        text = f"Estimated cost: **unknown** (no price known for {unpriced})"
+    elif cost.unpriced:
+        text = f"Estimated cost: **{total}** plus {unpriced} (no price known)"
+    else:
+        text = f"Estimated cost: **{total}**"
     if cost.budget is not None:
-        within = not cost.unpriced and cost.total <= cost.budget
-        verdict = "within" if within else "**over**"
-        text += f", {verdict} the budget of {money(cost.budget, cost.currency)}"
+        budget = money(cost.budget, cost.currency)
+        if cost.unpriced:
+            text += f"; the budget of {budget} **cannot be checked**"
+        elif cost.total > cost.budget:
+            text += f", **over** the budget of {budget}"
+        else:
+            text += f", within the budget of {budget}"
     return text + f" (prices as of {cost.as_of})."
 
 
