@@ -105,7 +105,7 @@ def apply(
             return True
         cost = ""
         if plan.cost is not None:
-            from qplan.cli.views.plan_markdown import money
+            from qplan.cli.views.money import money
 
             cost = f" (estimated {money(plan.cost.total, plan.cost.currency)})"
         return click.confirm(

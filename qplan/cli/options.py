@@ -142,3 +142,24 @@ def target_option(func: F) -> F:
         help="Only this job, instance or session, and what it needs (after:, its session); "
         "may be repeated. The plan says what was left out.",
     )(func)
+
+
+def plan_format_options(func: F) -> F:
+    """--format text|json|markdown and --json (the same as --format json), as ``fmt``."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, fmt: str, as_json: bool, **kwargs: Any) -> Any:
+        return func(*args, fmt="json" if as_json else fmt, **kwargs)
+
+    wrapped = click.option("--json", "as_json", is_flag=True, help="The same as --format json.")(
+        wrapper
+    )
+    return click.option(  # type: ignore[return-value]
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json", "markdown"]),
+        default="text",
+        show_default=True,
+        help="text for people; json (schemas/plan.schema.json) for machines; markdown for "
+        "a pull request's comment.",
+    )(wrapped)

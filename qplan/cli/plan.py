@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from qplan.cli.options import MANIFEST, cost_options, stack_options, target_option
+from qplan.cli.options import (
+    MANIFEST,
+    cost_options,
+    plan_format_options,
+    stack_options,
+    target_option,
+)
 
 if TYPE_CHECKING:
     from qplan.operations import LoadOptions
@@ -22,16 +28,7 @@ EXIT_CHANGES = 2
 @cost_options
 @target_option
 @click.option("-v", "--verbose", is_flag=True, help="List every instance that changes.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="text for people; json (schemas/plan.schema.json) for machines; markdown for a "
-    "pull request's comment.",
-)
-@click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
+@plan_format_options
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -61,7 +58,6 @@ def plan(
     targets: tuple[str, ...],
     verbose: bool,
     fmt: str,
-    as_json: bool,
     out: Path | None,
     refresh: bool,
     refresh_devices: bool,
@@ -82,8 +78,6 @@ def plan(
     from qplan.cli.views.plan import render_plan
     from qplan.planner import to_document
 
-    if as_json:
-        fmt = "json"
     if refresh_devices:
         options = dataclasses.replace(options, refresh_devices=True)
     if refresh:

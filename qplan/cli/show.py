@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from qplan.cli.options import stack_options
+from qplan.cli.options import plan_format_options, stack_options
 
 if TYPE_CHECKING:
     from qplan.operations import LoadOptions
@@ -18,21 +18,12 @@ if TYPE_CHECKING:
 @click.argument("planfile", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @stack_options
 @click.option("-v", "--verbose", is_flag=True, help="List every instance that changes.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="text for people; json for machines; markdown for a pull request's comment.",
-)
-@click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
+@plan_format_options
 def show(
     planfile: Path,
     options: LoadOptions,
     verbose: bool,
     fmt: str,
-    as_json: bool,
 ) -> None:
     """Show a saved PLANFILE; exit 1 if it is stale.
 
@@ -45,8 +36,7 @@ def show(
     from qplan.cli.views.plan import render_plan
 
     saved, stale = operations.show_saved_plan(planfile, options)
-    as_json = as_json or fmt == "json"
-    if as_json:
+    if fmt == "json":
         click.echo(saved.model_dump_json(indent=2))
     elif fmt == "markdown":
         from qplan.cli.views.plan_markdown import render_markdown
@@ -59,5 +49,5 @@ def show(
     if stale:
         click.echo(stale, err=True)
         sys.exit(1)
-    if fmt == "text" and not as_json:
+    if fmt == "text":
         click.echo(f"{planfile} is current: `qplan apply {planfile}` would do exactly this.")

@@ -108,8 +108,16 @@ def plan(
     return result
 
 
-def finish_plan(ws: Workspace, made: Plan, options: LoadOptions, targets: Sequence[str]) -> Plan:
-    """A plan just made, targeted, priced, and told what the lock file disagrees on."""
+def finish_plan(
+    ws: Workspace,
+    made: Plan,
+    options: LoadOptions,
+    targets: Sequence[str],
+    *,
+    check_lock_file: bool = True,
+) -> Plan:
+    """A plan just made, targeted, priced, and told what the lock file disagrees on
+    (unless ``check_lock_file`` is False: an apply rewrites the file anyway)."""
     from qplan.planner.cost import estimate, load_pricing
 
     result = select(ws.stack, dataclasses.replace(made, manifest=ws.manifest), targets)
@@ -119,7 +127,7 @@ def finish_plan(ws: Workspace, made: Plan, options: LoadOptions, targets: Sequen
         result,
         cost=estimate(ws.stack, result, pricing),
         budget=budget,
-        warnings=lock_warnings(ws),
+        warnings=lock_warnings(ws) if check_lock_file else [],
     )
 
 

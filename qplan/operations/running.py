@@ -135,7 +135,11 @@ def apply(
         _locked(ws, "apply", beat=False) as lock,
     ):
         plan = finish_plan(
-            ws, make_plan(ws.stack, ws.store.snapshot(ws.stack.name)), options, targets
+            ws,
+            make_plan(ws.stack, ws.store.snapshot(ws.stack.name)),
+            options,
+            targets,
+            check_lock_file=False,
         )
         if _runs_locally(ws.stack, plan):
             # before any other thread starts: a Ctrl-C must reach qplan, not its workers

@@ -81,8 +81,7 @@ def _billable(job: Job) -> bool:
 
 
 def _pricing(stack: Stack, options: LoadOptions) -> Pricing:
-    extra = getattr(options, "pricing", None)
-    return load_pricing(stack, Path(extra) if extra else None)
+    return load_pricing(stack, Path(options.pricing) if options.pricing else None)
 
 
 def spending_of(

@@ -92,7 +92,7 @@ def test_a_budget_refuses_an_apply_that_would_cost_more(tmp_path: Path) -> None:
     planned = stack.qplan("plan", "qplan.yaml", *priced, "--budget", "5")
     assert planned.returncode == 0, planned.stderr
     # 6 tasks x 0.50 + 600 shots x 0.01 = 9.00
-    assert "Estimated cost: 9.00 USD; budget 5.00 USD: over it" in planned.stdout
+    assert "Estimated cost: 9.00 USD, over the budget of 5.00 USD" in planned.stdout
     refused = stack.qplan("apply", "qplan.yaml", *priced, "--budget", "5")  # no terminal here
     assert refused.returncode == 1
     assert "apply refused, nothing was submitted" in refused.stderr

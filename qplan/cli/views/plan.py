@@ -102,27 +102,11 @@ def render_plan(doc: PlanDocument, *, verbose: bool, state_location: str) -> Ite
 def notes(doc: PlanDocument) -> Iterable[str]:
     """After the tally: the estimated cost (when the plan submits anything), what a
     targeted plan left out, warnings."""
-    from qplan.cli.views.plan_markdown import money
+    from qplan.cli.views.money import cost_sentence, money
 
     cost = doc.cost
     if cost is not None and any(job.instances for job in cost.jobs):
-        line = f"Estimated cost: {money(cost.total, cost.currency)}"
-        if cost.unpriced:
-            unpriced = ", ".join(cost.unpriced)
-            line = (
-                f"Estimated cost: {money(cost.total, cost.currency)} plus {unpriced} "
-                "(no price known)"
-                if cost.total
-                else f"Estimated cost: unknown (no price known for {unpriced})"
-            )
-        if cost.budget is not None:
-            budget = money(cost.budget, cost.currency)
-            if cost.unpriced:
-                line += f"; budget {budget}: cannot be checked"
-            elif cost.total > cost.budget:
-                line += f"; budget {budget}: over it"
-            else:
-                line += f"; within the budget of {budget}"
+        line = cost_sentence(cost)
         priced = [j for j in cost.jobs if j.instances and j.amount]
         if priced:
             each = ", ".join(f"{j.job} {money(j.amount, cost.currency)}" for j in priced[:8])

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from qplan.cli.views.money import cost_sentence, money
 from qplan.cli.views.plan import device_source
 from qplan.planner.actions import CHANGES, Action
 from qplan.planner.document import CostDocument, PlanDocument, ResourceDocument
 
-__all__ = ["MAX_LISTED", "SHOWN_PER_JOB", "money", "render_markdown"]
+__all__ = ["MAX_LISTED", "SHOWN_PER_JOB", "render_markdown"]
 
 SHOWN_PER_JOB = 5
 """Changed instances shown per job before the rest are folded."""
@@ -42,20 +43,6 @@ _COLUMNS = (
     (Action.NOOP, "unchanged"),
 )
 _CHANGE_ORDER = (Action.CREATE, Action.RETRY, Action.REPLACE, Action.CANCEL, Action.FORGET)
-
-
-def money(amount: float | None, currency: str) -> str:
-    """``12.35 USD`` (``0.075 USD`` under one); ``free`` for zero; ``unknown`` without a price."""
-    if amount is None:
-        return "unknown"
-    if amount == 0:
-        return "free"
-    if amount < 0.01:
-        return f"{amount:.4f} {currency}"
-    if amount < 1:
-        text = f"{amount:.3f}"
-        return f"{text[:-1] if text.endswith('0') else text} {currency}"
-    return f"{amount:,.2f} {currency}"
 
 
 def _cell(text: str) -> str:
@@ -87,23 +74,8 @@ def _headline(doc: PlanDocument) -> str:
 
 
 def _cost_line(cost: CostDocument) -> str:
-    total = money(cost.total, cost.currency)
-    unpriced = ", ".join(_code(t) for t in cost.unpriced)
-    if cost.unpriced and not cost.total:
-        text = f"Estimated cost: **unknown** (no price known for {unpriced})"
-    elif cost.unpriced:
-        text = f"Estimated cost: **{total}** plus {unpriced} (no price known)"
-    else:
-        text = f"Estimated cost: **{total}**"
-    if cost.budget is not None:
-        budget = money(cost.budget, cost.currency)
-        if cost.unpriced:
-            text += f"; the budget of {budget} **cannot be checked**"
-        elif cost.total > cost.budget:
-            text += f", **over** the budget of {budget}"
-        else:
-            text += f", within the budget of {budget}"
-    return text + f" (prices as of {cost.as_of})."
+    sentence = cost_sentence(cost, quote=_code, strong=lambda text: f"**{text}**")
+    return f"{sentence} (prices as of {cost.as_of})."
 
 
 def _job_cost(doc: PlanDocument, resource: ResourceDocument) -> str:
