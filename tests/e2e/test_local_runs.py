@@ -143,7 +143,9 @@ def test_plan_and_apply_count_a_resume_with_the_same_words(tmp_path: Path, tag: 
     finally:
         apply.kill()
         apply.wait()
-    plan = folder.qplan("plan", "qplan.yaml").stdout.splitlines()[-1]
+    (plan,) = [
+        line for line in folder.qplan("plan", "qplan.yaml").stdout.splitlines() if "Plan: " in line
+    ]
     tally = re.fullmatch(
         r"Plan: (\d+) to create, 0 to retry, 0 to replace, 0 to cancel, 0 to forget; "
         r"(\d+) unchanged, (\d+) in flight\.",
