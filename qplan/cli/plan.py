@@ -83,7 +83,12 @@ def plan(
     if refresh:
         operations.refresh(manifest, options)
     result = operations.plan(manifest, options, out, targets)
-    doc = to_document(result, detailed=fmt != "text" or verbose)
+    if fmt == "markdown":
+        from qplan.cli.views.plan_markdown import MAX_LISTED
+
+        doc = to_document(result, changes_only=MAX_LISTED)
+    else:
+        doc = to_document(result, detailed=fmt == "json" or verbose)
     if fmt == "json":
         click.echo(doc.model_dump_json(indent=2))
     elif fmt == "markdown":

@@ -20,7 +20,14 @@ from qplan.planner import (
 )
 from qplan.planner.selection import select
 from qplan.state import LockInfo, Row, StateStore, local_folder, open_store
-from qplan.state.lockfile import LockFileError, compare, lock_path, read_lock, write_lock
+from qplan.state.lockfile import (
+    LockFileError,
+    compare,
+    lock_path,
+    read_header,
+    read_lock,
+    write_lock,
+)
 
 __all__ = [
     "LoadOptions",
@@ -30,6 +37,7 @@ __all__ = [
     "force_unlock",
     "open_workspace",
     "plan",
+    "record_lock",
     "show_saved_plan",
     "status",
 ]
@@ -127,14 +135,27 @@ def finish_plan(
         result,
         cost=estimate(ws.stack, result, pricing),
         budget=budget,
-        warnings=lock_warnings(ws) if check_lock_file else [],
+        warnings=lock_warnings(ws, made.serial) if check_lock_file else [],
     )
 
 
-def lock_warnings(ws: Workspace) -> list[str]:
-    """What the manifest's lock file, if it has one, disagrees with the state on."""
+def lock_warnings(ws: Workspace, serial: int) -> list[str]:
+    """What the manifest's lock file, if it has one, disagrees with the state on. A file
+    written at this very state (its lineage and ``serial``) is taken at its word, from its
+    header alone: a plan of a million instances pays nothing for it; ``qplan lock
+    --check`` compares every line."""
     path = lock_path(Path(ws.manifest))
     try:
+        header = read_header(path)
+        if header is None:
+            return []
+        stack = ws.stack.name
+        if (header.stack, header.lineage, header.serial) == (
+            stack,
+            ws.store.lineage(stack),
+            serial,
+        ):
+            return []
         found = read_lock(path)
     except LockFileError as exc:
         return [str(exc)]
@@ -149,14 +170,27 @@ def lock_warnings(ws: Workspace) -> list[str]:
     ]
 
 
+def record_lock(ws: Workspace) -> Path:
+    """Write the manifest's lock file from the state, at its lineage and serial."""
+    path = lock_path(Path(ws.manifest))
+    stack = ws.stack.name
+    write_lock(
+        path,
+        stack,
+        ws.store.rows(stack),
+        lineage=ws.store.lineage(stack),
+        serial=ws.store.serial(stack),
+    )
+    return path
+
+
 def check_lock(manifest: str, options: LoadOptions, *, write: bool) -> tuple[Path, list[str]]:
     """The manifest's lock file and how it disagrees with the state (``write``: first
     rewrite it from the state, so it agrees)."""
     with open_workspace(manifest, options) as ws:
-        path = lock_path(Path(manifest))
         if write:
-            write_lock(path, ws.stack.name, ws.store.rows(ws.stack.name))
-            return path, []
+            return record_lock(ws), []
+        path = lock_path(Path(manifest))
         found = read_lock(path)
         if found is None:
             return path, [f"{path} does not exist: `qplan apply` writes it, or `qplan lock`"]

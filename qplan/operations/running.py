@@ -17,7 +17,13 @@ from qplan.executor import ApplyReport, CancelFailed, EventSink, Executor, Optio
 from qplan.jobstatus import JobStatus
 from qplan.manifest import Stack
 from qplan.operations.devices import check_devices
-from qplan.operations.planning import LoadOptions, Workspace, finish_plan, open_workspace
+from qplan.operations.planning import (
+    LoadOptions,
+    Workspace,
+    finish_plan,
+    open_workspace,
+    record_lock,
+)
 from qplan.planner import (
     JobFingerprinter,
     Plan,
@@ -31,7 +37,7 @@ from qplan.planner.actions import SUBMITS, Action
 from qplan.planner.cost import over_budget
 from qplan.providers import Provider, check_sdks, make_provider
 from qplan.state import Lock, Row
-from qplan.state.lockfile import lock_path, write_lock
+from qplan.state.lockfile import lock_path
 from qplan.targets import PROVIDER_TYPES
 
 __all__ = [
@@ -171,9 +177,8 @@ def apply(
 def _record(ws: Workspace, *, always: bool = False) -> None:
     """Rewrite the manifest's lock file from the state: after an apply ``always``, after
     another change only when the manifest has one."""
-    path = lock_path(Path(ws.manifest))
-    if always or path.exists():
-        write_lock(path, ws.stack.name, ws.store.rows(ws.stack.name))
+    if always or lock_path(Path(ws.manifest)).exists():
+        record_lock(ws)
 
 
 def _formats_to_run(stack: Stack, plan: Plan) -> dict[str, set[str]]:

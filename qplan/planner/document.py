@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qplan.errors import QplanError
-from qplan.planner.actions import Action
+from qplan.planner.actions import CHANGES, Action
 from qplan.planner.plan import Plan, SpecsSource
 
 __all__ = [
@@ -161,12 +161,26 @@ def plan_json_schema_text() -> str:
     return json.dumps(full, indent=2) + "\n"
 
 
-def to_document(plan: Plan, *, detailed: bool = True) -> PlanDocument:
+def to_document(
+    plan: Plan, *, detailed: bool = True, changes_only: int | None = None
+) -> PlanDocument:
+    """The plan as a document: with every instance (``detailed``), or with none; or,
+    given ``changes_only``, with at most that many instances that change, in plan order
+    (a review needs no more: the counts say the rest)."""
     resources = []
+    left = changes_only
     for resource in plan.resources:
         counts = resource.counts
         instances = None
-        if detailed:
+        if left is not None:
+            instances = []
+            for address, action, reason in resource.items():
+                if left <= 0:
+                    break
+                if action in CHANGES:
+                    instances.append(InstanceAction(address=address, action=action, reason=reason))
+                    left -= 1
+        elif detailed:
             instances = [
                 InstanceAction(address=address, action=action, reason=reason)
                 for address, action, reason in resource.items()

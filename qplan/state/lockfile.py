@@ -14,9 +14,10 @@ the two disagree (the ``plan`` warns, ``qplan lock --check`` fails).
 from __future__ import annotations
 
 import datetime as dt
+import filecmp
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,11 @@ __all__ = [
     "LOCK_FORMAT",
     "LockFile",
     "LockFileError",
+    "LockHeader",
     "compare",
     "entries",
     "lock_path",
+    "read_header",
     "read_lock",
     "render_lock",
     "write_lock",
@@ -56,12 +59,27 @@ class LockFileError(QplanError):
 
 
 @dataclass(frozen=True)
+class LockHeader:
+    """What the lock file says of the state it was written from: its stack, and the
+    state's lineage and serial at the time (None in a file that does not say)."""
+
+    stack: str
+    lineage: str | None
+    serial: int | None
+
+
+@dataclass(frozen=True)
 class LockFile:
-    """A lock file as read: its stack, and its entries by address."""
+    """A lock file as read: its header, and its entries by address (the values of
+    ``FIELDS``, in order)."""
 
     path: Path
-    stack: str
-    entries: Mapping[str, Mapping[str, Any]]
+    header: LockHeader
+    entries: Mapping[str, tuple[Any, ...]]
+
+    @property
+    def stack(self) -> str:
+        return self.header.stack
 
 
 def lock_path(manifest: Path) -> Path:
@@ -73,73 +91,187 @@ def _stamp(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _values(row: Row) -> tuple[Any, ...]:
+    """A row's entry: the values of ``FIELDS``, in order."""
+    return (
+        row.address,
+        row.fingerprint,
+        row.provider,
+        row.target,
+        row.provider_job_id,
+        str(row.status),
+        row.attempt,
+        row.result_hash,
+        _stamp(row.updated_at) if row.status.final else None,
+    )
+
+
+def _instances(rows: Iterable[Row]) -> Iterator[Row]:
+    """The instance rows (sessions are not instances: they are how instances ran, and
+    their ids change with every new session)."""
+    return (row for row in rows if row.kind != "session")
+
+
 def entries(rows: Iterable[Row]) -> dict[str, dict[str, Any]]:
-    """What the lock file says of each instance row (sessions are not instances: they are
-    how instances ran, and their ids change with every new session)."""
-    out: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        if row.kind == "session":
-            continue
-        out[row.address] = {
-            "address": row.address,
-            "fingerprint": row.fingerprint,
-            "provider": row.provider,
-            "target": row.target,
-            "provider_job_id": row.provider_job_id,
-            "status": str(row.status),
-            "attempt": row.attempt,
-            "result": row.result_hash,
-            "finished_at": _stamp(row.updated_at) if row.status.final else None,
-        }
-    return out
+    """What the lock file says of each instance row, by address."""
+    return {row.address: dict(zip(FIELDS, _values(row), strict=True)) for row in _instances(rows)}
 
 
-def render_lock(stack: str, rows: Iterable[Row]) -> str:
-    """The lock file's text: a header, then one instance per line, sorted by address."""
-    found = entries(rows)
-    lines = [
-        "{",
-        f'  "qplan_lock": {LOCK_FORMAT},',
-        f'  "stack": {json.dumps(stack)},',
+def _lines(
+    stack: str, rows: Iterable[Row], lineage: str | None, serial: int | None
+) -> Iterator[str]:
+    """The lock file's lines: a header (the stack; the state's lineage and serial it was
+    written at), then one instance per line, sorted by address."""
+    entries = sorted(_values(row) for row in _instances(rows))
+    yield "{"
+    yield f'  "qplan_lock": {LOCK_FORMAT},'
+    yield f'  "stack": {json.dumps(stack)},'
+    yield f'  "lineage": {json.dumps(lineage)},'
+    yield f'  "serial": {json.dumps(serial)},'
+    yield (
         '  "note": "What qplan ran for this manifest; written by qplan apply, '
-        'checked by qplan lock --check. Do not edit.",',
-    ]
-    if not found:
-        lines.append('  "instances": []')
+        'checked by qplan lock --check. Do not edit.",'
+    )
+    if not entries:
+        yield '  "instances": []'
     else:
-        lines.append('  "instances": [')
-        ordered = [found[address] for address in sorted(found)]
-        for i, entry in enumerate(ordered):
-            comma = "," if i < len(ordered) - 1 else ""
-            text = json.dumps({k: entry[k] for k in FIELDS}, ensure_ascii=False)
-            lines.append(f"    {text}{comma}")
-        lines.append("  ]")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+        yield '  "instances": ['
+        last = len(entries) - 1
+        for i, values in enumerate(entries):
+            line = json.dumps(dict(zip(FIELDS, values, strict=True)), ensure_ascii=False)
+            yield f"    {line}{',' if i < last else ''}"
+        yield "  ]"
+    yield "}"
 
 
-def write_lock(path: Path, stack: str, rows: Iterable[Row]) -> bool:
-    """Write the lock file atomically; False when it already said exactly this (the file
-    is then left untouched, its time included)."""
-    text = render_lock(stack, rows)
-    try:
-        if path.read_text(encoding="utf-8") == text:
-            return False
-    except (OSError, UnicodeDecodeError):
-        pass
+def render_lock(
+    stack: str, rows: Iterable[Row], *, lineage: str | None = None, serial: int | None = None
+) -> str:
+    """The lock file's text (see ``_lines``)."""
+    return "".join(line + "\n" for line in _lines(stack, rows, lineage, serial))
+
+
+def write_lock(
+    path: Path,
+    stack: str,
+    rows: Iterable[Row],
+    *,
+    lineage: str | None = None,
+    serial: int | None = None,
+) -> bool:
+    """Write the lock file atomically, a line at a time; False when it already said
+    exactly this (the file is then left as it was, its time included)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return True
+    try:
+        with tmp.open("w", encoding="utf-8") as out:
+            out.writelines(line + "\n" for line in _lines(stack, rows, lineage, serial))
+        if path.exists() and filecmp.cmp(tmp, path, shallow=False):
+            return False
+        tmp.replace(path)
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _header(path: Path, data: Mapping[str, Any]) -> LockHeader:
+    if "qplan_lock" not in data:
+        raise LockFileError(f"{path}: not a qplan lock file (no qplan_lock)")
+    version = data["qplan_lock"]
+    if not isinstance(version, int) or version > LOCK_FORMAT:
+        raise LockFileError(
+            f"{path}: qplan_lock: format {version} is newer than this qplan reads "
+            f"({LOCK_FORMAT}); upgrade qplan"
+        )
+    stack, lineage, serial = data.get("stack"), data.get("lineage"), data.get("serial")
+    if not isinstance(stack, str):
+        raise LockFileError(f"{path}: stack is required")
+    return LockHeader(
+        stack,
+        lineage if isinstance(lineage, str) else None,
+        serial if isinstance(serial, int) and not isinstance(serial, bool) else None,
+    )
+
+
+def _header_lines(handle: Iterable[str]) -> dict[str, Any] | None:
+    """The header of a file as qplan writes it (``"key": value,`` lines up to the
+    instances); None when it is laid out otherwise."""
+    header: dict[str, Any] = {}
+    for number, line in enumerate(handle):
+        text = line.strip()
+        if number == 0:
+            if text != "{":
+                return None
+            continue
+        if text.startswith('"instances"'):
+            return header if "qplan_lock" in header else None
+        try:
+            header.update(json.loads("{" + text.rstrip(",") + "}"))
+        except ValueError:
+            return None
+    return None
+
+
+def read_header(path: Path) -> LockHeader | None:
+    """The lock file's header, read without its instances (a plan reads only this when
+    the state has not moved since the file was written); None when there is no file."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            found = _header_lines(handle)
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LockFileError(f"{path}: cannot read the lock file: {exc}") from None
+    if found is None:
+        lock = read_lock(path)
+        return None if lock is None else lock.header
+    return _header(path, found)
+
+
+def _entry(path: Path, i: int, entry: Any) -> tuple[str, tuple[Any, ...]]:
+    if not isinstance(entry, dict) or not isinstance(entry.get("address"), str):
+        raise LockFileError(f"{path}: instances[{i}]: an object with an address expected")
+    return entry["address"], tuple(entry.get(k) for k in FIELDS)
 
 
 def read_lock(path: Path) -> LockFile | None:
     """The lock file at ``path``; None when there is none. A file that is not a qplan lock
-    file, or of a newer format, raises LockFileError naming it."""
+    file, or of a newer format, raises LockFileError naming it. A file laid out as qplan
+    writes it is read a line at a time (a million instances take no JSON tree); any other
+    layout of the same JSON is read whole."""
     try:
-        text = path.read_text(encoding="utf-8")
+        handle = path.open(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise LockFileError(f"{path}: cannot read the lock file: {exc}") from None
+    try:
+        with handle:
+            header = _header_lines(handle)
+            if header is not None:
+                found = dict(_streamed(path, handle))
+                return LockFile(path, _header(path, header), found)
+    except UnicodeDecodeError as exc:
+        raise LockFileError(f"{path}: cannot read the lock file: {exc}") from None
+    except LockFileError:
+        pass  # not one instance a line after all: the whole file says what is wrong
+    return _read_whole(path)
+
+
+def _streamed(path: Path, handle: Iterable[str]) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    for i, line in enumerate(handle):
+        text = line.strip().rstrip(",")
+        if text in ("]", "}", ""):
+            continue
+        try:
+            entry = json.loads(text)
+        except ValueError as exc:
+            raise LockFileError(f"{path}: instances[{i}]: not JSON: {exc}") from None
+        yield _entry(path, i, entry)
+
+
+def _read_whole(path: Path) -> LockFile:
+    try:
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise LockFileError(f"{path}: cannot read the lock file: {exc}") from None
     try:
@@ -148,24 +280,13 @@ def read_lock(path: Path) -> LockFile | None:
         line = getattr(exc, "lineno", 0)
         col = getattr(exc, "colno", 0)
         raise LockFileError(f"{path}:{line}:{col}: not a qplan lock file: {exc}") from None
-    if not isinstance(data, dict) or "qplan_lock" not in data:
+    if not isinstance(data, dict):
         raise LockFileError(f"{path}: not a qplan lock file (no qplan_lock)")
-    version = data["qplan_lock"]
-    if not isinstance(version, int) or version > LOCK_FORMAT:
-        raise LockFileError(
-            f"{path}: qplan_lock: format {version} is newer than this qplan reads "
-            f"({LOCK_FORMAT}); upgrade qplan"
-        )
-    stack = data.get("stack")
+    header = _header(path, data)
     instances = data.get("instances")
-    if not isinstance(stack, str) or not isinstance(instances, list):
+    if not isinstance(instances, list):
         raise LockFileError(f"{path}: stack and instances are required")
-    found: dict[str, Mapping[str, Any]] = {}
-    for i, entry in enumerate(instances):
-        if not isinstance(entry, dict) or not isinstance(entry.get("address"), str):
-            raise LockFileError(f"{path}: instances[{i}]: an object with an address expected")
-        found[entry["address"]] = entry
-    return LockFile(path, stack, found)
+    return LockFile(path, header, dict(_entry(path, i, e) for i, e in enumerate(instances)))
 
 
 def compare(lock: LockFile, stack: str, rows: Iterable[Row], *, limit: int = 5) -> list[str]:
@@ -173,14 +294,17 @@ def compare(lock: LockFile, stack: str, rows: Iterable[Row], *, limit: int = 5) 
     addresses named per kind of difference); empty when they agree."""
     if lock.stack != stack:
         return [f"{lock.path.name} is of stack {lock.stack}, not {stack}"]
-    state = entries(rows)
-    missing = sorted(set(state) - set(lock.entries))
-    extra = sorted(set(lock.entries) - set(state))
-    changed = sorted(
-        address
-        for address in set(state) & set(lock.entries)
-        if {k: lock.entries[address].get(k) for k in FIELDS} != state[address]
-    )
+    missing: list[str] = []
+    changed: list[str] = []
+    seen: set[str] = set()
+    for row in _instances(rows):
+        seen.add(row.address)
+        recorded = lock.entries.get(row.address)
+        if recorded is None:
+            missing.append(row.address)
+        elif recorded != _values(row):
+            changed.append(row.address)
+    extra = [address for address in lock.entries if address not in seen]
     out = []
     for addresses, what in (
         (missing, "in the state but not in the lock file"),
@@ -188,6 +312,7 @@ def compare(lock: LockFile, stack: str, rows: Iterable[Row], *, limit: int = 5) 
         (changed, "recorded differently (status, job id, result or fingerprint)"),
     ):
         if addresses:
+            addresses.sort()
             named = ", ".join(addresses[:limit])
             more = f" and {len(addresses) - limit} more" if len(addresses) > limit else ""
             count = f"{len(addresses)} instance{'s' if len(addresses) != 1 else ''}"

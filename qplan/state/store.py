@@ -72,6 +72,11 @@ class StateStore(ABC):
     def serial(self, stack: str) -> int: ...
 
     @abstractmethod
+    def lineage(self, stack: str) -> str | None:
+        """The stack's identity, kept by every copy of its state; None before its first
+        write."""
+
+    @abstractmethod
     def generation(self, stack: str) -> int:
         """How many times rows of ``stack`` were forgotten (see ``forget``)."""
 

@@ -8,8 +8,10 @@ SQLite state where every second point has succeeded; setup, not timed). Then, ea
 
 - `plan`, with no lock file next to the manifest (the plan as before, with its estimate);
 - `lock`: the lock file written from the state (its size is printed too);
-- `plan` with that lock file present, which the plan reads and compares with the state:
-  the ratio to the plain plan is what a committed lock file costs each plan;
+- `plan` with that lock file present: the plan reads its header and, the state being the
+  one it was written at, nothing more; the ratio to the plain plan is what a committed
+  lock file costs each plan;
+- `lock --check`: every line compared with the state (what CI runs after an apply);
 - `plan --format markdown`: the pull request's comment (its size is printed too).
 
 `apply` writes the lock file from the state at its end: the `lock` row is that cost.
@@ -34,9 +36,10 @@ if str(REPO) not in sys.path:
 from tests.benchmarks.bench_plan import Case, Run, generate, plan_once  # noqa: E402
 
 
-def lock_once(case: Case) -> Run:
-    """One cold `qplan lock` process, which writes the lock file from the state."""
-    command = [sys.executable, "-m", "qplan", "lock", str(case.manifest)]
+def lock_once(case: Case, *extra: str) -> Run:
+    """One cold `qplan lock` process: it writes the lock file from the state, or with
+    `--check` compares every line of it with the state."""
+    command = [sys.executable, "-m", "qplan", "lock", str(case.manifest), *extra]
     env = {k: v for k, v in os.environ.items() if k != "QPLAN_STATE"}
     started = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env)
@@ -68,10 +71,11 @@ def main() -> None:
     )
     print()
     print(
-        "| points | plan s | lock s | lock file MB | plan with lock s | ratio | "
-        "markdown plan s | comment KB | plan MB | plan with lock MB |"
+        "| points | plan s | plan MB | lock s | lock MB | lock file MB | plan with lock s | "
+        "ratio | plan with lock MB | lock --check s | lock --check MB | markdown plan s | "
+        "markdown MB | comment KB |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="qplan-bench-gitops-") as root:
         for size in sizes:
             (case,) = generate(Path(root) / f"s{size}", size)
@@ -82,6 +86,7 @@ def main() -> None:
             written = median([lock_once(case) for _ in range(args.runs)])
             mb = lock.stat().st_size / 1e6
             with_lock = median([plan_once(case, scratch) for _ in range(args.runs)])
+            checked = median([lock_once(case, "--check") for _ in range(args.runs)])
             if "does not match" in (scratch / "stdout.txt").read_text():
                 raise SystemExit("the lock file written from the state does not match it")
             lock.unlink()
@@ -90,10 +95,12 @@ def main() -> None:
             )
             comment = (scratch / "stdout.txt").stat().st_size / 1e3
             print(
-                f"| {size:,} | {plain.seconds:.2f} | {written.seconds:.2f} | {mb:.1f} | "
+                f"| {size:,} | {plain.seconds:.2f} | {plain.peak_mb:.0f} | "
+                f"{written.seconds:.2f} | {written.peak_mb:.0f} | {mb:.1f} | "
                 f"{with_lock.seconds:.2f} | {with_lock.seconds / plain.seconds:.2f}x | "
-                f"{markdown.seconds:.2f} | {comment:.1f} | {plain.peak_mb:.0f} | "
-                f"{with_lock.peak_mb:.0f} |",
+                f"{with_lock.peak_mb:.0f} | {checked.seconds:.2f} | {checked.peak_mb:.0f} | "
+                f"{markdown.seconds:.2f} | {markdown.peak_mb:.0f} | "
+                f"{comment:.1f} |",
                 flush=True,
             )
 

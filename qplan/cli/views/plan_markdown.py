@@ -129,17 +129,16 @@ def _instances(doc: PlanDocument) -> Iterable[str]:
     budget = MAX_LISTED
     hidden = 0
     for resource in doc.resources:
-        changed = _changed(resource)
-        if not changed:
+        changing = sum(n for a, n in resource.counts.items() if a in CHANGES)
+        if not changing:
             continue
-        if budget <= 0:
-            hidden += len(changed)
-            continue
-        listed = changed[:budget]
+        listed = _changed(resource)[: max(budget, 0)]
         budget -= len(listed)
-        hidden += len(changed) - len(listed)
+        hidden += changing - len(listed)
+        if not listed:
+            continue
         yield ""
-        yield f"**{_cell(resource.name)}** ({len(changed)} changing)"
+        yield f"**{_cell(resource.name)}** ({changing} changing)"
         yield ""
         for action, address, reason in listed[:SHOWN_PER_JOB]:
             yield _item(action, address, reason)
@@ -161,8 +160,9 @@ def _instances(doc: PlanDocument) -> Iterable[str]:
 
 
 def render_markdown(doc: PlanDocument) -> Iterable[str]:
-    """The plan as Markdown lines. ``doc`` should be detailed (with its instances) for the
-    changed instances to be listed. Where the state is stays out: a comment may be public,
+    """The plan as Markdown lines. ``doc`` lists the instances to show (a detailed one, or
+    one made with ``changes_only=MAX_LISTED``): a job's changing ones not in it are
+    counted, not listed. Where the state is stays out: a comment may be public,
     and a database's host is nobody's business there."""
     yield f"### qplan plan: stack {_code(doc.stack)}"
     yield ""

@@ -26,9 +26,14 @@ def braket_sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return str(copy_example("braket-sweep", tmp_path / "example") / "qplan.yaml")
 
 
-def markdown_of(manifest: str, **load: object) -> str:
-    plan = operations.plan(manifest, operations.LoadOptions(**load))  # type: ignore[arg-type]
-    return "\n".join(render_markdown(to_document(plan)))
+def markdown_of(manifest: str) -> str:
+    """The Markdown plan; the same from a detailed document as from one holding only the
+    instances it lists (what `qplan plan --format markdown` makes)."""
+    plan = operations.plan(manifest, operations.LoadOptions())
+    markdown = "\n".join(render_markdown(to_document(plan)))
+    listed = "\n".join(render_markdown(to_document(plan, changes_only=MAX_LISTED)))
+    assert listed == markdown
+    return markdown
 
 
 def test_the_braket_sweep_plan_renders_as_a_table_a_cost_and_folded_instances(

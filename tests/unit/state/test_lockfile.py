@@ -13,8 +13,10 @@ from qplan.jobstatus import JobStatus
 from qplan.state import Row
 from qplan.state.lockfile import (
     LockFileError,
+    LockHeader,
     compare,
     lock_path,
+    read_header,
     read_lock,
     render_lock,
     write_lock,
@@ -118,3 +120,26 @@ def test_bad_lock_files_are_refused_by_name(tmp_path: Path, text: str, message: 
     with pytest.raises(LockFileError, match=r".*") as caught:
         read_lock(path)
     assert message in str(caught.value) and str(path) in str(caught.value)
+
+
+def test_the_header_says_which_state_it_was_written_from(tmp_path: Path) -> None:
+    path = tmp_path / "qplan.lock"
+    write_lock(path, "s", ROWS, lineage="abc", serial=42)
+    assert read_header(path) == LockHeader("s", "abc", 42)
+    assert read_header(tmp_path / "none.lock") is None
+    found = read_lock(path)
+    assert found is not None and found.header == LockHeader("s", "abc", 42)
+    assert compare(found, "s", ROWS) == []
+
+
+def test_a_file_laid_out_otherwise_reads_the_same(tmp_path: Path) -> None:
+    """Line by line for the layout qplan writes; whole for the same JSON reformatted."""
+    written = tmp_path / "qplan.lock"
+    write_lock(written, "s", ROWS, lineage="abc", serial=7)
+    pretty = tmp_path / "pretty.lock"
+    pretty.write_text(json.dumps(json.loads(written.read_text()), indent=4, sort_keys=True))
+    first, second = read_lock(written), read_lock(pretty)
+    assert first is not None and second is not None
+    assert first.entries == second.entries and len(first.entries) == 3
+    assert read_header(pretty) == LockHeader("s", "abc", 7)
+    assert compare(second, "s", ROWS) == []
