@@ -105,9 +105,11 @@ def apply(
             return True
         cost = ""
         if plan.cost is not None:
-            from qplan.cli.views.money import money
+            from qplan.cli.views.money import cost_sentence
 
-            cost = f" (estimated {money(plan.cost.total, plan.cost.currency)})"
+            document = to_document(plan, detailed=False).cost
+            if document is not None:
+                cost = f" ({cost_sentence(document)})"
         return click.confirm(
             f"This plan submits jobs to paid targets{cost}. Apply it?", default=False
         )
@@ -124,6 +126,8 @@ def apply(
         click.echo("Apply cancelled; nothing was submitted.")
         sys.exit(1)
     code = 0 if report.ok else (EXIT_INTERRUPTED if report.interrupted else 1)
+    for warning in plan.warnings:  # noticed after the run: a lock file it could not write
+        click.echo(click.style(f"Warning: {warning}", fg="yellow"), err=True)
     if as_json:
         sys.exit(code)
     click.echo("")

@@ -103,6 +103,15 @@ def stack_name_options(func: F) -> F:
     return var_options(state_option(_as_load_options(func)))  # type: ignore[return-value]
 
 
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """A budget is a positive, finite amount, as the manifest's budget: is."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite amount", ctx, param)
+    return value
+
+
 def cost_options(func: F) -> F:
     """--pricing and --budget, folded into the ``options`` argument (after stack_options)."""
 
@@ -116,7 +125,8 @@ def cost_options(func: F) -> F:
 
     wrapped = click.option(
         "--budget",
-        type=click.FloatRange(min=0),
+        type=click.FloatRange(min=0, min_open=True),
+        callback=_finite,
         metavar="AMOUNT",
         envvar="QPLAN_BUDGET",
         help="The most an apply may cost by the plan's estimate, in the pricing table's "

@@ -146,6 +146,8 @@ def build_view(
     for name, spec in stack.sessions.items():
         provider, _, device = spec.target.partition("/")
         address = session_address(name)
+        if targeted and address not in actions:
+            continue  # left out of a targeted plan: neither opened nor closed here
         row = by_address.get(address)
         sessions[name] = SessionView(
             name,

@@ -248,7 +248,10 @@ class Executor:
         return cancelled, len(forgotten) - cancelled
 
     def _prune(self, view: View) -> None:
-        """Tell each provider the keys this apply may still ask about."""
+        """Tell each provider the keys this apply may still ask about. Not in a targeted
+        apply: its view leaves out instances whose kept results a later apply needs."""
+        if self.plan.targets:
+            return
         keys = core.pending_keys(view)
         for name, provider in self.providers.items():
             provider.prune(keys.get(name, set()))

@@ -37,7 +37,7 @@ from qplan.planner.actions import SUBMITS, Action
 from qplan.planner.cost import over_budget
 from qplan.providers import Provider, check_sdks, make_provider
 from qplan.state import Lock, Row
-from qplan.state.lockfile import lock_path
+from qplan.state.lockfile import LockFileError, lock_path
 from qplan.targets import PROVIDER_TYPES
 
 __all__ = [
@@ -140,13 +140,10 @@ def apply(
         open_workspace(manifest, options, write=True) as ws,
         _locked(ws, "apply", beat=False) as lock,
     ):
-        plan = finish_plan(
-            ws,
-            make_plan(ws.stack, ws.store.snapshot(ws.stack.name)),
-            options,
-            targets,
-            check_lock_file=False,
-        )
+        made = make_plan(ws.stack, ws.store.snapshot(ws.stack.name))
+        if saved is not None:
+            check_current(saved, made, Path(target))  # before its targets are looked for
+        plan = finish_plan(ws, made, options, targets, check_lock_file=False)
         if _runs_locally(ws.stack, plan):
             # before any other thread starts: a Ctrl-C must reach qplan, not its workers
             from qplan.providers.local import start_fork_server
@@ -154,8 +151,6 @@ def apply(
             start_fork_server()
         lock.start_heartbeat()
         plan.devices = check_devices(ws.stack, ws.store, refresh=options.refresh_devices)
-        if saved is not None:
-            check_current(saved, plan, Path(target))
         if on_plan is not None:
             on_plan(plan)
         if plan.budget is not None and plan.cost is not None:
@@ -170,7 +165,10 @@ def apply(
         with _providers(ws, _used(ws.stack, plan, rows)) as providers:
             executor = Executor(ws.stack, ws.store, providers, plan, run, sink=sink)
             report = executor.run()
-            _record(ws, always=True)
+            try:
+                _record(ws, always=True)
+            except LockFileError as exc:  # what ran is in the state: say so, do not fail
+                plan.warnings.append(f"{exc}; `qplan lock {manifest}` writes it later")
             return plan, report
 
 

@@ -475,7 +475,14 @@ def estimate(stack: Stack, plan: Plan, pricing: Pricing) -> CostEstimate:
             continue
         counts = resource.counts
         submits = sum(counts[action] for action in SUBMITS)
-        jobs.append(_job_cost(job, submits, pricing, notes))
+        cost = _job_cost(job, submits, pricing, notes)
+        jobs.append(cost)
+        if submits and job.retry.attempts > 1 and cost.amount:
+            notes.add(
+                "each instance submitted once: a failed attempt retried in the same apply "
+                f"costs again (up to {job.retry.attempts} attempts for {job.name}, "
+                f"{cost.amount * job.retry.attempts:.2f} {pricing.currency} at most)"
+            )
     return CostEstimate(
         jobs=tuple(jobs),
         currency=pricing.currency,
@@ -618,7 +625,10 @@ def _hybrid_billed(
         found = pricing.instance_price(instance, job.target)
         if found is None:
             return None, f"no price known for {instance}"
-        seconds = float(item.get("billable_seconds") or 0.0)
+        reported = item.get("billable_seconds")
+        if reported is None:  # the service had not reported it when the result was read
+            return None, "billable time not reported"
+        seconds = float(reported)
         count = int(item.get("instance_count") or 1)
         amount += found[0] * count * seconds / 3600
     return amount, "instance time billed"

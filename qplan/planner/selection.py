@@ -36,17 +36,21 @@ def _dependencies(stack: Stack, names: set[str]) -> set[str]:
     return seen
 
 
-def _unknown(wanted: Sequence[str], plan: Plan) -> list[str]:
-    names = {r.name for r in plan.resources}
-    sessions = {session_address(r.name) for r in plan.resources if r.kind == "session"}
+def _unknown(wanted: Sequence[str], stack: Stack, plan: Plan) -> list[str]:
+    """The targets that name nothing in the plan: a job is named by its name, a session
+    by ``session.NAME``, an instance (or a row gone from the manifest) by its address, a
+    job removed from the manifest by its name."""
+    gone_jobs = {
+        r.name
+        for r in plan.resources
+        if r.kind == "gone" and not any(a.startswith("session.") for a in r.addresses)
+    }
     missing = []
     for target in wanted:
-        if target in names or target in sessions:
+        if target in stack.jobs or target in gone_jobs:
             continue
         owner = parse_address(target).name
-        if not any(
-            target in r.addresses for r in plan.resources if r.name == owner and "[" in target
-        ):
+        if not any(target in r.addresses for r in plan.resources if r.name == owner):
             missing.append(target)
     return missing
 
@@ -57,7 +61,7 @@ def select(stack: Stack, plan: Plan, wanted: Sequence[str]) -> Plan:
     "nothing to do")."""
     if not wanted:
         return plan
-    missing = _unknown(wanted, plan)
+    missing = _unknown(wanted, stack, plan)
     if missing:
         jobs = ", ".join(sorted(stack.jobs)[:10])
         raise UsageError(

@@ -13,6 +13,7 @@ the two disagree (the ``plan`` warns, ``qplan lock --check`` fails).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import filecmp
 import json
@@ -165,12 +166,15 @@ def write_lock(
     try:
         with tmp.open("w", encoding="utf-8") as out:
             out.writelines(line + "\n" for line in _lines(stack, rows, lineage, serial))
-        if path.exists() and filecmp.cmp(tmp, path, shallow=False):
+        if path.is_file() and filecmp.cmp(tmp, path, shallow=False):
             return False
         tmp.replace(path)
         return True
+    except OSError as exc:
+        raise LockFileError(f"{path}: cannot write the lock file: {exc.strerror or exc}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def _header(path: Path, data: Mapping[str, Any]) -> LockHeader:
@@ -203,7 +207,8 @@ def _header_lines(handle: Iterable[str]) -> dict[str, Any] | None:
                 return None
             continue
         if text.startswith('"instances"'):
-            return header if "qplan_lock" in header else None
+            opener = text.replace(" ", "") == '"instances":['
+            return header if opener and "qplan_lock" in header else None
         try:
             header.update(json.loads("{" + text.rstrip(",") + "}"))
         except ValueError:

@@ -555,6 +555,7 @@ class GitLabRecords:
 
     token: str
     project: int
+    note_token: str = ""
     merge_requests: list[dict[str, Any]] = field(default_factory=list)
     pipelines: dict[int, dict[str, Any]] = field(default_factory=dict)
     jobs: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -579,7 +580,10 @@ def gitlab_api(records: GitLabRecords) -> type[BaseHTTPRequestHandler]:
 
         def route(self) -> tuple[list[str], dict[str, list[str]]] | None:
             url = urlsplit(self.path)
-            if self.headers.get("PRIVATE-TOKEN") != records.token:
+            allowed = {records.token}
+            if self.command == "POST":  # a note: the plan jobs' own token may post it
+                allowed.add(records.note_token)
+            if self.headers.get("PRIVATE-TOKEN") not in allowed:
                 self.reply(401, {"message": "401 Unauthorized"})
                 return None
             if not url.path.startswith(prefix):
@@ -659,7 +663,8 @@ class GitLab(Platform):
     name = "gitlab"
     project = 42
     host = "gitlab.test"
-    token = "glpat-0123456789TOKEN"  # QPLAN_GITLAB_TOKEN
+    token = "glpat-0123456789TOKEN"  # QPLAN_GITLAB_TOKEN: protected
+    note_token = "glpat-notes0123TOKEN"  # QPLAN_GITLAB_NOTE_TOKEN
 
     def __init__(
         self,
@@ -672,9 +677,13 @@ class GitLab(Platform):
     ):
         super().__init__(root, repo, runner_env)
         self.pipeline_file = load(RECIPES / "gitlab-ci.yml")
+        # a merge request's job never asks for the token that pushes to the default branch
+        assert "QPLAN_GITLAB_TOKEN" not in json.dumps(self.pipeline_file["qplan-plan"])
         self.records = records
         self.api = api
-        self.variables = {"QPLAN_STATE": state, "QPLAN_GITLAB_TOKEN": self.token}
+        self.variables = {"QPLAN_STATE": state, "QPLAN_GITLAB_NOTE_TOKEN": self.note_token}
+        # a protected variable: only pipelines of the protected default branch get it
+        self.protected = {"QPLAN_GITLAB_TOKEN": self.token}
         self.last_push_pipeline = 0
 
     # events
@@ -829,6 +838,8 @@ class GitLab(Platform):
                 "artifacts": None,
             }
         env = {**self.runner_env, **self.predefined(pid, job_id, name), **self.variables}
+        if env.get("CI_COMMIT_BRANCH") == DEFAULT_BRANCH:
+            env.update(self.protected)
         for key, value in self.pipeline_file.get("variables", {}).items():
             assert "$" not in str(value)
             env[key] = str(value)
@@ -1008,7 +1019,9 @@ def test_gitlab_ci_recipe(
     tmp_path: Path, setting: tuple[Repository, dict[str, str]], postgres_url: str
 ) -> None:
     repo, env = setting
-    records = GitLabRecords(token=GitLab.token, project=GitLab.project)
+    records = GitLabRecords(
+        token=GitLab.token, project=GitLab.project, note_token=GitLab.note_token
+    )
     with serving(gitlab_api(records)) as api:
         # the push URL the recipe builds reaches origin, as GitLab's git server would
         push_url = f"https://qplan:{GitLab.token}@{GitLab.host}:443/"
@@ -1018,4 +1031,4 @@ def test_gitlab_ci_recipe(
         platform = GitLab(tmp_path, repo, env, postgres_url, records, api)
         run_scenario(platform, developer, tmp_path / "journal.log")
         assert len(platform.comments(2)) == 2  # a note per plan
-        secrets_kept(platform, [password(postgres_url), GitLab.token])
+        secrets_kept(platform, [password(postgres_url), GitLab.token, GitLab.note_token])

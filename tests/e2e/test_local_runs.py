@@ -104,10 +104,22 @@ providers:
 """
 
 
+OTHER = """\
+  tail:
+    target: local/braket_sv
+    program: ry
+    shots: 10
+    inputs: {theta: 0.5}
+"""
+
+
+@pytest.mark.parametrize("targeted_first", [False, True], ids=["resume", "targeted-then-resume"])
 def test_runs_that_finished_before_a_crash_are_recorded_not_run_again(
-    tmp_path: Path, tag: str
+    tmp_path: Path, tag: str, targeted_first: bool
 ) -> None:
-    folder = Stack.write(tmp_path / "f", CRASH, tag)
+    """Also when an apply targeted at another job comes first: it leaves the crashed
+    job's kept results alone for the apply that resumes it."""
+    folder = Stack.write(tmp_path / "f", CRASH + (OTHER if targeted_first else ""), tag)
     apply = folder.start("apply", "qplan.yaml")
     try:
         folder.wait_for("end", 3)
@@ -121,10 +133,17 @@ def test_runs_that_finished_before_a_crash_are_recorded_not_run_again(
         apply.kill()
         apply.wait()
     finished = set(folder.count("end"))
+    if targeted_first:
+        finished.discard("tail")
+        other = folder.qplan("apply", "qplan.yaml", "--target", "tail")
+        assert other.returncode == 0, other.stdout + other.stderr
+        assert folder.count("end")["tail"] == 1
+        assert set(folder.count("end")) - {"tail"} == finished  # nothing of scan ran
     resumed = folder.qplan("apply", "qplan.yaml")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert {s for s, _, _ in folder.rows().values()} == {"succeeded"}
     ends = folder.count("end")
+    ends.pop("tail", None)
     assert len(ends) == 40
     assert {a: n for a, n in ends.items() if n > 1} == {}  # no finished run ran again
     assert finished <= set(ends)

@@ -9,6 +9,7 @@ import pytest
 
 import qplan
 from qplan.errors import UsageError
+from qplan.jobstatus import JobStatus
 from qplan.manifest import Stack
 from qplan.planner import Action, make_plan
 from qplan.planner.plan import Plan
@@ -88,6 +89,22 @@ def test_an_unknown_target_is_a_usage_error_not_an_empty_plan(stack: Stack) -> N
         select(stack, planned(stack), ["scan[theta=0.5]"])
     with pytest.raises(UsageError, match="named nope"):
         select(stack, planned(stack), ["nope"])
+    with pytest.raises(UsageError, match="named s "):  # a session is named session.s
+        select(stack, planned(stack), ["s"])
+
+
+def test_rows_gone_from_the_manifest_are_named_by_job_or_address(stack: Stack) -> None:
+    from qplan.state import RowState
+
+    rows = {
+        "old": RowState(JobStatus.SUCCEEDED, "fp", 1, "job"),
+        "session.gone": RowState(JobStatus.SUCCEEDED, "fp", 1, "session"),
+    }
+    plan = make_plan(stack, Snapshot(stack.name, 3, rows))
+    assert kept(select(stack, plan, ["old"])) == {"old": Action.FORGET}
+    assert kept(select(stack, plan, ["session.gone"])) == {"session.gone": Action.FORGET}
+    with pytest.raises(UsageError, match="named gone"):
+        select(stack, plan, ["gone"])
 
 
 def test_no_target_is_the_whole_plan(stack: Stack) -> None:

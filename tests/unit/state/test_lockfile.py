@@ -143,3 +143,18 @@ def test_a_file_laid_out_otherwise_reads_the_same(tmp_path: Path) -> None:
     assert first.entries == second.entries and len(first.entries) == 3
     assert read_header(pretty) == LockHeader("s", "abc", 7)
     assert compare(second, "s", ROWS) == []
+
+
+def test_an_instance_on_the_opening_line_is_not_lost(tmp_path: Path) -> None:
+    path = tmp_path / "qplan.lock"
+    text = render_lock("s", ROWS).replace('"instances": [\n    ', '"instances": [')
+    path.write_text(text)
+    found = read_lock(path)
+    assert found is not None and sorted(found.entries) == sorted(r.address for r in ROWS)
+
+
+def test_a_lock_file_that_cannot_be_written_is_a_located_error(tmp_path: Path) -> None:
+    (tmp_path / "qplan.lock").mkdir()
+    with pytest.raises(LockFileError, match=r"qplan\.lock: cannot write the lock file"):
+        write_lock(tmp_path / "qplan.lock", "s", ROWS)
+    assert [p.name for p in tmp_path.iterdir()] == ["qplan.lock"]  # no temporary file left
