@@ -40,6 +40,7 @@ __all__ = [
     "record_lock",
     "show_saved_plan",
     "status",
+    "unused_prices",
 ]
 
 
@@ -131,12 +132,26 @@ def finish_plan(
     result = select(ws.stack, dataclasses.replace(made, manifest=ws.manifest), targets)
     pricing = load_pricing(ws.stack, Path(options.pricing) if options.pricing else None)
     budget = options.budget if options.budget is not None else ws.stack.budget
+    warnings = unused_prices(ws.stack)
+    if check_lock_file:
+        warnings += lock_warnings(ws, made.serial)
     return dataclasses.replace(
-        result,
-        cost=estimate(ws.stack, result, pricing),
-        budget=budget,
-        warnings=lock_warnings(ws, made.serial) if check_lock_file else [],
+        result, cost=estimate(ws.stack, result, pricing), budget=budget, warnings=warnings
     )
+
+
+def unused_prices(stack: Stack) -> list[str]:
+    """The manifest's ``pricing:`` keys that price nothing it runs (a misspelt target
+    would leave the shipped price, or none, in force without a word)."""
+    used = {str(job.target) for job in stack.jobs.values()}
+    used |= {job.hybrid.instance_type for job in stack.jobs.values() if job.hybrid is not None}
+    unused = sorted(key for key in stack.pricing if key not in used)
+    if not unused:
+        return []
+    return [
+        f"pricing: {', '.join(unused)} price{'s' if len(unused) == 1 else ''} nothing this "
+        f"manifest runs (its targets and instance types: {', '.join(sorted(used))})"
+    ]
 
 
 def lock_warnings(ws: Workspace, serial: int) -> list[str]:
