@@ -80,7 +80,7 @@ def _cell(value: object, column: str) -> str:
     if value is None:
         return "-"
     if column == "timestamp" and isinstance(value, float):
-        from qplan.cli.views.stamps import utc_stamp
+        from qplan.stamps import utc_stamp
 
         return utc_stamp(value)
     if isinstance(value, float):

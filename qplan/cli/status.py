@@ -41,9 +41,9 @@ def status(
     """
     from qplan import operations
     from qplan.addresses import parse_address
-    from qplan.cli.views.stamps import utc_stamp
     from qplan.cli.views.status import render_spending, render_table
     from qplan.operations import spending
+    from qplan.stamps import utc_stamp
 
     if refresh:
         operations.refresh(manifest, options)
@@ -113,7 +113,7 @@ def _is_hybrid(stack: Stack, name: str) -> bool:
 
 
 def _details_json(d: JobDetails) -> dict[str, Any]:
-    from qplan.cli.views.stamps import utc_stamp
+    from qplan.stamps import utc_stamp
 
     return {
         "name": d.name,

@@ -14,7 +14,6 @@ the two disagree (the ``plan`` warns, ``qplan lock --check`` fails).
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import filecmp
 import json
 import os
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from qplan.errors import QplanError
+from qplan.stamps import utc_stamp
 from qplan.state.model import Row
 
 __all__ = [
@@ -32,7 +32,6 @@ __all__ = [
     "LockFileError",
     "LockHeader",
     "compare",
-    "entries",
     "lock_path",
     "read_header",
     "read_lock",
@@ -88,10 +87,6 @@ def lock_path(manifest: Path) -> Path:
     return manifest.with_suffix(".lock")
 
 
-def _stamp(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _values(row: Row) -> tuple[Any, ...]:
     """A row's entry: the values of ``FIELDS``, in order."""
     return (
@@ -103,7 +98,7 @@ def _values(row: Row) -> tuple[Any, ...]:
         str(row.status),
         row.attempt,
         row.result_hash,
-        _stamp(row.updated_at) if row.status.final else None,
+        utc_stamp(row.updated_at) if row.status.final else None,
     )
 
 
@@ -111,11 +106,6 @@ def _instances(rows: Iterable[Row]) -> Iterator[Row]:
     """The instance rows (sessions are not instances: they are how instances ran, and
     their ids change with every new session)."""
     return (row for row in rows if row.kind != "session")
-
-
-def entries(rows: Iterable[Row]) -> dict[str, dict[str, Any]]:
-    """What the lock file says of each instance row, by address."""
-    return {row.address: dict(zip(FIELDS, _values(row), strict=True)) for row in _instances(rows)}
 
 
 def _lines(

@@ -7,10 +7,10 @@ from collections.abc import Iterable
 
 import click
 
-from qplan.cli.views.stamps import utc_stamp
 from qplan.planner.actions import CHANGES, Action
 from qplan.planner.document import DeviceDocument, PlanDocument
 from qplan.planner.plan import SpecsSource
+from qplan.stamps import utc_stamp
 
 _SYMBOL = {
     Action.CREATE: ("+", "green"),

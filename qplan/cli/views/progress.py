@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from qplan.cli.views.stamps import utc_stamp
 from qplan.executor import Event, Kind
 from qplan.planner import Action, Plan
+from qplan.stamps import utc_stamp
 
 __all__ = ["JsonSink", "PlainSink", "RichSink", "make_sink"]
 

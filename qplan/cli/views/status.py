@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from qplan.cli.views.stamps import utc_stamp
 from qplan.providers.base import JobDetails
+from qplan.stamps import utc_stamp
 from qplan.state import Row
 
 if TYPE_CHECKING:
