@@ -13,27 +13,29 @@ import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 
-from qplan.addresses import parse_address, session_address
+from qplan.addresses import parse_address
 from qplan.errors import UsageError
 from qplan.manifest import Stack
 from qplan.planner.actions import SUBMITS, Action
+from qplan.planner.graph import build_graph
 from qplan.planner.plan import Plan, ResourcePlan
 
 __all__ = ["select"]
 
 
-def _dependencies(stack: Stack, names: set[str]) -> set[str]:
-    """Every job that a job of ``names`` comes ``after``, transitively (a job of
-    ``names`` itself only when another one needs it)."""
-    todo = list(names)
-    seen: set[str] = set()
-    while todo:
-        job = stack.jobs.get(todo.pop())
-        for dep in job.after if job is not None else ():
-            if dep not in seen:
-                seen.add(dep)
-                todo.append(dep)
-    return seen
+def _needs(stack: Stack, starts: set[str]) -> tuple[set[str], set[str]]:
+    """What the jobs ``starts`` need, read from the stack's graph (``planner.graph``): the
+    jobs they come ``after``, transitively (one of ``starts`` only when another needs it),
+    and the sessions of those jobs and of ``starts``: their ancestors."""
+    import networkx as nx
+
+    graph = build_graph(stack)
+    above: set[str] = set()
+    for name in starts & set(stack.jobs):  # a job gone from the manifest needs nothing
+        above |= nx.ancestors(graph, name)
+    jobs = {n for n in above if graph.nodes[n]["kind"] == "job"}
+    sessions = {graph.nodes[n]["name"] for n in above if graph.nodes[n]["kind"] == "session"}
+    return jobs, sessions
 
 
 def _unknown(wanted: Sequence[str], stack: Stack, plan: Plan) -> list[str]:
@@ -43,7 +45,7 @@ def _unknown(wanted: Sequence[str], stack: Stack, plan: Plan) -> list[str]:
     gone_jobs = {
         r.name
         for r in plan.resources
-        if r.kind == "gone" and not any(a.startswith("session.") for a in r.addresses)
+        if r.kind == "gone" and any(not parse_address(a).session for a in r.addresses)
     }
     missing = []
     for target in wanted:
@@ -69,22 +71,18 @@ def select(stack: Stack, plan: Plan, wanted: Sequence[str]) -> Plan:
             f"(jobs: {jobs}; an instance is named as `qplan plan --verbose` shows it, "
             "e.g. job[x=0.5])"
         )
-    named_jobs = {t for t in wanted if t in stack.jobs}
+    parsed = [parse_address(t) for t in wanted]
+    named_sessions = {a.name for a in parsed if a.session}
     # a session named: all its jobs
-    named_jobs |= {
-        name
-        for name, job in stack.jobs.items()
-        if job.session and session_address(job.session) in wanted
+    named_jobs = {t for t in wanted if t in stack.jobs} | {
+        name for name, job in stack.jobs.items() if job.session in named_sessions
     }
-    pointed = {parse_address(t).name for t in wanted if "[" in t}
+    pointed = {a.name for a in parsed if a.point}
     # a job that another comes after is needed whole, even when only points were named
-    whole = named_jobs | _dependencies(stack, named_jobs | pointed)
-    needed = whole | pointed
+    dependencies, sessions = _needs(stack, named_jobs | pointed)
+    whole = named_jobs | dependencies
+    sessions |= named_sessions
     named = set(wanted)
-    sessions = {t.removeprefix("session.") for t in named if t.startswith("session.")}
-    sessions.update(
-        session for j in needed if j in stack.jobs and (session := stack.jobs[j].session)
-    )
     kept: list[ResourcePlan] = []
     left: Counter[Action] = Counter()
     submits_in: Counter[str] = Counter()

@@ -102,6 +102,9 @@ def test_rows_gone_from_the_manifest_are_named_by_job_or_address(stack: Stack) -
     }
     plan = make_plan(stack, Snapshot(stack.name, 3, rows))
     assert kept(select(stack, plan, ["old"])) == {"old": Action.FORGET}
+    rows["old[x=1.0]"] = RowState(JobStatus.SUCCEEDED, "fp", 1, "job")  # a removed sweep's
+    plan = make_plan(stack, Snapshot(stack.name, 4, rows))
+    assert kept(select(stack, plan, ["old[x=1.0]"])) == {"old[x=1.0]": Action.FORGET}
     assert kept(select(stack, plan, ["session.gone"])) == {"session.gone": Action.FORGET}
     with pytest.raises(UsageError, match="named gone"):
         select(stack, plan, ["gone"])
