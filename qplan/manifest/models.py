@@ -53,7 +53,8 @@ __all__ = [
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-_STACK_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+STACK_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+"""A stack's name: 1 to 100 letters, digits, ``_``, ``.`` or ``-``, from a letter or digit."""
 ENTRY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 ENTRY_POINT_PATTERN = (
     r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:[A-Za-z_][A-Za-z0-9_]*)?$"
@@ -84,7 +85,7 @@ def _check_ident(value: str) -> str:
 
 
 def _check_stack(value: str) -> str:
-    if not _STACK_RE.fullmatch(value):
+    if not STACK_RE.fullmatch(value):
         raise PydanticCustomError(
             "qplan_stack",
             "must be 1-100 letters, digits, _, . or -, starting with a letter or digit",

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qplan.manifest import DEFAULT_MAX_POINTS, Stack, load
 from qplan.operations.devices import check_devices
@@ -29,6 +30,9 @@ from qplan.state.lockfile import (
     write_lock,
 )
 
+if TYPE_CHECKING:
+    from qplan.planner.cost import Pricing
+
 __all__ = [
     "LoadOptions",
     "Workspace",
@@ -37,6 +41,7 @@ __all__ = [
     "force_unlock",
     "open_workspace",
     "plan",
+    "pricing_of",
     "record_lock",
     "show_saved_plan",
     "status",
@@ -127,10 +132,10 @@ def finish_plan(
 ) -> Plan:
     """A plan just made, targeted, priced, and told what the lock file disagrees on
     (unless ``check_lock_file`` is False: an apply rewrites the file anyway)."""
-    from qplan.planner.cost import estimate, load_pricing
+    from qplan.planner.cost import estimate
 
     result = select(ws.stack, dataclasses.replace(made, manifest=ws.manifest), targets)
-    pricing = load_pricing(ws.stack, Path(options.pricing) if options.pricing else None)
+    pricing = pricing_of(ws.stack, options)
     budget = options.budget if options.budget is not None else ws.stack.budget
     warnings = unused_prices(ws.stack)
     if check_lock_file:
@@ -138,6 +143,13 @@ def finish_plan(
     return dataclasses.replace(
         result, cost=estimate(ws.stack, result, pricing), budget=budget, warnings=warnings
     )
+
+
+def pricing_of(stack: Stack, options: LoadOptions) -> Pricing:
+    """The prices of ``stack``: the shipped table, its ``pricing:``, then ``--pricing``."""
+    from qplan.planner.cost import load_pricing
+
+    return load_pricing(stack, Path(options.pricing) if options.pricing else None)
 
 
 def unused_prices(stack: Stack) -> list[str]:

@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 from qplan.errors import QplanError, UsageError
+from qplan.manifest.models import STACK_RE
 
 __all__ = [
     "CI_RECIPES",
@@ -45,9 +46,6 @@ CI_RECIPES = {
 _PLACEHOLDER = "__QPLAN_STACK__"
 """Where the stack's name goes in the starter manifest: a token that neither YAML nor the
 manifest's own Jinja2 templates (``{{ }}``) give a meaning to."""
-
-_STACK = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-"""A stack's name, as the manifest's schema requires it."""
 
 
 class ScaffoldConflict(QplanError):
@@ -100,7 +98,7 @@ def scaffold(folder: Path, *, stack: str | None = None, ci: str | None = None) -
     an unknown ``ci`` or a ``folder`` that is not a folder."""
     if stack is None:
         stack = default_stack_name(folder)
-    elif not _STACK.fullmatch(stack):
+    elif not STACK_RE.fullmatch(stack):
         raise UsageError(
             f"--stack {stack!r}: a stack's name is 1 to 100 letters, digits, '_', '.' or '-', "
             "starting with a letter or digit"

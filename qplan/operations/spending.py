@@ -12,13 +12,12 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from qplan.jobstatus import JobStatus
 from qplan.manifest import Job, Stack
-from qplan.operations.planning import LoadOptions, Workspace, open_workspace
-from qplan.planner.cost import JobSpend, Pricing, load_pricing, spent
+from qplan.operations.planning import LoadOptions, Workspace, open_workspace, pricing_of
+from qplan.planner.cost import JobSpend, Pricing, spent
 from qplan.state import LockInfo, Row
 
 __all__ = ["Spending", "spending", "spending_of", "status"]
@@ -80,10 +79,6 @@ def _billable(job: Job) -> bool:
     return job.target.paid
 
 
-def _pricing(stack: Stack, options: LoadOptions) -> Pricing:
-    return load_pricing(stack, Path(options.pricing) if options.pricing else None)
-
-
 def spending_of(
     ws: Workspace, rows: Iterable[Row], pricing: Pricing, jobs: Sequence[str] = ()
 ) -> Spending:
@@ -123,11 +118,11 @@ def status(
     with open_workspace(manifest, options) as ws:
         rows = list(ws.store.rows(ws.stack.name))
         lock = ws.store.lock_info(ws.stack.name)
-        return ws.stack, rows, lock, spending_of(ws, rows, _pricing(ws.stack, options))
+        return ws.stack, rows, lock, spending_of(ws, rows, pricing_of(ws.stack, options))
 
 
 def spending(manifest: str, options: LoadOptions, jobs: Sequence[str] = ()) -> Spending:
     """What was billed for the manifest's jobs on paid targets (or for ``jobs``)."""
     with open_workspace(manifest, options) as ws:
         rows = ws.store.rows(ws.stack.name)
-        return spending_of(ws, rows, _pricing(ws.stack, options), jobs)
+        return spending_of(ws, rows, pricing_of(ws.stack, options), jobs)
