@@ -75,7 +75,7 @@ def plan(
 
     from qplan import operations
     from qplan.cli.views.paths import state_location
-    from qplan.cli.views.plan import render_plan
+    from qplan.cli.views.plan import plan_lines
     from qplan.planner import to_document
 
     if refresh_devices:
@@ -89,16 +89,9 @@ def plan(
         doc = to_document(result, changes_only=MAX_LISTED)
     else:
         doc = to_document(result, detailed=fmt == "json" or verbose)
-    if fmt == "json":
-        click.echo(doc.model_dump_json(indent=2))
-    elif fmt == "markdown":
-        from qplan.cli.views.plan_markdown import render_markdown
-
-        click.echo("\n".join(render_markdown(doc)))
-    else:
-        location = state_location(options.state, manifest)
-        for line in render_plan(doc, verbose=verbose, state_location=location):
-            click.echo(line)
+    location = state_location(options.state, manifest)
+    for line in plan_lines(doc, fmt, verbose=verbose, state_location=location):
+        click.echo(line)
     if out is not None and fmt != "json":
         click.echo(
             f"Saved the plan to {out}; apply it with `qplan apply {out}`.",

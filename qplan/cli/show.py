@@ -33,19 +33,12 @@ def show(
     """
     from qplan import operations
     from qplan.cli.views.paths import state_location
-    from qplan.cli.views.plan import render_plan
+    from qplan.cli.views.plan import plan_lines
 
     saved, stale = operations.show_saved_plan(planfile, options)
-    if fmt == "json":
-        click.echo(saved.model_dump_json(indent=2))
-    elif fmt == "markdown":
-        from qplan.cli.views.plan_markdown import render_markdown
-
-        click.echo("\n".join(render_markdown(saved)))
-    else:
-        location = state_location(options.state, saved.manifest)
-        for line in render_plan(saved, verbose=verbose, state_location=location):
-            click.echo(line)
+    location = state_location(options.state, saved.manifest)
+    for line in plan_lines(saved, fmt, verbose=verbose, state_location=location):
+        click.echo(line)
     if stale:
         click.echo(stale, err=True)
         sys.exit(1)

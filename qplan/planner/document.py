@@ -172,19 +172,16 @@ def to_document(
     for resource in plan.resources:
         counts = resource.counts
         instances = None
-        if left is not None:
+        if left is not None or detailed:
             instances = []
             for address, action, reason in resource.items():
-                if left <= 0:
-                    break
-                if action in CHANGES:
-                    instances.append(InstanceAction(address=address, action=action, reason=reason))
+                if left is not None:
+                    if left <= 0:
+                        break
+                    if action not in CHANGES:
+                        continue
                     left -= 1
-        elif detailed:
-            instances = [
-                InstanceAction(address=address, action=action, reason=reason)
-                for address, action, reason in resource.items()
-            ]
+                instances.append(InstanceAction(address=address, action=action, reason=reason))
         resources.append(
             ResourceDocument(
                 name=resource.name,

@@ -99,6 +99,19 @@ def render_plan(doc: PlanDocument, *, verbose: bool, state_location: str) -> Ite
     yield from notes(doc)
 
 
+def plan_lines(doc: PlanDocument, fmt: str, *, verbose: bool, state_location: str) -> Iterable[str]:
+    """The plan in ``fmt``: ``text`` (``render_plan``), ``json`` (the document, as one
+    piece) or ``markdown`` (``plan_markdown``)."""
+    if fmt == "json":
+        yield doc.model_dump_json(indent=2)
+    elif fmt == "markdown":
+        from qplan.cli.views.plan_markdown import render_markdown
+
+        yield "\n".join(render_markdown(doc))
+    else:
+        yield from render_plan(doc, verbose=verbose, state_location=state_location)
+
+
 def notes(doc: PlanDocument) -> Iterable[str]:
     """After the tally: the estimated cost (when the plan submits anything), what a
     targeted plan left out, warnings."""
