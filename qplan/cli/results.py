@@ -49,14 +49,13 @@ def results(
     the estimate of what ran (in JSON, each result's "spending"). A hybrid job's result is
     what it saved (save_job_result).
     """
-    from qplan import operations
     from qplan.cli.views.hybrid import decode_result, short
     from qplan.errors import UsageError
     from qplan.manifest.params import format_value
+    from qplan.operations import spending
 
-    records = operations.results(manifest, options, addresses)
-    spent = _spending(manifest, options, records)
-    by_job = {j["job"]: j for j in spent.to_json()["jobs"]} if spent is not None else {}
+    records, spent = spending.results(manifest, options, addresses)
+    by_job = {j["job"]: j for j in spent.to_json()["jobs"]}
     hybrid = [r for r in records if r.hybrid is not None]
     records = [r for r in records if r.hybrid is None]
     decoded = {
@@ -148,21 +147,10 @@ def results(
     _footer(spent)
 
 
-def _spending(manifest: str, options: LoadOptions, records: list[ResultRecord]) -> Spending | None:
-    """What was billed for the jobs of ``records``; None when all of them ran on the
-    local provider, whose runs nobody bills (the state is then not read again)."""
-    if all(r.target.startswith("local/") for r in records):
-        return None
-    from qplan.operations import spending
+def _footer(spent: Spending) -> None:
+    from qplan.cli.views.status import render_spending
 
-    return spending.spending(manifest, options, sorted({r.job for r in records}))
-
-
-def _footer(spent: Spending | None) -> None:
-    if spent is not None:
-        from qplan.cli.views.status import render_spending
-
-        render_spending(spent)
+    render_spending(spent)
 
 
 def _hybrid_table(

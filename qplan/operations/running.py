@@ -272,39 +272,46 @@ def results(
 ) -> list[ResultRecord]:
     """Results of the manifest's instances that succeeded with their current fingerprint,
     in manifest order. ``addresses`` selects instances (or whole jobs by name)."""
-    wanted = set(addresses)
-    out: list[ResultRecord] = []
     with open_workspace(manifest, options) as ws:
         rows = {r.address: r for r in ws.store.rows(ws.stack.name)}
-        unknown = wanted - {i.address for i in ws.stack.instances()} - set(ws.stack.jobs)
-        if unknown:
-            raise UsageError(f"no instance or job named {', '.join(sorted(unknown))} in {manifest}")
-        for job in ws.stack.jobs.values():
-            fingerprint = JobFingerprinter(job)
-            for instance in job.instances():
-                if wanted and instance.address not in wanted and job.name not in wanted:
-                    continue
-                row = rows.get(instance.address)
-                if row is None or row.status is not JobStatus.SUCCEEDED or row.result_hash is None:
-                    continue
-                if row.fingerprint != fingerprint(instance.address):
-                    continue
-                data = ws.store.result(row.result_hash)
-                if data is None:
-                    continue
-                payload = json.loads(data)
-                out.append(
-                    ResultRecord(
-                        instance.address,
-                        job.name,
-                        dict(instance.point),
-                        job.spec.shots or 0,
-                        payload.get("counts", {}),
-                        row.provider_job_id,
-                        str(job.target),
-                        payload.get("hybrid"),
-                    )
+        return results_of(ws, rows, addresses)
+
+
+def results_of(
+    ws: Workspace, rows: Mapping[str, Row], addresses: Sequence[str] = ()
+) -> list[ResultRecord]:
+    """``results`` in an open workspace, from its ``rows`` by address."""
+    wanted = set(addresses)
+    out: list[ResultRecord] = []
+    unknown = wanted - {i.address for i in ws.stack.instances()} - set(ws.stack.jobs)
+    if unknown:
+        raise UsageError(f"no instance or job named {', '.join(sorted(unknown))} in {ws.manifest}")
+    for job in ws.stack.jobs.values():
+        fingerprint = JobFingerprinter(job)
+        for instance in job.instances():
+            if wanted and instance.address not in wanted and job.name not in wanted:
+                continue
+            row = rows.get(instance.address)
+            if row is None or row.status is not JobStatus.SUCCEEDED or row.result_hash is None:
+                continue
+            if row.fingerprint != fingerprint(instance.address):
+                continue
+            data = ws.store.result(row.result_hash)
+            if data is None:
+                continue
+            payload = json.loads(data)
+            out.append(
+                ResultRecord(
+                    instance.address,
+                    job.name,
+                    dict(instance.point),
+                    job.spec.shots or 0,
+                    payload.get("counts", {}),
+                    row.provider_job_id,
+                    str(job.target),
+                    payload.get("hybrid"),
                 )
+            )
     return out
 
 

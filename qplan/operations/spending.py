@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from qplan.jobstatus import JobStatus
 from qplan.manifest import Job, Stack
 from qplan.operations.planning import LoadOptions, Workspace, open_workspace, pricing_of
+from qplan.operations.running import ResultRecord, results_of
 from qplan.planner.cost import JobSpend, Pricing, spent
 from qplan.state import LockInfo, Row
 
-__all__ = ["Spending", "spending", "spending_of", "status"]
+__all__ = ["Spending", "results", "spending_of", "status"]
 
 
 @dataclass(frozen=True)
@@ -80,13 +81,13 @@ def _billable(job: Job) -> bool:
 
 
 def spending_of(
-    ws: Workspace, rows: Iterable[Row], pricing: Pricing, jobs: Sequence[str] = ()
+    ws: Workspace, rows: Iterable[Row], pricing: Pricing, jobs: Collection[str] | None = None
 ) -> Spending:
-    """The spending of ``ws``'s jobs (or of ``jobs``) from their succeeded ``rows``."""
+    """The spending of ``ws``'s jobs (or of ``jobs`` only) from their succeeded ``rows``."""
     billable = {
         name: job
         for name, job in ws.stack.jobs.items()
-        if _billable(job) and (not jobs or name in jobs)
+        if _billable(job) and (jobs is None or name in jobs)
     }
     hashes: dict[str, list[str]] = {}
     if billable:
@@ -121,8 +122,13 @@ def status(
         return ws.stack, rows, lock, spending_of(ws, rows, pricing_of(ws.stack, options))
 
 
-def spending(manifest: str, options: LoadOptions, jobs: Sequence[str] = ()) -> Spending:
-    """What was billed for the manifest's jobs on paid targets (or for ``jobs``)."""
+def results(
+    manifest: str, options: LoadOptions, addresses: Sequence[str] = ()
+) -> tuple[list[ResultRecord], Spending]:
+    """``operations.results``, and what was billed for the jobs of those results on paid
+    targets: one state read for both."""
     with open_workspace(manifest, options) as ws:
-        rows = ws.store.rows(ws.stack.name)
-        return spending_of(ws, rows, pricing_of(ws.stack, options), jobs)
+        rows = {r.address: r for r in ws.store.rows(ws.stack.name)}
+        records = results_of(ws, rows, addresses)
+        jobs = {r.job for r in records}
+        return records, spending_of(ws, rows.values(), pricing_of(ws.stack, options), jobs)
