@@ -388,6 +388,20 @@ class _Notes:
             self.items.append(text)
 
 
+def _tasks_and_shots(price: Price, tasks: int, shots: int) -> tuple[float, list[str]]:
+    """What ``tasks`` tasks of ``shots`` shots in all cost at ``price``'s per-task and
+    per-shot prices, and the basis of each part (an estimate and a bill alike)."""
+    amount = 0.0
+    parts: list[str] = []
+    if price.per_task is not None:
+        amount += tasks * price.per_task
+        parts.append(f"{_money(price.per_task)}/task")
+    if price.per_shot is not None:
+        amount += shots * price.per_shot
+        parts.append(f"{_money(price.per_shot)}/shot")
+    return amount, parts
+
+
 def _job_cost(job: Job, instances: int, pricing: Pricing, notes: _Notes) -> JobCost:
     """The cost of submitting ``instances`` instances of ``job`` once each."""
     target = str(job.target)
@@ -408,14 +422,7 @@ def _job_cost(job: Job, instances: int, pricing: Pricing, notes: _Notes) -> JobC
         return JobCost(job.name, target, instances, tasks, shots, None, "no price known")
     if price.free:
         return JobCost(job.name, target, instances, tasks, shots, 0.0, "free")
-    amount = 0.0
-    parts: list[str] = []
-    if price.per_task is not None:
-        amount += tasks * price.per_task
-        parts.append(f"{_money(price.per_task)}/task")
-    if price.per_shot is not None:
-        amount += shots * price.per_shot
-        parts.append(f"{_money(price.per_shot)}/shot")
+    amount, parts = _tasks_and_shots(price, tasks, shots)
     if price.per_minute is not None:
         runtime = price.runtime_minutes or pricing.runtime_minutes
         billed = max(runtime, (price.min_seconds or 0.0) / 60)
@@ -582,14 +589,7 @@ def _tasks_billed(
     if price.free:
         return 0.0, "free"
     items = list(billed)
-    amount = 0.0
-    parts: list[str] = []
-    if price.per_task is not None:
-        amount += len(items) * price.per_task
-        parts.append(f"{_money(price.per_task)}/task")
-    if price.per_shot is not None:
-        amount += shots * price.per_shot
-        parts.append(f"{_money(price.per_shot)}/shot")
+    amount, parts = _tasks_and_shots(price, len(items), shots)
     if price.per_minute is not None:
         floor = (price.min_seconds or 0.0) * 1000
         runtime = price.runtime_minutes or pricing.runtime_minutes
