@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import RY_PROGRAM
 from tests.e2e.cloud import CloudFolder
 from tests.emulators.braket.fixture import BraketEmulatorEnv
 
-MANIFEST = """\
+MANIFEST = (
+    """\
 version: 1
 stack: billed
 providers:
@@ -23,16 +25,9 @@ providers:
     type: braket
     region: us-east-1
     s3_bucket: "{{ env('QPLAN_S3_BUCKET') }}"
-programs:
-  ry:
-    format: openqasm3
-    source: |
-      OPENQASM 3.0;
-      input float theta;
-      qubit q;
-      bit c;
-      ry(theta) q;
-      c = measure q;
+"""
+    + RY_PROGRAM
+    + """\
 jobs:
   single:
     target: aws/sv1
@@ -50,6 +45,7 @@ jobs:
     shots: 10
     inputs: {theta: 0.5}
 """
+)
 PER_MINUTE = 0.075  # SV1, USD
 
 
