@@ -63,6 +63,14 @@ class Folder:
         self.state = state
         self.write()
 
+    @classmethod
+    def example(cls, name: str, tmp_path: Path, env: BraketEmulatorEnv) -> Folder:
+        """A copy of ``examples/NAME`` in ``tmp_path``, on the emulator, as written."""
+        folder = cls.__new__(cls)
+        folder.path, folder.env, folder.state = tmp_path / "example", env, None
+        copy_example(name, folder.path)
+        return folder
+
     def write(
         self,
         gate: str = "ry",
@@ -374,9 +382,7 @@ def test_the_braket_example_applies_as_written(
     tmp_path: Path, braket_emulator: BraketEmulatorEnv
 ) -> None:
     env = braket_emulator
-    copy_example("braket-sweep", tmp_path / "example")
-    folder = Folder.__new__(Folder)
-    folder.path, folder.env, folder.state = tmp_path / "example", env, None
+    folder = Folder.example("braket-sweep", tmp_path, env)
     result = folder.apply()
     assert result.returncode == 0, result.stdout + result.stderr
     # the calibration task, then the 32-point sweep as one ProgramSet task

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from qplan.providers.braket import _tag
-from tests.conftest import copy_example
 from tests.e2e.test_braket_cli import POINTS, Folder, creates, tasks
 from tests.emulators.braket.fixture import BraketEmulatorEnv
 
@@ -50,9 +49,7 @@ def test_a_budget_refuses_the_braket_sweep_before_any_task(
     tmp_path: Path, braket_emulator: BraketEmulatorEnv
 ) -> None:
     env = braket_emulator
-    copy_example("braket-sweep", tmp_path / "example")
-    folder = Folder.__new__(Folder)
-    folder.path, folder.env, folder.state = tmp_path / "example", env, None
+    folder = Folder.example("braket-sweep", tmp_path, env)
     planned = folder.qplan("plan", "qplan.yaml", "--format", "json")
     assert planned.returncode == 0, planned.stderr
     cost = json.loads(planned.stdout)["cost"]
